@@ -1,0 +1,2 @@
+//! Test builders: real git repositories, real registry processes, the real binary.
+#![allow(dead_code)]
