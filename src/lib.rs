@@ -1,4 +1,16 @@
 //! tagguard: compute container image tags from a policy and the build's context, check them
 //! against the registry, and refuse to overwrite immutable tags.
 //!
-//! The library never prints; the `tagguard` binary renders what it returns.
+//! The data flows one way: [`context`] (git, CI, clock) → [`policy`] + [`tags`] (pure) →
+//! registry (observe) → plan (decide) → apply (write). The library never prints; the
+//! `tagguard` binary renders what it returns.
+
+pub mod ci;
+pub mod context;
+pub mod git;
+pub mod policy;
+pub mod release;
+pub mod sanitize;
+mod suggest;
+pub mod tags;
+pub mod template;

@@ -1,1 +1,19 @@
-fn main() {}
+//! The `tagguard` binary: parse the arguments, run the command, exit with its code.
+
+mod cli;
+mod exit;
+mod output;
+mod policy_cmd;
+mod tags_cmd;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    exit::install_reporting();
+    let result = match cli.command {
+        cli::Command::Tags(args) => tags_cmd::run(&args),
+        cli::Command::Policy(cmd) => policy_cmd::run(&cmd),
+    };
+    exit::finish(result)
+}

@@ -1,0 +1,106 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Compute container image tags from git, CI and SemVer, and refuse to overwrite immutable tags.
+///
+/// Exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy.
+#[derive(Debug, Parser)]
+#[command(name = "tagguard", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compute the tags of this build (no network)
+    Tags(Box<TagsArgs>),
+    /// Check, print or explain policy files
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file and report every problem in it
+    Check {
+        /// The policy file [default: .tagguard.yml in the repository root]
+        file: Option<PathBuf>,
+    },
+    /// Print the policy file's JSON Schema (for yaml-language-server and linters)
+    Schema,
+    /// Print the embedded default policy (used when there is no .tagguard.yml)
+    Default,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable; for `tags`, one tag per line
+    Text,
+    /// One JSON object on stdout
+    Json,
+    /// Outputs written to $GITHUB_OUTPUT (and text on stdout)
+    Github,
+    /// dotenv lines for a GitLab `artifacts:reports:dotenv` file
+    Gitlab,
+}
+
+#[derive(Debug, Args)]
+pub struct TagsArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
+    pub format: Format,
+}
+
+/// Where the policy and the build's facts come from. Flags win over CI variables and git.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Policy file [default: .tagguard.yml in the repository root, else the embedded default]
+    #[arg(long, env = "TAGGUARD_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Image to tag, instead of the policy's (repeatable, or comma-separated)
+    #[arg(
+        long = "image",
+        env = "TAGGUARD_IMAGES",
+        value_delimiter = ',',
+        value_name = "IMAGE"
+    )]
+    pub images: Vec<String>,
+    /// The git checkout to read
+    #[arg(long, env = "TAGGUARD_REPO", value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// Commit hash [default: git HEAD, else GITHUB_SHA / CI_COMMIT_SHA]
+    #[arg(long, value_name = "SHA")]
+    pub sha: Option<String>,
+    /// Branch name [default: the CI's branch, else git's]
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// The tag being built, instead of the tags at HEAD
+    #[arg(long, value_name = "TAG")]
+    pub git_tag: Option<String>,
+    /// Pull/merge request number
+    #[arg(long, value_name = "N")]
+    pub pr_number: Option<String>,
+    /// CI build ID [default: GITHUB_RUN_ID / CI_PIPELINE_ID / BUILD_ID]
+    #[arg(long, value_name = "ID")]
+    pub build_id: Option<String>,
+    /// CI build number [default: GITHUB_RUN_NUMBER / CI_PIPELINE_IID / BUILD_NUMBER]
+    #[arg(long, value_name = "N")]
+    pub build_number: Option<String>,
+    /// Build time: Unix seconds, RFC 3339 or YYYYMMDDhhmmss (UTC) [default: SOURCE_DATE_EPOCH, else now]
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Allow immutable tags although tracked files have uncommitted changes
+    #[arg(long, env = "TAGGUARD_ALLOW_DIRTY")]
+    pub allow_dirty: bool,
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    tagguard::context::parse_timestamp(text)
+}

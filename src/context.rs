@@ -1,0 +1,203 @@
+//! Everything a tag can be computed from: git, the CI environment, flags and the time.
+//!
+//! Gathering does the I/O (reading git, the CI's event file); computing tags from the
+//! gathered [`Context`] is pure.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::ci::{self, CiKind, Env};
+use crate::git::{self, GitError};
+
+/// The facts of one build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    pub sha: String,
+    /// The raw branch name (not yet sanitized); on pull requests the source branch.
+    pub branch: Option<String>,
+    /// Tags at HEAD plus the tag the CI says it builds.
+    pub git_tags: Vec<String>,
+    /// The tag the CI pipeline builds, if it is a tag pipeline.
+    pub ci_tag: Option<String>,
+    pub pr_number: Option<String>,
+    pub build_id: Option<String>,
+    pub build_number: Option<String>,
+    pub commit_time: Option<DateTime<Utc>>,
+    pub build_time: DateTime<Utc>,
+    pub dirty: bool,
+    pub ci: CiKind,
+    pub source_url: Option<String>,
+}
+
+/// Values given on the command line; each wins over what git and the CI say.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub sha: Option<String>,
+    pub branch: Option<String>,
+    pub git_tag: Option<String>,
+    pub pr_number: Option<String>,
+    pub build_id: Option<String>,
+    pub build_number: Option<String>,
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ContextError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Git(#[from] GitError),
+    #[error("{dir} is not in a git repository, and no commit was given")]
+    #[diagnostic(
+        code(tagguard::context::no_commit),
+        help(
+            "run tagguard inside the checkout, or pass --sha (CI variables GITHUB_SHA / CI_COMMIT_SHA also work)"
+        )
+    )]
+    NoCommit { dir: String },
+    #[error("SOURCE_DATE_EPOCH={value:?} is not a whole number of seconds since 1970")]
+    #[diagnostic(code(tagguard::context::source_date_epoch))]
+    SourceDateEpoch { value: String },
+    #[error("invalid commit hash {value:?}: expected 7 to 64 hexadecimal digits")]
+    #[diagnostic(code(tagguard::context::sha))]
+    Sha { value: String },
+}
+
+/// Gathers the context for `dir`. `now` is the clock's reading, used only when neither
+/// `--timestamp` nor `SOURCE_DATE_EPOCH` names the build time.
+pub fn gather(
+    dir: &Path,
+    env: &Env,
+    overrides: &Overrides,
+    now: DateTime<Utc>,
+) -> Result<Context, ContextError> {
+    let repo = git::read(dir)?;
+    from_parts(repo.as_ref(), ci::detect(env), env, overrides, now, dir)
+}
+
+/// Weighs flags, CI and git against each other: flags win; for the commit, git's HEAD (what is
+/// actually checked out) beats the CI's variable; for the branch, the CI's name beats git's
+/// (CI checkouts are detached, and on pull requests the CI knows the source branch).
+pub fn from_parts(
+    repo: Option<&git::GitFacts>,
+    ci: ci::CiFacts,
+    env: &Env,
+    overrides: &Overrides,
+    now: DateTime<Utc>,
+    dir: &Path,
+) -> Result<Context, ContextError> {
+    let sha = overrides
+        .sha
+        .clone()
+        .or_else(|| repo.map(|r| r.sha.clone()))
+        .or(ci.sha.clone())
+        .ok_or_else(|| ContextError::NoCommit {
+            dir: dir.display().to_string(),
+        })?;
+    if !(7..=64).contains(&sha.len()) || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ContextError::Sha { value: sha });
+    }
+    let branch = overrides
+        .branch
+        .clone()
+        .or(ci.branch.clone())
+        .or_else(|| repo.and_then(|r| r.branch.clone()));
+    let mut git_tags: Vec<String> = repo.map(|r| r.tags_at_head.clone()).unwrap_or_default();
+    let ci_tag = overrides.git_tag.clone().or(ci.tag.clone());
+    if let Some(tag) = &overrides.git_tag {
+        // An explicit tag replaces what git says: the build is told what it releases.
+        git_tags = vec![tag.clone()];
+    } else if let Some(tag) = &ci_tag
+        && !git_tags.contains(tag)
+    {
+        git_tags.push(tag.clone());
+    }
+    let build_time = match overrides.timestamp {
+        Some(t) => t,
+        None => match env.get("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
+            Some(value) => value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(|s| DateTime::from_timestamp(s, 0))
+                .ok_or_else(|| ContextError::SourceDateEpoch {
+                    value: value.clone(),
+                })?,
+            None => now,
+        },
+    };
+    Ok(Context {
+        sha: sha.to_ascii_lowercase(),
+        branch,
+        git_tags,
+        ci_tag,
+        pr_number: overrides.pr_number.clone().or(ci.pr_number.clone()),
+        build_id: overrides.build_id.clone().or(ci.build_id.clone()),
+        build_number: overrides.build_number.clone().or(ci.build_number.clone()),
+        commit_time: repo.map(|r| r.commit_time),
+        build_time,
+        dirty: repo.is_some_and(|r| r.dirty),
+        ci: ci.kind,
+        source_url: ci
+            .source_url
+            .clone()
+            .or_else(|| repo.and_then(|r| r.origin_url.clone()).map(|u| web_url(&u))),
+    })
+}
+
+/// A clone URL as a web address: `git@github.com:a/b.git` → `https://github.com/a/b`.
+fn web_url(url: &str) -> String {
+    let url = url.strip_suffix(".git").unwrap_or(url);
+    if !url.contains("://")
+        && let Some((user_host, path)) = url.split_once(':')
+    {
+        let host = user_host.rsplit_once('@').map_or(user_host, |(_, h)| h);
+        return format!("https://{host}/{path}");
+    }
+    url.to_owned()
+}
+
+/// Parses a `--timestamp`: Unix seconds, RFC 3339, or tagguard's own `%Y%m%d%H%M%S` (UTC).
+pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<i64>()
+        && text.len() != 14
+    {
+        return DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("{secs} is out of range"));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(text, crate::template::TIMESTAMP_FORMAT) {
+        return Ok(t.and_utc());
+    }
+    Err(format!(
+        "{text:?} is not a time: use Unix seconds, RFC 3339 (2024-01-02T03:04:05Z) or 20240102030405"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let t = parse_timestamp("1704164645").unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-01-02T03:04:05+00:00");
+        assert_eq!(parse_timestamp("2024-01-02T04:04:05+01:00").unwrap(), t);
+        assert_eq!(parse_timestamp("20240102030405").unwrap(), t);
+        assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn web_urls() {
+        assert_eq!(
+            web_url("git@github.com:acme/app.git"),
+            "https://github.com/acme/app"
+        );
+        assert_eq!(
+            web_url("https://gitlab.com/acme/app.git"),
+            "https://gitlab.com/acme/app"
+        );
+    }
+}

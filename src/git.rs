@@ -1,0 +1,184 @@
+//! Facts about the commit being built, read from the local repository with libgit2.
+//!
+//! Works in shallow clones and detached HEADs. Refuses, with the fix spelled out, repositories
+//! owned by another user unless git's `safe.directory` allows them (as git itself does).
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use git2::{ErrorCode, Oid, Repository, StatusOptions};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitFacts {
+    /// The work tree's root (where `.tagguard.yml` is looked for).
+    pub root: PathBuf,
+    pub sha: String,
+    /// `None` on a detached HEAD.
+    pub branch: Option<String>,
+    /// Names of the tags (annotated or lightweight) that point at HEAD, sorted.
+    pub tags_at_head: Vec<String>,
+    pub commit_time: DateTime<Utc>,
+    /// Tracked files differ from HEAD (as `git describe --dirty` sees it; untracked files do
+    /// not count).
+    pub dirty: bool,
+    /// `remote.origin.url` with any credentials removed.
+    pub origin_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum GitError {
+    #[error("the repository at {path} is owned by another user, and git refuses to read it")]
+    #[diagnostic(
+        code(tagguard::git::unsafe_repository),
+        help(
+            "if you trust it (a CI container checking out as another user), run: git config --global --add safe.directory {path}"
+        )
+    )]
+    UnsafeOwner { path: String },
+    #[error("the repository at {path} has no commits yet")]
+    #[diagnostic(
+        code(tagguard::git::no_commits),
+        help("commit something first, or pass --sha")
+    )]
+    NoCommits { path: String },
+    #[error("could not read the git repository at {path}: {message}")]
+    #[diagnostic(code(tagguard::git::read))]
+    Read { path: String, message: String },
+}
+
+/// Reads the facts of the repository containing `dir`; `Ok(None)` when `dir` is in none.
+pub fn read(dir: &Path) -> Result<Option<GitFacts>, GitError> {
+    let shown = dir.display().to_string();
+    let repo = match Repository::discover(dir) {
+        Ok(repo) => repo,
+        Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+        Err(e) if e.code() == ErrorCode::Owner => {
+            return Err(GitError::UnsafeOwner {
+                path: owner_path(dir),
+            });
+        }
+        Err(e) => return Err(read_error(&shown, &e)),
+    };
+    let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let path = root.display().to_string();
+    let head = match repo.head() {
+        Ok(head) => head,
+        Err(e) if matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound) => {
+            return Err(GitError::NoCommits { path });
+        }
+        Err(e) => return Err(read_error(&path, &e)),
+    };
+    let commit = head.peel_to_commit().map_err(|e| read_error(&path, &e))?;
+    let oid = commit.id();
+    let branch = if head.is_branch() {
+        head.shorthand().ok().map(str::to_owned)
+    } else {
+        None
+    };
+    let commit_time = DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default();
+    Ok(Some(GitFacts {
+        sha: oid.to_string(),
+        branch,
+        tags_at_head: tags_pointing_at(&repo, oid).map_err(|e| read_error(&path, &e))?,
+        commit_time,
+        dirty: is_dirty(&repo).map_err(|e| read_error(&path, &e))?,
+        origin_url: repo
+            .find_remote("origin")
+            .ok()
+            .and_then(|r| r.url().ok().map(strip_credentials)),
+        root,
+    }))
+}
+
+fn read_error(path: &str, e: &git2::Error) -> GitError {
+    GitError::Read {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    }
+}
+
+/// The directory to name in `safe.directory`: the work tree root if we can find it.
+fn owner_path(dir: &Path) -> String {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(&dir)
+        .display()
+        .to_string()
+}
+
+/// Tags whose target, peeled through annotated tag objects, is `head`.
+fn tags_pointing_at(repo: &Repository, head: Oid) -> Result<Vec<String>, git2::Error> {
+    let mut names = Vec::new();
+    for reference in repo.references_glob("refs/tags/*")? {
+        let reference = reference?;
+        let Some(target) = reference.target() else {
+            continue;
+        };
+        let points_here = if target == head {
+            true
+        } else if let Some(peeled) = reference.target_peel() {
+            // packed-refs records what annotated tags peel to: no object read needed.
+            peeled == head
+        } else {
+            // A loose ref: it is a match only if it names a tag object that peels to HEAD.
+            match repo.find_tag(target) {
+                Ok(tag) => tag.target_id() == head || tag.peel().is_ok_and(|o| o.id() == head),
+                Err(_) => false,
+            }
+        };
+        if points_here && let Ok(name) = reference.shorthand() {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn is_dirty(repo: &Repository) -> Result<bool, git2::Error> {
+    if repo.is_bare() {
+        return Ok(false);
+    }
+    let mut options = StatusOptions::new();
+    options
+        .include_untracked(false)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    Ok(!repo.statuses(Some(&mut options))?.is_empty())
+}
+
+/// `https://user:token@host/x.git` → `https://host/x.git`; scp-like `git@host:x` is kept.
+pub fn strip_credentials(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if path.is_empty() {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}/{path}")
+        }
+    } else {
+        url.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_leave_the_url() {
+        assert_eq!(
+            strip_credentials("https://x-access-token:ghs_secret@github.com/a/b.git"),
+            "https://github.com/a/b.git"
+        );
+        assert_eq!(
+            strip_credentials("https://github.com/a/b"),
+            "https://github.com/a/b"
+        );
+        assert_eq!(
+            strip_credentials("git@github.com:a/b.git"),
+            "git@github.com:a/b.git"
+        );
+    }
+}

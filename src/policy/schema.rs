@@ -1,0 +1,106 @@
+//! The policy's JSON Schema, for editors (yaml-language-server) and CI linters.
+//!
+//! Built from the same key and name lists the validator uses, so the two cannot drift apart;
+//! `policy.schema.json` at the repository root is this output, kept current by a test.
+
+use serde_json::{Value, json};
+
+use super::Floating;
+use super::condition;
+use super::validate::{RELEASE_KEYS, RULE_KEYS, SUPPORTED_VERSION, TOP_KEYS};
+use crate::template;
+
+pub fn schema() -> Value {
+    let image = json!({
+        "type": "string",
+        "description": "An image name without tag: [registry/]repository, e.g. ghcr.io/acme/app",
+        "pattern": "^[^@\\s]+$"
+    });
+    let mut condition_keys = serde_json::Map::new();
+    for key in condition::KEYS {
+        let value = match *key {
+            "branch" => {
+                json!({"type": "string", "format": "regex", "description": "Regex searched in the branch name (anchor it to match whole names)"})
+            }
+            "git-tag" => {
+                json!({"type": "string", "format": "regex", "description": "Regex searched in the tags at HEAD"})
+            }
+            "version" => {
+                json!({"type": ["string", "number"], "description": "SemVer requirement the release version must satisfy, e.g. \">=1.0.0\""})
+            }
+            "all" => {
+                json!({"type": "array", "items": {"$ref": "#/$defs/condition"}, "description": "Every condition holds"})
+            }
+            "any" => {
+                json!({"type": "array", "items": {"$ref": "#/$defs/condition"}, "description": "At least one condition holds"})
+            }
+            "not" => {
+                json!({"$ref": "#/$defs/condition", "description": "The condition does not hold"})
+            }
+            other => unreachable!("condition key {other} has no schema"),
+        };
+        condition_keys.insert((*key).to_owned(), value);
+    }
+    let variables: Vec<String> = template::VARIABLES
+        .iter()
+        .map(|(n, d)| format!("{n}: {d}"))
+        .collect();
+    let rule_props = json!({
+        "template": {
+            "type": ["string", "integer"],
+            "description": format!("minijinja template of the tag. Variables: {}. Filters: {}.", variables.join("; "), template::FILTERS.join(", "))
+        },
+        "when": {"$ref": "#/$defs/condition"},
+        "floating": {"enum": Floating::NAMES, "description": "A tag that moves forward with releases; never immutable"},
+        "immutable": {"type": "boolean", "description": "Defaults to true unless the rule is floating"}
+    });
+    debug_assert!(RULE_KEYS.iter().all(|k| rule_props.get(k).is_some()));
+    let top = json!({
+        "version": {"const": SUPPORTED_VERSION, "description": "Policy format version"},
+        "image": image,
+        "images": {"type": "array", "items": image, "minItems": 1, "uniqueItems": true},
+        "release": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "git-tag": {"type": "string", "pattern": "\\{version\\}", "description": "How release tags look; {version} is SemVer 2.0. Default v{version}"}
+            }
+        },
+        "short-sha-length": {"type": "integer", "minimum": 4, "maximum": 40, "description": "Length of short_sha (default 7)"},
+        "tags": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": [
+                    {"type": "string"},
+                    {"type": "object", "additionalProperties": false, "required": ["template"], "properties": rule_props}
+                ]
+            }
+        }
+    });
+    debug_assert!(TOP_KEYS.iter().all(|k| top.get(k).is_some()));
+    debug_assert!(
+        RELEASE_KEYS
+            .iter()
+            .all(|k| top["release"]["properties"].get(k).is_some())
+    );
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/tagguard/tagguard/raw/main/policy.schema.json",
+        "title": "tagguard policy",
+        "description": "Which image tags tagguard computes, and which are immutable or floating",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["version", "tags"],
+        "not": {"required": ["image", "images"]},
+        "properties": top,
+        "$defs": {
+            "condition": {
+                "oneOf": [
+                    {"enum": condition::NAMED},
+                    {"type": "object", "additionalProperties": false, "minProperties": 1, "properties": condition_keys}
+                ]
+            }
+        }
+    })
+}

@@ -1,0 +1,298 @@
+//! Tag templates: a locked-down minijinja environment with tagguard's variables and filters.
+//!
+//! Templates are checked when the policy loads (syntax, unknown variables, unknown filters)
+//! and rendered per build. Strict undefined: a variable without a value in this build is an
+//! error unless the template asks `is defined` or uses `default`. Fuel bounds the work any
+//! template can do, so a hostile policy cannot hang a pipeline.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use chrono::NaiveDateTime;
+use chrono::format::StrftimeItems;
+use minijinja::value::Value;
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+
+use crate::sanitize;
+
+/// Every variable a template may use, with what it holds (shown in errors and the schema).
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("sha", "full commit hash"),
+    (
+        "short_sha",
+        "abbreviated commit hash (short-sha-length, default 7)",
+    ),
+    (
+        "branch",
+        "branch name, sanitized for tags (source branch on pull requests)",
+    ),
+    (
+        "git_tag",
+        "the release tag at HEAD (or the CI's tag), sanitized for tags",
+    ),
+    ("pr_number", "pull/merge request number"),
+    (
+        "build_id",
+        "CI build ID (GITHUB_RUN_ID, CI_PIPELINE_ID, BUILD_ID)",
+    ),
+    (
+        "build_number",
+        "CI build number (GITHUB_RUN_NUMBER, CI_PIPELINE_IID, BUILD_NUMBER)",
+    ),
+    (
+        "timestamp",
+        "build time, UTC, %Y%m%d%H%M%S (SOURCE_DATE_EPOCH wins over the clock)",
+    ),
+    ("commit_timestamp", "commit time, UTC, %Y%m%d%H%M%S"),
+    (
+        "version",
+        "release version; SemVer build metadata `+` becomes `_`",
+    ),
+    ("major", "release major version"),
+    ("minor", "release minor version"),
+    ("patch", "release patch version"),
+    (
+        "prerelease",
+        "release pre-release part, e.g. rc.1 (only on pre-releases)",
+    ),
+];
+
+/// The format of `timestamp` and `commit_timestamp`, and what `date()` parses.
+pub const TIMESTAMP_FORMAT: &str = "%Y%m%d%H%M%S";
+
+/// Fuel for one render: far more than any real tag template needs (a few hundred).
+const FUEL: u64 = 50_000;
+
+/// The environment every template is compiled and rendered in.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::empty();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(32);
+    env.set_debug(false);
+    env.add_filter("lower", minijinja::filters::lower);
+    env.add_filter("upper", minijinja::filters::upper);
+    env.add_filter("trim", |v: String| v.trim().to_owned());
+    env.add_filter("replace", minijinja::filters::replace);
+    env.add_filter("default", minijinja::filters::default);
+    env.add_filter("truncate", truncate);
+    env.add_filter("date", date);
+    env.add_filter("sanitize", |v: String| sanitize::tag_component(&v));
+    env.add_test("defined", minijinja::tests::is_defined);
+    env.add_test("undefined", minijinja::tests::is_undefined);
+    env
+}
+
+/// The filters a template may use, for "unknown filter" hints and the docs.
+pub const FILTERS: &[&str] = &[
+    "date", "default", "lower", "replace", "sanitize", "trim", "truncate", "upper",
+];
+
+/// `truncate(n)`: the first `n` characters, no ellipsis.
+fn truncate(value: String, n: i64) -> Result<String, Error> {
+    let n = usize::try_from(n).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            "truncate() takes a length of 0 or more",
+        )
+    })?;
+    Ok(value.chars().take(n).collect())
+}
+
+/// `date(fmt)`: reformat a `timestamp`/`commit_timestamp` with a strftime format.
+fn date(value: String, format: String) -> Result<String, Error> {
+    let time = NaiveDateTime::parse_from_str(&value, TIMESTAMP_FORMAT).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("date() works on timestamp and commit_timestamp, not on {value:?}"),
+        )
+    })?;
+    let items = StrftimeItems::new(&format).parse().map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("date() got an invalid strftime format {format:?}"),
+        )
+    })?;
+    Ok(time.format_with_items(items.into_iter()).to_string())
+}
+
+/// What went wrong in a template and where inside its source (byte range), when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub message: String,
+    pub range: Option<Range<usize>>,
+}
+
+impl TemplateError {
+    fn from_minijinja(err: &Error) -> Self {
+        let message = match err.detail() {
+            Some(detail) => detail.to_owned(),
+            None => err.kind().to_string(),
+        };
+        Self {
+            message,
+            range: err.range(),
+        }
+    }
+}
+
+/// Checks a template once at load time: it parses, uses only known variables and filters,
+/// and renders against sample values of every variable.
+pub fn check(env: &Environment<'static>, source: &str) -> Result<(), TemplateError> {
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| TemplateError::from_minijinja(&e))?;
+    let mut unknown: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| !VARIABLES.iter().any(|(known, _)| known == name))
+        .collect();
+    unknown.sort();
+    if let Some(name) = unknown.first() {
+        let hint = crate::suggest::nearest(name, VARIABLES.iter().map(|(n, _)| *n))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return Err(TemplateError {
+            message: format!("unknown variable `{name}`{hint}"),
+            range: find_identifier(source, name),
+        });
+    }
+    template
+        .render(sample_values())
+        .map(drop)
+        .map_err(|e| TemplateError::from_minijinja(&e))
+}
+
+/// Renders a template with this build's variables (absent ones are undefined).
+pub fn render(
+    env: &Environment<'static>,
+    source: &str,
+    vars: &BTreeMap<&'static str, String>,
+) -> Result<String, TemplateError> {
+    let ctx: BTreeMap<&str, Value> = vars
+        .iter()
+        .map(|(k, v)| (*k, Value::from(v.as_str())))
+        .collect();
+    env.render_str(source, ctx)
+        .map_err(|e| TemplateError::from_minijinja(&e))
+}
+
+fn sample_values() -> BTreeMap<&'static str, Value> {
+    let sample = |name: &str| -> Value {
+        match name {
+            "sha" => "0123456789abcdef0123456789abcdef01234567".into(),
+            "short_sha" => "0123456".into(),
+            "timestamp" | "commit_timestamp" => "20240102030405".into(),
+            "version" => "1.2.3-rc.1".into(),
+            "prerelease" => "rc.1".into(),
+            "major" | "minor" | "patch" | "pr_number" | "build_number" => "1".into(),
+            "build_id" => "123456789".into(),
+            _ => "main".into(),
+        }
+    };
+    VARIABLES.iter().map(|(n, _)| (*n, sample(n))).collect()
+}
+
+/// The byte range of the first whole-word occurrence of `name` inside `{{ }}`/`{% %}`.
+fn find_identifier(source: &str, name: &str) -> Option<Range<usize>> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    source.match_indices(name).find_map(|(i, _)| {
+        let before = source[..i].chars().next_back();
+        let after = source[i + name.len()..].chars().next();
+        let whole = !before.is_some_and(is_ident) && !after.is_some_and(is_ident);
+        whole.then(|| i..i + name.len())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> {
+        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    }
+
+    #[test]
+    fn truncate_keeps_the_first_characters_without_ellipsis() {
+        let env = environment();
+        let out = render(
+            &env,
+            "{{ branch | truncate(4) }}",
+            &vars(&[("branch", "feature")]),
+        );
+        assert_eq!(out.unwrap(), "feat");
+    }
+
+    #[test]
+    fn date_reformats_timestamps() {
+        let env = environment();
+        let v = vars(&[
+            ("timestamp", "20240102030405"),
+            ("commit_timestamp", "20231231235959"),
+        ]);
+        let out = render(
+            &env,
+            "{{ timestamp | date('%Y%m%d') }}-{{ commit_timestamp | date('%H%M') }}",
+            &v,
+        );
+        assert_eq!(out.unwrap(), "20240102-2359");
+    }
+
+    #[test]
+    fn date_rejects_bad_formats_instead_of_panicking() {
+        let env = environment();
+        let v = vars(&[("timestamp", "20240102030405")]);
+        let err = render(&env, "{{ timestamp | date('%Q') }}", &v).unwrap_err();
+        assert!(err.message.contains("invalid strftime"), "{err:?}");
+    }
+
+    #[test]
+    fn unknown_variables_point_at_the_name() {
+        let env = environment();
+        let src = "v-{{ verison }}";
+        let err = check(&env, src).unwrap_err();
+        assert_eq!(
+            err.message,
+            "unknown variable `verison`; did you mean `version`?"
+        );
+        assert_eq!(&src[err.range.unwrap()], "verison");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_range() {
+        let env = environment();
+        let err = check(&env, "v-{{ version ").unwrap_err();
+        assert!(err.range.is_some(), "{err:?}");
+    }
+
+    #[test]
+    fn unknown_filters_fail_at_load() {
+        let env = environment();
+        let err = check(&env, "{{ branch | shout }}").unwrap_err();
+        assert!(
+            err.message.contains("shout") || err.message.contains("filter"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel() {
+        let env = environment();
+        let src = "{% for a in range(1000) %}{% for b in range(1000) %}x{% endfor %}{% endfor %}";
+        assert!(check(&env, src).is_err());
+    }
+
+    #[test]
+    fn undefined_variables_are_errors_unless_asked_about() {
+        let env = environment();
+        assert!(render(&env, "pr-{{ pr_number }}", &vars(&[])).is_err());
+        let out = render(
+            &env,
+            "{% if pr_number is defined %}pr{% else %}x{% endif %}",
+            &vars(&[]),
+        );
+        assert_eq!(out.unwrap(), "x");
+        let out = render(&env, "{{ build_id | default('local') }}", &vars(&[]));
+        assert_eq!(out.unwrap(), "local");
+    }
+}
