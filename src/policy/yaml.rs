@@ -74,9 +74,23 @@ pub fn parse(source: &str) -> Result<Node, (String, Span)> {
                 .location()
                 .map(|loc| span_of(&loc, source))
                 .unwrap_or_default();
-            Err((err.without_snippet().to_string(), span))
+            Err((plain_message(&err.without_snippet().to_string()), span))
         }
     }
+}
+
+/// The parser's message without what the diagnostic shows anyway (the position) or what
+/// only a library user could act on.
+fn plain_message(message: &str) -> String {
+    let mut text = message.trim().trim_end_matches('.').to_owned();
+    if let Some(i) = text.rfind(" at line ") {
+        text.truncate(i);
+    }
+    if let Some(key) = text.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(',').next().unwrap_or(key).trim();
+        return format!("the key `{key}` is given twice in one mapping");
+    }
+    text
 }
 
 fn node_from(spanned: Spanned<Value>, source: &str) -> Node {

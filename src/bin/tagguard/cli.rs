@@ -6,10 +6,13 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Compute container image tags from git, CI and SemVer, and refuse to overwrite immutable tags.
-///
-/// Exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy.
 #[derive(Debug, Parser)]
-#[command(name = "tagguard", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    name = "tagguard",
+    version,
+    max_term_width = 100,
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy.\nDocs: https://github.com/tagguard/tagguard#readme"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

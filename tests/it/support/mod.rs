@@ -1,2 +1,5 @@
 //! Test builders: real git repositories, real registry processes, the real binary.
 #![allow(dead_code)]
+
+pub mod cmd;
+pub mod git;

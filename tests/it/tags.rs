@@ -1,0 +1,376 @@
+//! `tagguard tags` on real git repositories, with CI environments simulated on a cleared
+//! environment.
+
+use crate::support::cmd::tagguard;
+use crate::support::git::Repo;
+
+const STAMP: &str = "--timestamp=20240102030405";
+
+fn short(sha: &str) -> String {
+    format!("sha-{}", &sha[..7])
+}
+
+#[test]
+fn lightweight_release_tag_gets_version_and_floating_tags() {
+    let repo = Repo::new();
+    repo.tag("v1.4.2");
+    let run = tagguard(repo.path()).args(["tags", STAMP]).run().success();
+    assert_eq!(run.lines(), ["1.4.2", "1.4", "1", "latest", &short(&repo.head())]);
+}
+
+#[test]
+fn annotated_release_tag_counts_too() {
+    let repo = Repo::new();
+    repo.annotated_tag("v2.0.0");
+    let run = tagguard(repo.path()).args(["tags", STAMP]).run().success();
+    assert_eq!(run.lines(), ["2.0.0", "2.0", "2", "latest", &short(&repo.head())]);
+}
+
+#[test]
+fn tags_on_other_commits_do_not_count() {
+    let repo = Repo::new();
+    repo.annotated_tag("v1.0.0").tag("v1.0.1");
+    repo.commit("after the release");
+    let run = tagguard(repo.path()).args(["tags", STAMP]).run().success();
+    assert_eq!(run.lines(), [short(&repo.head())]);
+}
+
+#[test]
+fn prerelease_gets_no_floating_tags() {
+    let repo = Repo::new();
+    repo.tag("v3.0.0-rc.1");
+    let run = tagguard(repo.path()).args(["tags", STAMP]).run().success();
+    assert_eq!(run.lines(), ["3.0.0-rc.1", &short(&repo.head())]);
+}
+
+#[test]
+fn build_metadata_is_mapped_to_underscore() {
+    let repo = Repo::new();
+    repo.tag("v1.2.3+build.7");
+    let run = tagguard(repo.path()).args(["tags", "--format=json", STAMP]).run().success();
+    let json = run.json();
+    assert_eq!(json["tags"][0]["tag"], "1.2.3_build.7");
+    assert_eq!(json["version"], "1.2.3+build.7");
+    assert_eq!(json["labels"]["org.opencontainers.image.version"], "1.2.3+build.7");
+}
+
+#[test]
+fn invalid_semver_release_tags_are_errors_that_say_why() {
+    for (tag, why) in [
+        ("v1.2", "\"1.2\" has 2 of the 3 numbers MAJOR.MINOR.PATCH"),
+        ("v01.2.3", "invalid leading zero in major version number"),
+    ] {
+        let repo = Repo::new();
+        repo.tag(tag);
+        let run = tagguard(repo.path()).args(["tags", STAMP]).run().code(1);
+        let expected = format!("release tag `{tag}` is not valid SemVer 2.0: {why}");
+        assert!(run.err_text().contains(&expected), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+}
+
+#[test]
+fn shallow_clone_of_a_release_tag() {
+    let origin = Repo::new();
+    origin.commit("second");
+    origin.annotated_tag("v1.0.0");
+    let clone = origin.shallow_clone("v1.0.0");
+    assert_eq!(clone.git(&["rev-parse", "--is-shallow-repository"]), "true");
+    let run = tagguard(clone.path()).args(["tags", STAMP]).run().success();
+    assert_eq!(run.lines(), ["1.0.0", "1.0", "1", "latest", &short(&origin.head())]);
+}
+
+#[test]
+fn detached_head_takes_the_branch_from_github_actions() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"{{ branch }}-{{ build_number }}\"\n    immutable: false\n  - template: \"{{ branch }}-{{ build_id }}-{{ timestamp }}\"\n    when: { branch: \"^main$\" }\n",
+    );
+    repo.commit("policy");
+    repo.detach();
+    let run = tagguard(repo.path())
+        .args(["tags", STAMP])
+        .envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_SHA", "ffffffffffffffffffffffffffffffffffffffff"),
+            ("GITHUB_RUN_ID", "7001234567"),
+            ("GITHUB_RUN_NUMBER", "42"),
+        ])
+        .run()
+        .success();
+    assert_eq!(run.lines(), ["main-42", "main-7001234567-20240102030405"]);
+}
+
+#[test]
+fn github_pull_request_tags_the_source_branch_and_number() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"pr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n  - template: \"{{ branch }}\"\n    immutable: false\n",
+    );
+    repo.commit("policy");
+    let run = tagguard(repo.path())
+        .args(["tags", STAMP])
+        .envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_REF", "refs/pull/123/merge"),
+            ("GITHUB_HEAD_REF", "feature/Login@v2"),
+        ])
+        .run()
+        .success();
+    assert_eq!(run.lines(), ["pr-123", "feature-Login-v2"]);
+}
+
+#[test]
+fn gitlab_tag_pipeline_and_merge_request() {
+    let repo = Repo::new();
+    repo.detach();
+    let tag_pipeline = [
+        ("GITLAB_CI", "true"),
+        ("CI_COMMIT_TAG", "v5.1.0"),
+        ("CI_COMMIT_REF_NAME", "v5.1.0"),
+        ("CI_PIPELINE_ID", "99001"),
+        ("CI_PIPELINE_IID", "17"),
+    ];
+    // The tag exists only in GitLab's variables (a shallow fetch may not bring it).
+    let run = tagguard(repo.path()).args(["tags", STAMP]).envs(tag_pipeline).run().success();
+    assert_eq!(
+        run.lines(),
+        ["5.1.0", "5.1", "5", "latest", &short(&repo.head()), "20240102030405-99001"]
+    );
+
+    let mr = [
+        ("GITLAB_CI", "true"),
+        ("CI_COMMIT_REF_NAME", "fix-1"),
+        ("CI_MERGE_REQUEST_IID", "8"),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "fix-1"),
+        ("CI_PIPELINE_ID", "99002"),
+    ];
+    let policy = "version: 1\ntags:\n  - template: \"mr-{{ pr_number }}-{{ branch }}\"\n    when: pull-request\n    immutable: false\n";
+    repo.write("p.yml", policy);
+    let run = tagguard(repo.path())
+        .args(["tags", "--policy", "p.yml", "--allow-dirty", STAMP])
+        .envs(mr)
+        .run()
+        .success();
+    assert_eq!(run.lines(), ["mr-8-fix-1"]);
+}
+
+#[test]
+fn monorepo_release_prefix() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\nimage: registry.example.com/acme/api\nrelease:\n  git-tag: \"api/v{version}\"\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: \"{{ git_tag }}\"\n    when: release\n",
+    );
+    repo.commit("policy");
+    repo.tag("web/v9.9.9").tag("api/v1.3.0").tag("v0.0.1");
+    let run = tagguard(repo.path()).args(["tags", "--format=json", STAMP]).run().success();
+    let json = run.json();
+    assert_eq!(json["version"], "1.3.0");
+    assert_eq!(json["release_tag"], "api/v1.3.0");
+    assert_eq!(json["tags"][0]["ref"], "registry.example.com/acme/api:1.3.0");
+    assert_eq!(json["tags"][1]["tag"], "api-v1.3.0");
+}
+
+#[test]
+fn nasty_branch_names_become_valid_distinct_tags() {
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n");
+    repo.commit("policy");
+    let long_a = format!("{}-a", "x".repeat(200));
+    let long_b = format!("{}-b", "x".repeat(200));
+    let cases: Vec<(&str, Box<dyn Fn(&str) -> bool>)> = vec![
+        ("feature/Foo@bar", Box::new(|t| t == "feature-Foo-bar")),
+        ("-x", Box::new(|t| t == "x")),
+        (".hidden", Box::new(|t| t == "hidden")),
+        ("ünïcode/ветка", Box::new(|t| t == "n-code-")),
+        ("日本語", Box::new(|t| t.len() == 7)),
+        (&long_a, Box::new(|t| t.len() == 80 && t.starts_with("xxxx"))),
+    ];
+    for (branch, ok) in cases {
+        let run = tagguard(repo.path()).args(["tags", &format!("--branch={branch}")]).run().success();
+        let tag = run.stdout.trim();
+        assert!(ok(tag), "{branch:?} -> {tag:?}");
+    }
+    let a = tagguard(repo.path()).args(["tags", "--branch", &long_a]).run().success();
+    let b = tagguard(repo.path()).args(["tags", "--branch", &long_b]).run().success();
+    assert_ne!(a.stdout, b.stdout, "truncated names must stay distinct");
+}
+
+#[test]
+fn real_branch_with_slashes() {
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n");
+    repo.commit("policy");
+    repo.branch("feature/JIRA-12_fix.it");
+    let run = tagguard(repo.path()).args(["tags"]).run().success();
+    assert_eq!(run.lines(), ["feature-JIRA-12_fix.it"]);
+}
+
+#[test]
+fn dirty_tree_refuses_immutable_tags_unless_allowed() {
+    let repo = Repo::new();
+    repo.write("src.txt", "one");
+    repo.commit("add a file");
+    repo.write("untracked.txt", "does not make the tree dirty");
+    tagguard(repo.path()).args(["tags"]).run().success();
+
+    repo.write("src.txt", "changed");
+    let run = tagguard(repo.path()).args(["tags"]).run().code(3);
+    assert!(run.stdout.is_empty(), "a refusal prints no tags: {}", run.stdout);
+    assert!(run.stderr.contains("uncommitted changes"), "{}", run.stderr);
+    assert!(run.stderr.contains(&short(&repo.head())), "{}", run.stderr);
+
+    let run = tagguard(repo.path()).args(["tags", "--allow-dirty"]).run().success();
+    assert_eq!(run.lines(), [short(&repo.head())]);
+    let run = tagguard(repo.path()).args(["tags", "--format=json", "--allow-dirty"]).run().success();
+    assert_eq!(run.json()["dirty"], true);
+}
+
+#[test]
+fn source_date_epoch_sets_the_build_time() {
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", "version: 1\ntags:\n  - \"{{ timestamp }}-c{{ commit_timestamp }}\"\n");
+    repo.commit("policy");
+    let run = tagguard(repo.path()).args(["tags"]).env("SOURCE_DATE_EPOCH", "1700000000").run().success();
+    assert_eq!(run.lines(), ["20231114221320-c20240102030605"]);
+    let run = tagguard(repo.path()).args(["tags"]).env("SOURCE_DATE_EPOCH", "soon").run().code(1);
+    assert!(run.stderr.contains("SOURCE_DATE_EPOCH=\"soon\""), "{}", run.stderr);
+}
+
+#[test]
+fn json_output_lists_every_image_and_tag() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\nimages: [ghcr.io/acme/app, registry.example.com/acme/app]\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: latest\n    when: stable-release\n    floating: latest\n",
+    );
+    repo.commit("policy");
+    repo.tag("v1.0.0");
+    repo.git(&["remote", "add", "origin", "https://user:s3cret-token@github.com/acme/app.git"]);
+    let run = tagguard(repo.path()).args(["tags", "--format=json", STAMP]).run().success();
+    let json = run.json();
+    let refs: Vec<&str> = json["tags"].as_array().unwrap().iter().map(|t| t["ref"].as_str().unwrap()).collect();
+    assert_eq!(
+        refs,
+        [
+            "ghcr.io/acme/app:1.0.0",
+            "ghcr.io/acme/app:latest",
+            "registry.example.com/acme/app:1.0.0",
+            "registry.example.com/acme/app:latest"
+        ]
+    );
+    assert_eq!(json["tags"][0]["immutable"], true);
+    assert_eq!(json["tags"][0]["floating"], serde_json::Value::Null);
+    assert_eq!(json["tags"][1]["immutable"], false);
+    assert_eq!(json["tags"][1]["floating"], "latest");
+    let labels = &json["labels"];
+    assert_eq!(labels["org.opencontainers.image.revision"], repo.head().as_str());
+    assert_eq!(labels["org.opencontainers.image.created"], "2024-01-02T03:04:05Z");
+    assert_eq!(labels["org.opencontainers.image.source"], "https://github.com/acme/app");
+    assert!(!run.stdout.contains("s3cret"), "credentials from the remote URL leaked");
+}
+
+#[test]
+fn github_format_writes_step_outputs() {
+    let repo = Repo::new();
+    repo.tag("v1.0.0");
+    let out = repo.path().join("github_output");
+    let run = tagguard(repo.path())
+        .args(["tags", "--format=github", "--image", "ghcr.io/acme/app", STAMP])
+        .env("GITHUB_OUTPUT", &out)
+        .run()
+        .success();
+    assert_eq!(run.lines()[0], "1.0.0");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let outputs = parse_github_outputs(&text);
+    let sha = short(&repo.head());
+    assert_eq!(
+        outputs["tags"],
+        format!(
+            "ghcr.io/acme/app:1.0.0\nghcr.io/acme/app:1.0\nghcr.io/acme/app:1\nghcr.io/acme/app:latest\nghcr.io/acme/app:{sha}"
+        )
+    );
+    assert_eq!(outputs["version"], "1.0.0");
+    assert!(outputs["labels"].contains("org.opencontainers.image.version=1.0.0"));
+    let json: serde_json::Value = serde_json::from_str(&outputs["json"]).unwrap();
+    assert_eq!(json["version"], "1.0.0");
+
+    let run = tagguard(repo.path()).args(["tags", "--format=github"]).run().code(1);
+    assert!(run.stderr.contains("GITHUB_OUTPUT"), "{}", run.stderr);
+}
+
+/// Reads `name<<DELIM\nvalue\nDELIM` blocks as GitHub Actions does.
+pub fn parse_github_outputs(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let (name, delimiter) = line.split_once("<<").expect("multi-line form");
+        let mut value = Vec::new();
+        for l in lines.by_ref() {
+            if l == delimiter {
+                break;
+            }
+            value.push(l);
+        }
+        out.insert(name.to_owned(), value.join("\n"));
+    }
+    out
+}
+
+#[test]
+fn gitlab_format_is_dotenv() {
+    let repo = Repo::new();
+    repo.tag("v1.0.0");
+    let run = tagguard(repo.path())
+        .args(["tags", "--format=gitlab", "--image", "registry.gitlab.com/acme/app", STAMP])
+        .run()
+        .success();
+    let sha = short(&repo.head());
+    assert!(run.lines().contains(&format!(
+        "TAGGUARD_TAGS=registry.gitlab.com/acme/app:1.0.0,registry.gitlab.com/acme/app:1.0,registry.gitlab.com/acme/app:1,registry.gitlab.com/acme/app:latest,registry.gitlab.com/acme/app:{sha}"
+    ).as_str()), "{}", run.stdout);
+    assert!(run.lines().contains(&"TAGGUARD_VERSION=1.0.0"));
+}
+
+#[test]
+fn outside_a_repository_the_commit_must_be_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tagguard(dir.path()).args(["tags"]).run().code(1);
+    assert!(run.stderr.contains("is not in a git repository"), "{}", run.stderr);
+    let run = tagguard(dir.path()).args(["tags", "--sha", "abcdef0123456789abcdef0123456789abcdef01"]).run().success();
+    assert_eq!(run.lines(), ["sha-abcdef0"]);
+    let run = tagguard(dir.path()).args(["tags"]).envs([("GITLAB_CI", "true"), ("CI_COMMIT_SHA", "1234567890abcdef1234567890abcdef12345678")]).run().success();
+    assert_eq!(run.lines(), ["sha-1234567"]);
+}
+
+#[test]
+fn empty_repository_is_a_clear_error() {
+    let repo = Repo::empty();
+    let run = tagguard(repo.path()).args(["tags"]).run().code(1);
+    assert!(run.stderr.contains("has no commits yet"), "{}", run.stderr);
+}
+
+#[test]
+fn repository_owned_by_another_user_names_the_fix() {
+    use std::os::unix::fs::MetadataExt;
+    let repo = Repo::new();
+    let me = std::fs::metadata(repo.path()).unwrap().uid();
+    assert_eq!(me, 0, "this test gives a repository to another user, which needs root (as in CI)");
+    let status = std::process::Command::new("chown").args(["-R", "65534", repo.path().to_str().unwrap()]).status().unwrap();
+    assert!(status.success());
+    let run = tagguard(repo.path()).args(["tags"]).run().code(1);
+    assert!(run.stderr.contains("owned by another user"), "{}", run.stderr);
+    assert!(run.err_text().contains("git config --global --add safe.directory"), "{}", run.stderr);
+
+    // git's own safe.directory setting lets it through.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".gitconfig"), format!("[safe]\n\tdirectory = {}\n", repo.path().display())).unwrap();
+    tagguard(repo.path()).args(["tags"]).env("HOME", home.path()).run().success();
+}
