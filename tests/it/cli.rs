@@ -17,16 +17,29 @@ fn help_texts() {
         vec!["policy", "check", "--help"],
     ] {
         let run = tagguard(root()).args(&args).run().success();
-        insta::assert_snapshot!(format!("help-{}", args.join("-").trim_start_matches('-')), run.stdout);
+        insta::assert_snapshot!(
+            format!("help-{}", args.join("-").trim_start_matches('-')),
+            run.stdout
+        );
     }
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    let run = tagguard(root()).args(["tags", "--format", "yaml"]).run().code(2);
-    assert!(run.stderr.contains("invalid value 'yaml'"), "{}", run.stderr);
+    let run = tagguard(root())
+        .args(["tags", "--format", "yaml"])
+        .run()
+        .code(2);
+    assert!(
+        run.stderr.contains("invalid value 'yaml'"),
+        "{}",
+        run.stderr
+    );
     tagguard(root()).args(["frobnicate"]).run().code(2);
-    tagguard(root()).args(["tags", "--timestamp", "yesterday"]).run().code(2);
+    tagguard(root())
+        .args(["tags", "--timestamp", "yesterday"])
+        .run()
+        .code(2);
 }
 
 /// `policy.schema.json` is what `tagguard policy schema` prints; regenerate with
@@ -35,6 +48,9 @@ fn usage_errors_exit_2() {
 fn committed_schema_is_current() {
     let run = tagguard(root()).args(["policy", "schema"]).run().success();
     let committed = std::fs::read_to_string(root().join("policy.schema.json")).unwrap();
-    assert_eq!(run.stdout, committed, "policy.schema.json is stale: regenerate it");
+    assert_eq!(
+        run.stdout, committed,
+        "policy.schema.json is stale: regenerate it"
+    );
     insta::assert_snapshot!("policy-schema", run.stdout);
 }

@@ -15,7 +15,10 @@ fn lightweight_release_tag_gets_version_and_floating_tags() {
     let repo = Repo::new();
     repo.tag("v1.4.2");
     let run = tagguard(repo.path()).args(["tags", STAMP]).run().success();
-    assert_eq!(run.lines(), ["1.4.2", "1.4", "1", "latest", &short(&repo.head())]);
+    assert_eq!(
+        run.lines(),
+        ["1.4.2", "1.4", "1", "latest", &short(&repo.head())]
+    );
 }
 
 #[test]
@@ -23,7 +26,10 @@ fn annotated_release_tag_counts_too() {
     let repo = Repo::new();
     repo.annotated_tag("v2.0.0");
     let run = tagguard(repo.path()).args(["tags", STAMP]).run().success();
-    assert_eq!(run.lines(), ["2.0.0", "2.0", "2", "latest", &short(&repo.head())]);
+    assert_eq!(
+        run.lines(),
+        ["2.0.0", "2.0", "2", "latest", &short(&repo.head())]
+    );
 }
 
 #[test]
@@ -47,11 +53,17 @@ fn prerelease_gets_no_floating_tags() {
 fn build_metadata_is_mapped_to_underscore() {
     let repo = Repo::new();
     repo.tag("v1.2.3+build.7");
-    let run = tagguard(repo.path()).args(["tags", "--format=json", STAMP]).run().success();
+    let run = tagguard(repo.path())
+        .args(["tags", "--format=json", STAMP])
+        .run()
+        .success();
     let json = run.json();
     assert_eq!(json["tags"][0]["tag"], "1.2.3_build.7");
     assert_eq!(json["version"], "1.2.3+build.7");
-    assert_eq!(json["labels"]["org.opencontainers.image.version"], "1.2.3+build.7");
+    assert_eq!(
+        json["labels"]["org.opencontainers.image.version"],
+        "1.2.3+build.7"
+    );
 }
 
 #[test]
@@ -77,7 +89,10 @@ fn shallow_clone_of_a_release_tag() {
     let clone = origin.shallow_clone("v1.0.0");
     assert_eq!(clone.git(&["rev-parse", "--is-shallow-repository"]), "true");
     let run = tagguard(clone.path()).args(["tags", STAMP]).run().success();
-    assert_eq!(run.lines(), ["1.0.0", "1.0", "1", "latest", &short(&origin.head())]);
+    assert_eq!(
+        run.lines(),
+        ["1.0.0", "1.0", "1", "latest", &short(&origin.head())]
+    );
 }
 
 #[test]
@@ -138,10 +153,21 @@ fn gitlab_tag_pipeline_and_merge_request() {
         ("CI_PIPELINE_IID", "17"),
     ];
     // The tag exists only in GitLab's variables (a shallow fetch may not bring it).
-    let run = tagguard(repo.path()).args(["tags", STAMP]).envs(tag_pipeline).run().success();
+    let run = tagguard(repo.path())
+        .args(["tags", STAMP])
+        .envs(tag_pipeline)
+        .run()
+        .success();
     assert_eq!(
         run.lines(),
-        ["5.1.0", "5.1", "5", "latest", &short(&repo.head()), "20240102030405-99001"]
+        [
+            "5.1.0",
+            "5.1",
+            "5",
+            "latest",
+            &short(&repo.head()),
+            "20240102030405-99001"
+        ]
     );
 
     let mr = [
@@ -170,18 +196,27 @@ fn monorepo_release_prefix() {
     );
     repo.commit("policy");
     repo.tag("web/v9.9.9").tag("api/v1.3.0").tag("v0.0.1");
-    let run = tagguard(repo.path()).args(["tags", "--format=json", STAMP]).run().success();
+    let run = tagguard(repo.path())
+        .args(["tags", "--format=json", STAMP])
+        .run()
+        .success();
     let json = run.json();
     assert_eq!(json["version"], "1.3.0");
     assert_eq!(json["release_tag"], "api/v1.3.0");
-    assert_eq!(json["tags"][0]["ref"], "registry.example.com/acme/api:1.3.0");
+    assert_eq!(
+        json["tags"][0]["ref"],
+        "registry.example.com/acme/api:1.3.0"
+    );
     assert_eq!(json["tags"][1]["tag"], "api-v1.3.0");
 }
 
 #[test]
 fn nasty_branch_names_become_valid_distinct_tags() {
     let repo = Repo::new();
-    repo.write(".tagguard.yml", "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n");
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n",
+    );
     repo.commit("policy");
     let long_a = format!("{}-a", "x".repeat(200));
     let long_b = format!("{}-b", "x".repeat(200));
@@ -191,22 +226,37 @@ fn nasty_branch_names_become_valid_distinct_tags() {
         (".hidden", Box::new(|t| t == "hidden")),
         ("ünïcode/ветка", Box::new(|t| t == "n-code-")),
         ("日本語", Box::new(|t| t.len() == 7)),
-        (&long_a, Box::new(|t| t.len() == 80 && t.starts_with("xxxx"))),
+        (
+            &long_a,
+            Box::new(|t| t.len() == 80 && t.starts_with("xxxx")),
+        ),
     ];
     for (branch, ok) in cases {
-        let run = tagguard(repo.path()).args(["tags", &format!("--branch={branch}")]).run().success();
+        let run = tagguard(repo.path())
+            .args(["tags", &format!("--branch={branch}")])
+            .run()
+            .success();
         let tag = run.stdout.trim();
         assert!(ok(tag), "{branch:?} -> {tag:?}");
     }
-    let a = tagguard(repo.path()).args(["tags", "--branch", &long_a]).run().success();
-    let b = tagguard(repo.path()).args(["tags", "--branch", &long_b]).run().success();
+    let a = tagguard(repo.path())
+        .args(["tags", "--branch", &long_a])
+        .run()
+        .success();
+    let b = tagguard(repo.path())
+        .args(["tags", "--branch", &long_b])
+        .run()
+        .success();
     assert_ne!(a.stdout, b.stdout, "truncated names must stay distinct");
 }
 
 #[test]
 fn real_branch_with_slashes() {
     let repo = Repo::new();
-    repo.write(".tagguard.yml", "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n");
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n",
+    );
     repo.commit("policy");
     repo.branch("feature/JIRA-12_fix.it");
     let run = tagguard(repo.path()).args(["tags"]).run().success();
@@ -223,25 +273,50 @@ fn dirty_tree_refuses_immutable_tags_unless_allowed() {
 
     repo.write("src.txt", "changed");
     let run = tagguard(repo.path()).args(["tags"]).run().code(3);
-    assert!(run.stdout.is_empty(), "a refusal prints no tags: {}", run.stdout);
+    assert!(
+        run.stdout.is_empty(),
+        "a refusal prints no tags: {}",
+        run.stdout
+    );
     assert!(run.stderr.contains("uncommitted changes"), "{}", run.stderr);
     assert!(run.stderr.contains(&short(&repo.head())), "{}", run.stderr);
 
-    let run = tagguard(repo.path()).args(["tags", "--allow-dirty"]).run().success();
+    let run = tagguard(repo.path())
+        .args(["tags", "--allow-dirty"])
+        .run()
+        .success();
     assert_eq!(run.lines(), [short(&repo.head())]);
-    let run = tagguard(repo.path()).args(["tags", "--format=json", "--allow-dirty"]).run().success();
+    let run = tagguard(repo.path())
+        .args(["tags", "--format=json", "--allow-dirty"])
+        .run()
+        .success();
     assert_eq!(run.json()["dirty"], true);
 }
 
 #[test]
 fn source_date_epoch_sets_the_build_time() {
     let repo = Repo::new();
-    repo.write(".tagguard.yml", "version: 1\ntags:\n  - \"{{ timestamp }}-c{{ commit_timestamp }}\"\n");
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - \"{{ timestamp }}-c{{ commit_timestamp }}\"\n",
+    );
     repo.commit("policy");
-    let run = tagguard(repo.path()).args(["tags"]).env("SOURCE_DATE_EPOCH", "1700000000").run().success();
+    let run = tagguard(repo.path())
+        .args(["tags"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .run()
+        .success();
     assert_eq!(run.lines(), ["20231114221320-c20240102030605"]);
-    let run = tagguard(repo.path()).args(["tags"]).env("SOURCE_DATE_EPOCH", "soon").run().code(1);
-    assert!(run.stderr.contains("SOURCE_DATE_EPOCH=\"soon\""), "{}", run.stderr);
+    let run = tagguard(repo.path())
+        .args(["tags"])
+        .env("SOURCE_DATE_EPOCH", "soon")
+        .run()
+        .code(1);
+    assert!(
+        run.stderr.contains("SOURCE_DATE_EPOCH=\"soon\""),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -253,10 +328,23 @@ fn json_output_lists_every_image_and_tag() {
     );
     repo.commit("policy");
     repo.tag("v1.0.0");
-    repo.git(&["remote", "add", "origin", "https://user:s3cret-token@github.com/acme/app.git"]);
-    let run = tagguard(repo.path()).args(["tags", "--format=json", STAMP]).run().success();
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://user:s3cret-token@github.com/acme/app.git",
+    ]);
+    let run = tagguard(repo.path())
+        .args(["tags", "--format=json", STAMP])
+        .run()
+        .success();
     let json = run.json();
-    let refs: Vec<&str> = json["tags"].as_array().unwrap().iter().map(|t| t["ref"].as_str().unwrap()).collect();
+    let refs: Vec<&str> = json["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ref"].as_str().unwrap())
+        .collect();
     assert_eq!(
         refs,
         [
@@ -271,10 +359,22 @@ fn json_output_lists_every_image_and_tag() {
     assert_eq!(json["tags"][1]["immutable"], false);
     assert_eq!(json["tags"][1]["floating"], "latest");
     let labels = &json["labels"];
-    assert_eq!(labels["org.opencontainers.image.revision"], repo.head().as_str());
-    assert_eq!(labels["org.opencontainers.image.created"], "2024-01-02T03:04:05Z");
-    assert_eq!(labels["org.opencontainers.image.source"], "https://github.com/acme/app");
-    assert!(!run.stdout.contains("s3cret"), "credentials from the remote URL leaked");
+    assert_eq!(
+        labels["org.opencontainers.image.revision"],
+        repo.head().as_str()
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2024-01-02T03:04:05Z"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://github.com/acme/app"
+    );
+    assert!(
+        !run.stdout.contains("s3cret"),
+        "credentials from the remote URL leaked"
+    );
 }
 
 #[test]
@@ -283,7 +383,13 @@ fn github_format_writes_step_outputs() {
     repo.tag("v1.0.0");
     let out = repo.path().join("github_output");
     let run = tagguard(repo.path())
-        .args(["tags", "--format=github", "--image", "ghcr.io/acme/app", STAMP])
+        .args([
+            "tags",
+            "--format=github",
+            "--image",
+            "ghcr.io/acme/app",
+            STAMP,
+        ])
         .env("GITHUB_OUTPUT", &out)
         .run()
         .success();
@@ -302,7 +408,10 @@ fn github_format_writes_step_outputs() {
     let json: serde_json::Value = serde_json::from_str(&outputs["json"]).unwrap();
     assert_eq!(json["version"], "1.0.0");
 
-    let run = tagguard(repo.path()).args(["tags", "--format=github"]).run().code(1);
+    let run = tagguard(repo.path())
+        .args(["tags", "--format=github"])
+        .run()
+        .code(1);
     assert!(run.stderr.contains("GITHUB_OUTPUT"), "{}", run.stderr);
 }
 
@@ -329,7 +438,13 @@ fn gitlab_format_is_dotenv() {
     let repo = Repo::new();
     repo.tag("v1.0.0");
     let run = tagguard(repo.path())
-        .args(["tags", "--format=gitlab", "--image", "registry.gitlab.com/acme/app", STAMP])
+        .args([
+            "tags",
+            "--format=gitlab",
+            "--image",
+            "registry.gitlab.com/acme/app",
+            STAMP,
+        ])
         .run()
         .success();
     let sha = short(&repo.head());
@@ -343,10 +458,24 @@ fn gitlab_format_is_dotenv() {
 fn outside_a_repository_the_commit_must_be_given() {
     let dir = tempfile::tempdir().unwrap();
     let run = tagguard(dir.path()).args(["tags"]).run().code(1);
-    assert!(run.stderr.contains("is not in a git repository"), "{}", run.stderr);
-    let run = tagguard(dir.path()).args(["tags", "--sha", "abcdef0123456789abcdef0123456789abcdef01"]).run().success();
+    assert!(
+        run.stderr.contains("is not in a git repository"),
+        "{}",
+        run.stderr
+    );
+    let run = tagguard(dir.path())
+        .args(["tags", "--sha", "abcdef0123456789abcdef0123456789abcdef01"])
+        .run()
+        .success();
     assert_eq!(run.lines(), ["sha-abcdef0"]);
-    let run = tagguard(dir.path()).args(["tags"]).envs([("GITLAB_CI", "true"), ("CI_COMMIT_SHA", "1234567890abcdef1234567890abcdef12345678")]).run().success();
+    let run = tagguard(dir.path())
+        .args(["tags"])
+        .envs([
+            ("GITLAB_CI", "true"),
+            ("CI_COMMIT_SHA", "1234567890abcdef1234567890abcdef12345678"),
+        ])
+        .run()
+        .success();
     assert_eq!(run.lines(), ["sha-1234567"]);
 }
 
@@ -362,15 +491,38 @@ fn repository_owned_by_another_user_names_the_fix() {
     use std::os::unix::fs::MetadataExt;
     let repo = Repo::new();
     let me = std::fs::metadata(repo.path()).unwrap().uid();
-    assert_eq!(me, 0, "this test gives a repository to another user, which needs root (as in CI)");
-    let status = std::process::Command::new("chown").args(["-R", "65534", repo.path().to_str().unwrap()]).status().unwrap();
+    assert_eq!(
+        me, 0,
+        "this test gives a repository to another user, which needs root (as in CI)"
+    );
+    let status = std::process::Command::new("chown")
+        .args(["-R", "65534", repo.path().to_str().unwrap()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let run = tagguard(repo.path()).args(["tags"]).run().code(1);
-    assert!(run.stderr.contains("owned by another user"), "{}", run.stderr);
-    assert!(run.err_text().contains("git config --global --add safe.directory"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("owned by another user"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.err_text()
+            .contains("git config --global --add safe.directory"),
+        "{}",
+        run.stderr
+    );
 
     // git's own safe.directory setting lets it through.
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(home.path().join(".gitconfig"), format!("[safe]\n\tdirectory = {}\n", repo.path().display())).unwrap();
-    tagguard(repo.path()).args(["tags"]).env("HOME", home.path()).run().success();
+    std::fs::write(
+        home.path().join(".gitconfig"),
+        format!("[safe]\n\tdirectory = {}\n", repo.path().display()),
+    )
+    .unwrap();
+    tagguard(repo.path())
+        .args(["tags"])
+        .env("HOME", home.path())
+        .run()
+        .success();
 }

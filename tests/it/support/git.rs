@@ -90,7 +90,16 @@ impl Repo {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("checkout");
         let url = format!("file://{}", self.path().display());
-        let args = ["clone", "-q", "--depth", "1", "--branch", branch, &url, root.to_str().unwrap()];
+        let args = [
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "--branch",
+            branch,
+            &url,
+            root.to_str().unwrap(),
+        ];
         git_in(dir.path(), &args, self.clock.get());
         Repo {
             _dir: dir,
@@ -122,5 +131,8 @@ pub fn git_in(dir: &Path, args: &[&str], time: i64) -> String {
         "git {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
 }
