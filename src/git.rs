@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use git2::{ErrorCode, Oid, Repository, StatusOptions};
+use git2::{ErrorCode, ObjectType, Oid, Repository, StatusOptions};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitFacts {
@@ -109,6 +109,7 @@ fn owner_path(dir: &Path) -> String {
 
 /// Tags whose target, peeled through annotated tag objects, is `head`.
 fn tags_pointing_at(repo: &Repository, head: Oid) -> Result<Vec<String>, git2::Error> {
+    let odb = repo.odb()?;
     let mut names = Vec::new();
     for reference in repo.references_glob("refs/tags/*")? {
         let reference = reference?;
@@ -121,10 +122,14 @@ fn tags_pointing_at(repo: &Repository, head: Oid) -> Result<Vec<String>, git2::E
             // packed-refs records what annotated tags peel to: no object read needed.
             peeled == head
         } else {
-            // A loose ref: it is a match only if it names a tag object that peels to HEAD.
-            match repo.find_tag(target) {
-                Ok(tag) => tag.target_id() == head || tag.peel().is_ok_and(|o| o.id() == head),
-                Err(_) => false,
+            // Only a tag object can lead to HEAD; the object header says what it is without
+            // reading (inflating) the whole object, which matters with thousands of tags.
+            match odb.read_header(target) {
+                Ok((_, ObjectType::Tag)) => repo
+                    .find_tag(target)
+                    .and_then(|tag| tag.into_object().peel(ObjectType::Commit))
+                    .is_ok_and(|commit| commit.id() == head),
+                _ => false,
             }
         };
         if points_here && let Ok(name) = reference.shorthand() {

@@ -66,25 +66,27 @@ def build_repo(path, commits, tags):
 
 
 def measure(cmd, cwd, runs):
-    """Median wall seconds and max peak RSS (KiB) over `runs` runs of `cmd` (a list of argv)."""
-    times, peak = [], 0
+    """Median wall seconds over `runs` runs of `cmd` (a list of argv), and the peak RSS (KiB)
+    of its largest process. RSS is read by GNU time: a child forked from this Python process
+    would report Python's own pages as its peak."""
+    times = []
     env = {"PATH": os.environ["PATH"], "HOME": cwd, "GIT_CONFIG_NOSYSTEM": "1"}
     for _ in range(runs):
         start = time.perf_counter()
-        rss = 0
         for argv in cmd:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
-            _, status, usage = os.wait4(proc.pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
-                sys.exit(f"{argv} failed: {proc.stderr.read().decode()}")
-            rss = max(rss, usage.ru_maxrss)
+            subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, check=True)
         times.append(time.perf_counter() - start)
-        peak = max(peak, rss)
+    peak = 0
+    for argv in cmd:
+        out = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], cwd=cwd, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+        peak = max(peak, int(out.stderr.decode().strip().splitlines()[-1]))
     return statistics.median(times), peak
 
 
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--build":
+        return build_repo(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--binary", default=None)
@@ -96,12 +98,14 @@ def main():
     cache = os.path.join(tempfile.gettempdir(), "tagguard-bench")
     large = os.path.join(cache, f"large-{COMMITS}-{TAGS}")
     small = os.path.join(cache, "small")
-    if not os.path.exists(large):
-        t = time.perf_counter()
-        build_repo(large, COMMITS, TAGS)
-        print(f"built {large} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    if not os.path.exists(small):
-        build_repo(small, 20, 5)
+    # Built in a child process: this one must stay small, because a forked child's peak RSS
+    # counts the parent's pages until it execs.
+    for path, commits, tags in [(large, COMMITS, TAGS), (small, 20, 5)]:
+        if not os.path.exists(path):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, __file__, "--build", path, str(commits), str(tags)],
+                           check=True)
+            print(f"built {path} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
     tagguard = [[binary, "tags", "--timestamp=1700000000"]]
     peer = [["git", "rev-parse", "HEAD"], ["git", "tag", "--points-at", "HEAD"]]

@@ -220,7 +220,8 @@ fn nasty_branch_names_become_valid_distinct_tags() {
     repo.commit("policy");
     let long_a = format!("{}-a", "x".repeat(200));
     let long_b = format!("{}-b", "x".repeat(200));
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> bool>)> = vec![
+    type Check = Box<dyn Fn(&str) -> bool>;
+    let cases: Vec<(&str, Check)> = vec![
         ("feature/Foo@bar", Box::new(|t| t == "feature-Foo-bar")),
         ("-x", Box::new(|t| t == "x")),
         (".hidden", Box::new(|t| t == "hidden")),
