@@ -278,8 +278,16 @@ mod tests {
     #[test]
     fn runaway_templates_run_out_of_fuel() {
         let env = environment();
-        let src = "{% for a in range(1000) %}{% for b in range(1000) %}x{% endfor %}{% endfor %}";
-        assert!(check(&env, src).is_err());
+        let src = "{% for a in 'xxxxxxxxxx' * 1000 %}{% for b in 'xxxxxxxxxx' * 1000 %}x{% endfor %}{% endfor %}";
+        assert_eq!(
+            check(&env, src).unwrap_err().message,
+            "engine ran out of fuel"
+        );
+        let src = "{{ ('x' * 40000) * 40000 }}";
+        assert_eq!(
+            check(&env, src).unwrap_err().message,
+            "engine ran out of fuel"
+        );
     }
 
     #[test]
