@@ -5,8 +5,11 @@
 //! registry (observe) → plan (decide) → apply (write). The library never prints; the
 //! `tagguard` binary renders what it returns.
 
+pub mod check;
 pub mod ci;
+pub mod computed;
 pub mod context;
+pub mod decision;
 pub mod git;
 pub mod policy;
 pub mod registry;
