@@ -738,6 +738,13 @@ pub(crate) fn classify(e: reqwest::Error, request: &RequestId, trust: &str) -> R
         cur = err.source();
     }
     chain.dedup();
+    // rustls errors can arrive boxed where downcasting cannot reach them; their text is stable.
+    if tls.is_none() {
+        tls = chain
+            .iter()
+            .find(|c| c.contains("invalid peer certificate") || c.contains("received fatal alert"))
+            .cloned();
+    }
     let innermost = chain.last().cloned().unwrap_or_default();
     if let Some(detail) = tls {
         return RegistryError::Tls {
