@@ -3,5 +3,6 @@
 mod check;
 mod cli;
 mod policy;
+mod registry;
 mod support;
 mod tags;
