@@ -99,12 +99,22 @@ pub struct Resolved {
 }
 
 /// Inputs to credential lookup.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct CredentialConfig {
     /// `--username` + the password read from stdin; applies to every registry of the run.
     pub explicit: Option<(String, Secret)>,
     /// The process environment (`HOME`, `DOCKER_CONFIG`, `PATH` for helpers, …).
     pub env: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for CredentialConfig {
+    /// Variable names only: values such as `TAGGUARD_PASSWORD` or `DOCKER_AUTH_CONFIG` are secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("explicit", &self.explicit)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
