@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 
-use crate::computed::Computed;
 use crate::decision::{self, Decision};
 use crate::registry::reference::{ReferenceError, TagError};
 use crate::registry::{
     CredentialConfig, Digest, Reference, RegistryClient, RegistryError, TransportConfig,
 };
+use crate::tags::Computed;
 
 /// How to reach registries: credentials and transport.
 #[derive(Debug, Clone, Default)]

@@ -5,8 +5,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::computed::{ComputedTag, Floating};
+use crate::policy::Floating;
 use crate::registry::Digest;
+use crate::tags::ComputedTag;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,7 +7,6 @@
 
 pub mod check;
 pub mod ci;
-pub mod computed;
 pub mod context;
 pub mod decision;
 pub mod git;

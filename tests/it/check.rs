@@ -1,9 +1,10 @@
 //! `check` against a real registry: decisions, credentials, transport, request counts.
 
 use tagguard::check::{self, CheckError};
-use tagguard::computed::{Computed, ComputedTag, Floating};
 use tagguard::decision::{Action, RefusalReason};
+use tagguard::policy::Floating;
 use tagguard::registry::RegistryError;
+use tagguard::tags::{Computed, ComputedTag};
 
 use crate::support::registry::{
     Image, Mode, PASSWORD, Registry, USER, check_config, docker_config,
@@ -24,6 +25,8 @@ fn computed(images: &[String], tags: Vec<ComputedTag>) -> Computed {
         images: images.to_vec(),
         tags,
         version: None,
+        release_tag: None,
+        dirty: false,
         labels: Default::default(),
     }
 }

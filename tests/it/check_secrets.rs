@@ -5,7 +5,7 @@ use std::sync::{Mutex, Once};
 
 use base64::Engine as _;
 use tagguard::check;
-use tagguard::computed::{Computed, ComputedTag};
+use tagguard::tags::{Computed, ComputedTag};
 
 use crate::support::registry::{
     Image, Mode, PASSWORD, REFRESH_TOKEN, Registry, USER, check_config, docker_config,
@@ -69,6 +69,8 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
                 })
                 .collect(),
             version: None,
+            release_tag: None,
+            dirty: false,
             labels: Default::default(),
         };
         let config = check_config(Some(&r), &[("DOCKER_CONFIG", cfg.to_str().unwrap())]);
