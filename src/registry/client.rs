@@ -756,7 +756,6 @@ pub(crate) fn classify(e: reqwest::Error, request: &RequestId, trust: &str) -> R
     if e.is_timeout() {
         return RegistryError::Timeout {
             request: request.clone(),
-            seconds: 0,
         };
     }
     if refused {

@@ -34,8 +34,8 @@ pub enum RegistryError {
         ca: String,
         detail: String,
     },
-    #[error("{request}: no answer within {seconds}s")]
-    Timeout { request: RequestId, seconds: u64 },
+    #[error("{request}: timed out (connect or request timeout; see --timeout)")]
+    Timeout { request: RequestId },
     #[error("{request}: {detail}")]
     Http { request: RequestId, detail: String },
     #[error(
