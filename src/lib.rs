@@ -5,12 +5,16 @@
 //! registry (observe) → plan (decide) → apply (write). The library never prints; the
 //! `tagguard` binary renders what it returns.
 
+pub mod check;
 pub mod ci;
 pub mod context;
+pub mod decision;
 pub mod git;
 pub mod policy;
+pub mod registry;
 pub mod release;
 pub mod sanitize;
+pub mod secret;
 mod suggest;
 pub mod tags;
 pub mod template;

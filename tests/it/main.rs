@@ -1,6 +1,10 @@
 //! One integration-test binary (one link step) with a module per area.
 
+mod check;
+mod check_cli;
+mod check_secrets;
 mod cli;
 mod policy;
+mod registry;
 mod support;
 mod tags;

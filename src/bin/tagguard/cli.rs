@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Compute the tags of this build (no network)
     Tags(Box<TagsArgs>),
+    /// Look up every computed tag in the registry: create, unchanged, move, or refuse
+    Check(Box<CheckArgs>),
     /// Check, print or explain policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -59,6 +61,38 @@ pub struct TagsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// The image to be pushed (tag or digest reference); without it, an existing immutable tag is refused
+    #[arg(long, env = "TAGGUARD_SOURCE", value_name = "REF")]
+    pub source: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
+    pub format: Format,
+    /// Registry username (with --password-stdin) [default: TAGGUARD_USERNAME, docker/podman config, CI]
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password or token from stdin
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Registry host that may be spoken to over plain HTTP (repeatable; loopback always may)
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "TAGGUARD_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registry: Vec<String>,
+    /// PEM CA bundle to trust for the registries, in addition to the system's
+    #[arg(long, value_name = "FILE", env = "TAGGUARD_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds allowed for each request to the registry
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
 }
 
 /// Where the policy and the build's facts come from. Flags win over CI variables and git.

@@ -1,5 +1,6 @@
 //! The `tagguard` binary: parse the arguments, run the command, exit with its code.
 
+mod check_cmd;
 mod cli;
 mod exit;
 mod output;
@@ -13,6 +14,7 @@ fn main() -> std::process::ExitCode {
     exit::install_reporting();
     let result = match cli.command {
         cli::Command::Tags(args) => tags_cmd::run(&args),
+        cli::Command::Check(args) => check_cmd::run(&args),
         cli::Command::Policy(cmd) => policy_cmd::run(&cmd),
     };
     exit::finish(result)

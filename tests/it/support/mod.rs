@@ -3,3 +3,6 @@
 
 pub mod cmd;
 pub mod git;
+pub mod http;
+pub mod registry;
+pub mod token_server;

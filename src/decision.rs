@@ -1,0 +1,255 @@
+//! What to do with each image × tag, given where the tag points now and what would be pushed.
+//! Pure: the registry is observed elsewhere ([`crate::check`]).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::policy::Floating;
+use crate::registry::Digest;
+use crate::tags::ComputedTag;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The tag does not exist yet (nor, perhaps, the repository).
+    Create,
+    /// The tag already points at the image to be pushed.
+    Unchanged,
+    /// A mutable or floating tag points elsewhere and will be moved.
+    Move,
+    /// An immutable tag points elsewhere, or exists while nothing proves it is the same image.
+    Refuse,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Create => "create",
+            Action::Unchanged => "unchanged",
+            Action::Move => "move",
+            Action::Refuse => "refuse",
+        })
+    }
+}
+
+/// Why a tag was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalReason {
+    /// The immutable tag points at another digest than the one to be pushed.
+    PointsElsewhere,
+    /// The immutable tag exists and no source image was given to compare it with.
+    NoSourceToCompare,
+}
+
+/// The decision for one image × tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// The image name as the policy gave it (`ghcr.io/acme/app`).
+    pub image: String,
+    pub tag: String,
+    pub action: Action,
+    pub immutable: bool,
+    /// `latest`, `major`, `minor` or null.
+    pub floating: Option<&'static str>,
+    /// Where the tag points now; null when it does not exist.
+    pub current: Option<Digest>,
+    /// What would be pushed; null when no source was given.
+    pub desired: Option<Digest>,
+    /// Index of the policy rule that made this tag, and its template.
+    pub rule: usize,
+    pub template: String,
+    /// Set when `action` is `refuse`.
+    pub reason: Option<RefusalReason>,
+}
+
+impl Decision {
+    pub fn is_refusal(&self) -> bool {
+        self.action == Action::Refuse
+    }
+}
+
+fn floating_name(f: Floating) -> &'static str {
+    match f {
+        Floating::Latest => "latest",
+        Floating::Major => "major",
+        Floating::Minor => "minor",
+    }
+}
+
+/// Decides for one tag of one image. A floating tag moves by design, so it is never held
+/// immutable even if its rule says so.
+pub fn decide(
+    image: &str,
+    tag: &ComputedTag,
+    current: Option<&Digest>,
+    desired: Option<&Digest>,
+) -> Decision {
+    let immutable = tag.immutable && tag.floating.is_none();
+    let (action, reason) = match (current, desired) {
+        (None, _) => (Action::Create, None),
+        (Some(c), Some(d)) if c == d => (Action::Unchanged, None),
+        (Some(_), Some(_)) if immutable => (Action::Refuse, Some(RefusalReason::PointsElsewhere)),
+        (Some(_), None) if immutable => (Action::Refuse, Some(RefusalReason::NoSourceToCompare)),
+        (Some(_), _) => (Action::Move, None),
+    };
+    Decision {
+        image: image.to_owned(),
+        tag: tag.tag.clone(),
+        action,
+        immutable,
+        floating: tag.floating.map(floating_name),
+        current: current.cloned(),
+        desired: desired.cloned(),
+        rule: tag.rule,
+        template: tag.template.clone(),
+        reason,
+    }
+}
+
+impl fmt::Display for Decision {
+    /// One line a person can act on, e.g. for a refusal: which tag, where it points, what was to
+    /// be pushed, and the rule that made it immutable.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digest = |d: &Option<Digest>| {
+            d.as_ref()
+                .map_or_else(|| "nothing".to_owned(), Digest::to_string)
+        };
+        match (self.action, self.reason) {
+            (Action::Refuse, Some(RefusalReason::PointsElsewhere)) => write!(
+                f,
+                "refusing to move immutable tag {}:{} from {} to {} (rule #{} {:?})",
+                self.image,
+                self.tag,
+                digest(&self.current),
+                digest(&self.desired),
+                self.rule,
+                self.template
+            ),
+            (Action::Refuse, _) => write!(
+                f,
+                "immutable tag {}:{} already exists at {} and no --source was given to prove it is the same image (rule #{} {:?})",
+                self.image,
+                self.tag,
+                digest(&self.current),
+                self.rule,
+                self.template
+            ),
+            (Action::Create, _) => write!(f, "create {}:{}", self.image, self.tag),
+            (Action::Unchanged, _) => write!(
+                f,
+                "{}:{} already at {}",
+                self.image,
+                self.tag,
+                digest(&self.current)
+            ),
+            (Action::Move, _) => write!(
+                f,
+                "move {}:{} from {} to {}",
+                self.image,
+                self.tag,
+                digest(&self.current),
+                digest(&self.desired)
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(name: &str, immutable: bool, floating: Option<Floating>) -> ComputedTag {
+        ComputedTag {
+            tag: name.into(),
+            immutable,
+            floating,
+            rule: 2,
+            template: "{{ version }}".into(),
+        }
+    }
+
+    fn d(c: char) -> Digest {
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_decision_table() {
+        let imm = tag("1.2.3", true, None);
+        let mutable = tag("main", false, None);
+        let floating = tag("1", true, Some(Floating::Major));
+        let (a, b) = (d('a'), d('b'));
+        let act = |t: &ComputedTag, cur: Option<&Digest>, des: Option<&Digest>| {
+            decide("r/app", t, cur, des).action
+        };
+        for t in [&imm, &mutable, &floating] {
+            assert_eq!(act(t, None, Some(&a)), Action::Create);
+            assert_eq!(act(t, None, None), Action::Create);
+            assert_eq!(act(t, Some(&a), Some(&a)), Action::Unchanged);
+        }
+        assert_eq!(act(&imm, Some(&a), Some(&b)), Action::Refuse);
+        assert_eq!(act(&imm, Some(&a), None), Action::Refuse);
+        assert_eq!(act(&mutable, Some(&a), Some(&b)), Action::Move);
+        assert_eq!(act(&mutable, Some(&a), None), Action::Move);
+        assert_eq!(act(&floating, Some(&a), Some(&b)), Action::Move);
+    }
+
+    #[test]
+    fn a_refusal_says_which_tag_where_what_and_which_rule() {
+        let r = decide(
+            "ghcr.io/acme/app",
+            &tag("1.2.3", true, None),
+            Some(&d('a')),
+            Some(&d('b')),
+        );
+        assert_eq!(r.reason, Some(RefusalReason::PointsElsewhere));
+        let text = r.to_string();
+        assert!(text.contains("ghcr.io/acme/app:1.2.3"), "{text}");
+        assert!(
+            text.contains(&format!("from {} to {}", d('a'), d('b'))),
+            "{text}"
+        );
+        assert!(text.contains("rule #2 \"{{ version }}\""), "{text}");
+        let r = decide(
+            "ghcr.io/acme/app",
+            &tag("1.2.3", true, None),
+            Some(&d('a')),
+            None,
+        );
+        assert_eq!(r.reason, Some(RefusalReason::NoSourceToCompare));
+        assert!(r.to_string().contains("no --source"));
+    }
+
+    #[test]
+    fn json_shape() {
+        let v = serde_json::to_value(decide(
+            "r/app",
+            &tag("1", true, Some(Floating::Major)),
+            Some(&d('a')),
+            None,
+        ))
+        .unwrap();
+        assert_eq!(v["image"], "r/app");
+        assert_eq!(v["tag"], "1");
+        assert_eq!(v["action"], "move");
+        assert_eq!(v["immutable"], false);
+        assert_eq!(v["floating"], "major");
+        assert_eq!(v["current"], d('a').to_string());
+        assert_eq!(v["desired"], serde_json::Value::Null);
+        assert_eq!(v["reason"], serde_json::Value::Null);
+        let v = serde_json::to_value(decide(
+            "r/app",
+            &tag("1.0.0", true, None),
+            Some(&d('a')),
+            Some(&d('b')),
+        ))
+        .unwrap();
+        assert_eq!(
+            (v["action"].as_str(), v["reason"].as_str()),
+            (Some("refuse"), Some("points_elsewhere"))
+        );
+    }
+}

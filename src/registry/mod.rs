@@ -1,0 +1,23 @@
+//! Talking to container registries over the OCI Distribution API. The only part of the library
+//! that does network I/O (and runs credential helpers).
+
+// Errors carry the request, the credential source and the scope so they can say what they are
+// about; they are built once per failed run, so their size is not worth boxing for.
+#![allow(clippy::result_large_err)]
+
+pub mod auth;
+pub mod challenge;
+pub mod client;
+pub mod credentials;
+pub mod digest;
+pub mod error;
+pub mod reference;
+pub mod retry;
+pub mod transport;
+
+pub use client::{Manifest, ManifestHead, Mount, RegistryClient};
+pub use credentials::{CredentialConfig, CredentialSource};
+pub use digest::Digest;
+pub use error::RegistryError;
+pub use reference::Reference;
+pub use transport::TransportConfig;

@@ -1,0 +1,205 @@
+//! How tagguard talks to a registry: HTTPS with the system trust store (plus a CA file if given),
+//! plain HTTP only for loopback hosts and registries marked insecure, timeouts, retries.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
+
+use super::error::RegistryError;
+use super::retry::RetryPolicy;
+
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Hosts (`host` or `host:port`) that may be spoken to over plain HTTP.
+    pub insecure: Vec<String>,
+    /// A CA bundle (PEM) trusted for every registry, in addition to the system's.
+    pub ca_file: Option<PathBuf>,
+    /// A CA bundle (PEM) per registry host, in addition to the system's.
+    pub ca_files: BTreeMap<String, PathBuf>,
+    pub connect_timeout: Duration,
+    /// For one whole request, response body included.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    /// How many lookups are in flight at once.
+    pub concurrency: usize,
+    pub user_agent: String,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            insecure: Vec::new(),
+            ca_file: None,
+            ca_files: BTreeMap::new(),
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            concurrency: 16,
+            user_agent: concat!("tagguard/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// The host part of `host[:port]` / `[v6]:port`.
+fn hostname(host: &str) -> &str {
+    if host.parse::<IpAddr>().is_ok() {
+        return host;
+    }
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 and ::1, with or without a port.
+pub fn is_loopback(host: &str) -> bool {
+    let name = hostname(host);
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl TransportConfig {
+    fn ca_file_for(&self, host: &str) -> Option<&PathBuf> {
+        self.ca_files.get(host).or(self.ca_file.as_ref())
+    }
+
+    /// May `host` be spoken to over plain HTTP?
+    pub fn allows_http(&self, host: &str) -> bool {
+        is_loopback(host)
+            || self
+                .insecure
+                .iter()
+                .any(|i| i.eq_ignore_ascii_case(host) || i.eq_ignore_ascii_case(hostname(host)))
+    }
+
+    /// `http` for hosts marked insecure and for loopback hosts without a CA file, else `https`.
+    pub fn scheme_for(&self, host: &str) -> &'static str {
+        let marked = self
+            .insecure
+            .iter()
+            .any(|i| i.eq_ignore_ascii_case(host) || i.eq_ignore_ascii_case(hostname(host)));
+        if marked || (is_loopback(host) && self.ca_file_for(host).is_none()) {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    /// Which CAs are trusted for `host`, for error messages.
+    pub fn describe_trust(&self, host: &str) -> String {
+        match self.ca_file_for(host) {
+            Some(p) => format!("system trust store + {}", p.display()),
+            None => "system trust store".to_owned(),
+        }
+    }
+
+    /// An HTTP client for one registry: connection pool, HTTP/2 by ALPN, no automatic redirects
+    /// (the client follows them itself so credentials never leave the registry's host).
+    pub fn http_client(&self, host: &str) -> Result<reqwest::Client, RegistryError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut extra: Vec<CertificateDer<'static>> = Vec::new();
+        if let Some(path) = self.ca_file_for(host) {
+            let ca_err = |detail: String| RegistryError::CaFile {
+                host: host.to_owned(),
+                path: path.clone(),
+                detail,
+            };
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| ca_err(e.to_string()))? {
+                extra.push(cert.map_err(|e| ca_err(e.to_string()))?);
+            }
+            if extra.is_empty() {
+                return Err(ca_err("no PEM certificate in it".to_owned()));
+            }
+        }
+        let tls_err = |e: rustls::Error| RegistryError::CaFile {
+            host: host.to_owned(),
+            path: self.ca_file_for(host).cloned().unwrap_or_default(),
+            detail: e.to_string(),
+        };
+        let verifier =
+            rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
+                .map_err(tls_err)?;
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(tls_err)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .user_agent(self.user_agent.clone())
+            .pool_max_idle_per_host(self.concurrency.max(1))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| RegistryError::CaFile {
+                host: host.to_owned(),
+                path: self.ca_file_for(host).cloned().unwrap_or_default(),
+                detail: format!("could not set up the HTTP client: {e}"),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_schemes() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:1",
+            "127.9.9.9",
+            "[::1]:5000",
+            "::1",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "ghcr.io",
+            "10.0.0.1:5000",
+            "localhost.evil.com",
+            "[2001:db8::1]:5000",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+        let mut t = TransportConfig::default();
+        assert_eq!(t.scheme_for("127.0.0.1:5000"), "http");
+        assert_eq!(t.scheme_for("ghcr.io"), "https");
+        assert!(!t.allows_http("ghcr.io"));
+        t.insecure.push("registry.lan".into());
+        assert_eq!(t.scheme_for("registry.lan:5000"), "http");
+        assert!(t.allows_http("registry.lan:5000"));
+        t.ca_files.insert("127.0.0.1:5000".into(), "/ca.pem".into());
+        assert_eq!(t.scheme_for("127.0.0.1:5000"), "https");
+        assert_eq!(
+            t.describe_trust("127.0.0.1:5000"),
+            "system trust store + /ca.pem"
+        );
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_named() {
+        let t = TransportConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TransportConfig::default()
+        };
+        let e = t.http_client("r.example").unwrap_err().to_string();
+        assert!(
+            e.starts_with("registry r.example: could not use CA file /nonexistent/ca.pem"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! `tagguard check` end to end: a real git repository, a real registry, the real binary.
+
+use crate::support::cmd::tagguard;
+use crate::support::git::Repo;
+use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
+
+const STAMP: &str = "--timestamp=20240102030405";
+
+#[test]
+fn check_renders_decisions_and_exits_3_on_refusal() {
+    let r = Registry::start(Mode::Basic);
+    let repo = Repo::new();
+    repo.tag("v1.4.2");
+    let (built, other) = (Image::random(), Image::random());
+    let source = r.seed(&built, "ci/build", "b1");
+    r.seed(&built, "acme/app", "1.4.2");
+    r.seed(&other, "acme/app", "latest");
+    let image = format!("--image={}/acme/app", r.host);
+    let src = format!("--source={}/ci/build:b1", r.host);
+
+    // Same image already at the release tag: nothing refused.
+    let run = tagguard(repo.path())
+        .args([
+            "check",
+            STAMP,
+            &image,
+            &src,
+            "--format=json",
+            "--username",
+            USER,
+            "--password-stdin",
+        ])
+        .stdin(format!("{PASSWORD}\n"))
+        .run()
+        .success();
+    let v: serde_json::Value = run.json();
+    let actions: Vec<(String, String)> = v["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["tag"].as_str().unwrap().to_owned(),
+                d["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("1.4.2".into(), "unchanged".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("latest".into(), "move".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("1.4".into(), "create".into())),
+        "{actions:?}"
+    );
+    assert_eq!(v["decisions"][0]["desired"], source);
+
+    // Another image under the immutable release tag: refused, exit 3, GitHub outputs written.
+    let out = r.dir.path().join("github-output");
+    let summary = r.dir.path().join("summary.md");
+    let src_other = format!("--source={}/acme/app:latest", r.host);
+    let run = tagguard(repo.path())
+        .args(["check", STAMP, &image, &src_other, "--format=github"])
+        .env("TAGGUARD_USERNAME", USER)
+        .env("TAGGUARD_PASSWORD", PASSWORD)
+        .env("GITHUB_OUTPUT", &out)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .run()
+        .code(3);
+    let stdout = &run.stdout;
+    assert!(
+        stdout.contains(&format!(
+            "::error title=tagguard refused {}/acme/app:1.4.2::",
+            r.host
+        )),
+        "{stdout}"
+    );
+    assert!(
+        run.stderr
+            .contains("refused: refusing to move immutable tag"),
+        "{}",
+        run.stderr
+    );
+    let outputs = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        outputs.contains("refused<<") && outputs.contains("\ntrue\n"),
+        "{outputs}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("| **refuse** |"), "{md}");
+    assert!(!stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+
+    // gitlab dotenv, and an unreachable registry is an error (exit 1), not a refusal.
+    let run = tagguard(repo.path())
+        .args(["check", STAMP, &image, &src, "--format=gitlab"])
+        .env("TAGGUARD_USERNAME", USER)
+        .env("TAGGUARD_PASSWORD", PASSWORD)
+        .run()
+        .success();
+    assert!(
+        run.stdout.contains("TAGGUARD_REFUSED=false"),
+        "{}",
+        run.stdout
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    tagguard(repo.path())
+        .args([
+            "check",
+            STAMP,
+            &format!("--image=127.0.0.1:{port}/acme/app"),
+        ])
+        .run()
+        .code(1);
+}
+
+#[test]
+fn check_help_is_reviewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tagguard(dir.path())
+        .args(["check", "--help"])
+        .run()
+        .success();
+    insta::assert_snapshot!("help-check---help", run.stdout);
+}

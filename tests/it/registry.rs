@@ -1,0 +1,312 @@
+//! The registry client against a stub server, for what a real registry cannot show: opaque
+//! pagination tokens, 429/503 with Retry-After, other registries' error bodies, ACR's refresh
+//! tokens, redirects to other hosts, lying digests.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tagguard::registry::credentials::ACR_TOKEN_USERNAME;
+use tagguard::registry::{
+    CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig,
+};
+
+use crate::support::http::{Response, Server};
+
+const DIGEST_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+fn client(host: &str, env: &[(&str, &str)]) -> RegistryClient {
+    let mut transport = TransportConfig::default();
+    transport.retry.base_delay = Duration::from_millis(5);
+    let credentials = CredentialConfig {
+        explicit: None,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    RegistryClient::new(host, &credentials, &transport).unwrap()
+}
+
+#[tokio::test]
+async fn tag_listing_follows_relative_and_absolute_links_with_opaque_tokens() {
+    let port = Arc::new(Mutex::new(0u16));
+    let p = port.clone();
+    let s = Server::start(move |req| {
+        let q = req.query();
+        let last = q.iter().find(|(k, _)| k == "last").map(|(_, v)| v.as_str());
+        let cursor = q
+            .iter()
+            .find(|(k, _)| k == "cursor")
+            .map(|(_, v)| v.as_str());
+        match (last, cursor) {
+            (None, None) => Response::new(200)
+                .header(
+                    "Link",
+                    r#"</v2/acme/app/tags/list?n=2&last=b3BhcXVl%2B%2F%3D%3D>; rel="next""#,
+                )
+                .json(serde_json::json!({"name": "acme/app", "tags": ["a", "b"]})),
+            (Some("b3BhcXVl+/=="), None) => Response::new(200)
+                .header(
+                    "Link",
+                    format!(
+                        r#"<http://127.0.0.1:{}/v2/acme/app/tags/list?cursor=Zz>; rel="next""#,
+                        p.lock().unwrap()
+                    ),
+                )
+                .json(serde_json::json!({"name": "acme/app", "tags": ["c", "d"]})),
+            (None, Some("Zz")) => {
+                Response::new(200).json(serde_json::json!({"name": "acme/app", "tags": ["e"]}))
+            }
+            _ => Response::new(400),
+        }
+    });
+    *port.lock().unwrap() = s.port;
+    let tags = client(&s.host(), &[]).list_tags("acme/app").await.unwrap();
+    assert_eq!(tags, ["a", "b", "c", "d", "e"]);
+    assert_eq!(s.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn retry_after_in_seconds_and_as_a_date_is_honoured() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let count = n.clone();
+    let s = Server::start(move |_| match count.fetch_add(1, Ordering::SeqCst) {
+        0 => Response::new(429).header("Retry-After", "1"),
+        1 => Response::new(503).header(
+            "Retry-After",
+            httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2)),
+        ),
+        _ => Response::new(200).header("Docker-Content-Digest", DIGEST_A),
+    });
+    let start = Instant::now();
+    let head = client(&s.host(), &[])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.digest.to_string(), DIGEST_A);
+    assert_eq!(s.requests().len(), 3);
+    // 1 s, then an HTTP-date 1–2 s ahead (whole seconds).
+    assert!(
+        start.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn retries_are_bounded() {
+    let s = Server::start(|_| Response::new(503));
+    let e = client(&s.host(), &[])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, RegistryError::Status { status: 503, .. }),
+        "{e}"
+    );
+    assert_eq!(s.requests().len(), 1 + 3);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "registry {}: HEAD /v2/acme/app/manifests/1.0: unexpected status 503",
+            s.host()
+        )
+    );
+}
+
+#[tokio::test]
+async fn registries_immutability_errors_become_immutable() {
+    let cases = [
+        (
+            412,
+            "PRECONDITION",
+            "Failed to process request due to 'app:1.0' configured as immutable.",
+        ),
+        (409, "TAG_IMMUTABLE", "tag 1.0 is immutable"),
+        (
+            401,
+            "IMMUTABLE_TAG",
+            "tag 1.0 is protected against overwrites",
+        ),
+        (401, "PROTECTED_TAG", "tag 1.0 is protected"),
+        (
+            400,
+            "TAG_INVALID",
+            "The image tag '1.0' already exists in the 'app' repository and cannot be overwritten because the repository is immutable.",
+        ),
+    ];
+    for (status, code, message) in cases {
+        let s = Server::start(move |_| {
+            Response::new(status)
+                .json(serde_json::json!({"errors": [{"code": code, "message": message}]}))
+        });
+        let e = client(&s.host(), &[])
+            .put_manifest(
+                "app",
+                "1.0",
+                "application/vnd.oci.image.manifest.v1+json",
+                b"{}",
+            )
+            .await
+            .unwrap_err();
+        match &e {
+            RegistryError::Immutable { tag, code: c, .. } => {
+                assert_eq!((tag.as_str(), c.as_str()), ("1.0", code))
+            }
+            other => panic!("{status} {code}: {other}"),
+        }
+        assert!(
+            e.to_string().contains("refuses to overwrite tag \"1.0\""),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn acr_refresh_token_flow_with_access_token() {
+    let port = Arc::new(Mutex::new(0u16));
+    let p = port.clone();
+    let s = Server::start(move |req| match (req.method.as_str(), req.path()) {
+        ("POST", "/oauth2/token") => {
+            let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
+                .into_owned()
+                .collect();
+            let ok = form.contains(&("grant_type".into(), "refresh_token".into()))
+                && form.contains(&("refresh_token".into(), "acr-refresh-5ecr3t".into()))
+                && form.contains(&("service".into(), "myreg.azurecr.io".into()))
+                && form.contains(&("scope".into(), "repository:acme/app:pull".into()));
+            if ok {
+                Response::new(200).json(serde_json::json!({"access_token": "acr-access-5ecr3t"}))
+            } else {
+                Response::new(401)
+            }
+        }
+        (_, path) if path.starts_with("/v2/") => {
+            if req.header("authorization") == Some("Bearer acr-access-5ecr3t") {
+                Response::new(200).header("Docker-Content-Digest", DIGEST_A)
+            } else {
+                Response::new(401).header(
+                    "WWW-Authenticate",
+                    format!(
+                        r#"Bearer realm="http://127.0.0.1:{}/oauth2/token",service="myreg.azurecr.io""#,
+                        p.lock().unwrap()
+                    ),
+                )
+            }
+        }
+        _ => Response::new(404),
+    });
+    *port.lock().unwrap() = s.port;
+    let c = client(
+        &s.host(),
+        &[
+            ("TAGGUARD_USERNAME", ACR_TOKEN_USERNAME),
+            ("TAGGUARD_PASSWORD", "acr-refresh-5ecr3t"),
+        ],
+    );
+    let head = c.head_manifest("acme/app", "1.0").await.unwrap().unwrap();
+    assert_eq!(head.digest.to_string(), DIGEST_A);
+    let methods: Vec<String> = s
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path()))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "HEAD /v2/acme/app/manifests/1.0",
+            "POST /oauth2/token",
+            "HEAD /v2/acme/app/manifests/1.0"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_carries_no_authorization() {
+    let body = br#"{"schemaVersion":2}"#.to_vec();
+    let digest = Digest::sha256_of(&body).to_string();
+    let (b, d) = (body.clone(), digest.clone());
+    let other = Server::start(move |_| {
+        Response {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
+            body: b.clone(),
+        }
+        .header("Docker-Content-Digest", d.clone())
+    });
+    let target = format!("http://{}/blob-store/manifest", other.host());
+    let registry = Server::start(move |req| match req.header("authorization") {
+        None => Response::new(401).header("WWW-Authenticate", r#"Basic realm="r""#),
+        Some(_) => Response::new(307).header("Location", target.clone()),
+    });
+    let c = client(
+        &registry.host(),
+        &[
+            ("TAGGUARD_USERNAME", "u"),
+            ("TAGGUARD_PASSWORD", "redirect-5ecr3t"),
+        ],
+    );
+    let m = c.get_manifest("acme/app", &digest).await.unwrap().unwrap();
+    assert_eq!(m.bytes, body);
+    assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(registry.requests().len(), 2);
+    assert!(registry.requests()[1].header("authorization").is_some());
+    let seen = other.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("authorization"), None);
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_match_its_digest_is_rejected() {
+    let s = Server::start(|req| {
+        let r = Response {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
+            body: b"{\"tampered\":true}".to_vec(),
+        };
+        // HEAD gives no digest, so the client falls back to GET and checks the body.
+        if req.method == "GET" {
+            r.header("Docker-Content-Digest", DIGEST_A)
+        } else {
+            r
+        }
+    });
+    let e = client(&s.host(), &[])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("expected {DIGEST_A}, got sha256:")),
+        "{e}"
+    );
+    let methods: Vec<String> = s.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods, ["HEAD", "GET"]);
+}
+
+#[tokio::test]
+async fn a_missing_repository_while_listing_tags_is_named() {
+    let s = Server::start(|_| {
+        Response::new(404).json(serde_json::json!({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]}))
+    });
+    let e = client(&s.host(), &[])
+        .list_tags("acme/nope")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "registry {}: GET /v2/acme/nope/tags/list: repository \"acme/nope\" does not exist",
+            s.host()
+        )
+    );
+}

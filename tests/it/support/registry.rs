@@ -1,0 +1,359 @@
+//! A real registry (CNCF distribution 2.8) as a plain process on a free loopback port, in one of
+//! four modes, with images seeded by skopeo from OCI layouts written here.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+use super::token_server::{self, Accounts, TokenServer, openssl};
+
+pub const USER: &str = "tg-user";
+/// Distinctive so a leak is easy to spot in logs.
+pub const PASSWORD: &str = "pw-5ecr3t-never-log-me";
+pub const REFRESH_TOKEN: &str = "rt-5ecr3t-never-log-me";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Plain,
+    Basic,
+    Tls,
+    Token,
+}
+
+pub struct Registry {
+    pub host: String,
+    pub mode: Mode,
+    pub dir: tempfile::TempDir,
+    /// The CA that signed the registry's certificate (TLS mode).
+    pub ca: Option<PathBuf>,
+    pub token: Option<TokenServer>,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+impl Registry {
+    pub fn start(mode: Mode) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut auth = String::new();
+        let mut tls = String::new();
+        let mut ca = None;
+        let mut token = None;
+        match mode {
+            Mode::Plain => {}
+            Mode::Basic => {
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", USER, PASSWORD])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success());
+                std::fs::write(d.join("htpasswd"), out.stdout).unwrap();
+                auth = format!(
+                    "auth:\n  htpasswd:\n    realm: tagguard-test\n    path: {}\n",
+                    d.join("htpasswd").display()
+                );
+            }
+            Mode::Tls => {
+                openssl(
+                    d,
+                    &[
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:P-256",
+                        "-nodes",
+                        "-keyout",
+                        "ca.key",
+                        "-out",
+                        "ca.pem",
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=tagguard-test-ca",
+                        "-addext",
+                        "basicConstraints=critical,CA:TRUE",
+                        "-addext",
+                        "keyUsage=critical,keyCertSign,cRLSign",
+                    ],
+                );
+                openssl(
+                    d,
+                    &[
+                        "req",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:P-256",
+                        "-nodes",
+                        "-keyout",
+                        "srv.key",
+                        "-out",
+                        "srv.csr",
+                        "-subj",
+                        "/CN=127.0.0.1",
+                    ],
+                );
+                std::fs::write(
+                    d.join("srv.ext"),
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+                )
+                .unwrap();
+                openssl(
+                    d,
+                    &[
+                        "x509",
+                        "-req",
+                        "-in",
+                        "srv.csr",
+                        "-CA",
+                        "ca.pem",
+                        "-CAkey",
+                        "ca.key",
+                        "-CAcreateserial",
+                        "-out",
+                        "srv.pem",
+                        "-days",
+                        "2",
+                        "-extfile",
+                        "srv.ext",
+                    ],
+                );
+                tls = format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    d.join("srv.pem").display(),
+                    d.join("srv.key").display()
+                );
+                ca = Some(d.join("ca.pem"));
+            }
+            Mode::Token => {
+                let t = TokenServer::start(
+                    d,
+                    Accounts {
+                        user: USER.into(),
+                        password: PASSWORD.into(),
+                        refresh_token: REFRESH_TOKEN.into(),
+                    },
+                );
+                auth = format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    t.realm(),
+                    token_server::SERVICE,
+                    token_server::ISSUER,
+                    t.cert.display()
+                );
+                token = Some(t);
+            }
+        }
+        let config = format!(
+            "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:0\n  secret: tagguard-test\n{tls}{auth}",
+            d.join("data").display()
+        );
+        std::fs::write(d.join("config.yml"), config).unwrap();
+        let mut child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .env_clear()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry) must be installed");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let port = loop {
+            let found = log.lock().unwrap().iter().find_map(|l| {
+                let (_, rest) = l.split_once("listening on 127.0.0.1:")?;
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u16>()
+                    .ok()
+            });
+            if let Some(p) = found {
+                break p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start: {:?}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Registry {
+            host: format!("127.0.0.1:{port}"),
+            mode,
+            dir,
+            ca,
+            token,
+            child,
+            log,
+        }
+    }
+
+    /// The access-log lines (`"GET /v2/... HTTP/1.1" 200 …`), one per request served.
+    pub fn requests(&self) -> Vec<String> {
+        // The log line is written after the response; give it a moment.
+        std::thread::sleep(Duration::from_millis(150));
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| {
+                l.contains("\"GET /")
+                    || l.contains("\"HEAD /")
+                    || l.contains("\"PUT /")
+                    || l.contains("\"POST /")
+                    || l.contains("\"PATCH /")
+            })
+            .filter_map(|l| {
+                l.split_once('"')
+                    .map(|(_, r)| r.split("\" \"").next().unwrap_or(r).to_owned())
+            })
+            .collect()
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.requests().len()
+    }
+
+    /// Pushes `image` as `repo:tag` with skopeo; returns the manifest digest.
+    pub fn seed(&self, image: &Image, repo: &str, tag: &str) -> String {
+        let mut cmd = Command::new("skopeo");
+        cmd.args([
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ]);
+        if matches!(self.mode, Mode::Basic | Mode::Token) {
+            cmd.arg("--dest-creds").arg(format!("{USER}:{PASSWORD}"));
+        }
+        cmd.arg(format!("oci:{}:img", image.dir.path().display()))
+            .arg(format!("docker://{}/{repo}:{tag}", self.host))
+            .env("HOME", self.dir.path());
+        let out = cmd.output().expect("skopeo must be installed");
+        assert!(
+            out.status.success(),
+            "skopeo copy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        image.digest.clone()
+    }
+}
+
+/// A small OCI image layout with a random config, so each image has its own digest.
+pub struct Image {
+    pub dir: tempfile::TempDir,
+    pub digest: String,
+}
+
+impl Image {
+    pub fn random() -> Image {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let put = |bytes: &[u8]| -> (String, usize) {
+            let d = sha256(bytes);
+            std::fs::write(blobs.join(d.trim_start_matches("sha256:")), bytes).unwrap();
+            (d, bytes.len())
+        };
+        let layer = vec![0u8; 1024]; // an empty tar archive
+        let (layer_digest, layer_size) = put(&layer);
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Labels": {"nonce": format!("{:016x}", fastrand::u64(..))}},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        })
+        .to_string();
+        let (config_digest, config_size) = put(config.as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}],
+        })
+        .to_string();
+        let (digest, size) = put(manifest.as_bytes());
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+                "annotations": {"org.opencontainers.image.ref.name": "img"},
+            }],
+        });
+        std::fs::write(dir.path().join("index.json"), index.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        Image { dir, digest }
+    }
+}
+
+/// A Docker config dir with `auths` for `host`; returns its path (for `DOCKER_CONFIG`).
+pub fn docker_config(dir: &Path, body: serde_json::Value) -> PathBuf {
+    let cfg = dir.join("docker-config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.json"), body.to_string()).unwrap();
+    cfg
+}
+
+/// Credentials from exactly `env` (nothing of the test process's environment leaks in), retries
+/// fast, and the test CA trusted when the registry has one.
+pub fn check_config(
+    registry: Option<&Registry>,
+    env: &[(&str, &str)],
+) -> tagguard::check::CheckConfig {
+    let mut transport = tagguard::registry::TransportConfig::default();
+    transport.retry.base_delay = Duration::from_millis(10);
+    if let Some(r) = registry
+        && let Some(ca) = &r.ca
+    {
+        transport.ca_files.insert(r.host.clone(), ca.clone());
+    }
+    tagguard::check::CheckConfig {
+        credentials: tagguard::registry::CredentialConfig {
+            explicit: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        },
+        transport,
+    }
+}
