@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use semver::Version;
 use serde::Serialize;
 
 use crate::policy::Floating;
@@ -20,6 +21,9 @@ pub enum Action {
     Move,
     /// An immutable tag points elsewhere, or exists while nothing proves it is the same image.
     Refuse,
+    /// A floating tag stays where it is: a newer release holds it (it only moves forward), or
+    /// this is a pre-release.
+    Skip,
 }
 
 impl fmt::Display for Action {
@@ -29,6 +33,7 @@ impl fmt::Display for Action {
             Action::Unchanged => "unchanged",
             Action::Move => "move",
             Action::Refuse => "refuse",
+            Action::Skip => "skip",
         })
     }
 }
@@ -41,6 +46,29 @@ pub enum RefusalReason {
     PointsElsewhere,
     /// The immutable tag exists and no source image was given to compare it with.
     NoSourceToCompare,
+}
+
+/// Why a floating tag was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// A higher stable release in the tag's scope is already in the repository.
+    NewerRelease,
+    /// Pre-releases never move floating tags.
+    Prerelease,
+}
+
+/// What was observed for one image × tag, to decide on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen<'a> {
+    /// Where the tag points now; `None` when it does not exist.
+    pub current: Option<&'a Digest>,
+    /// The manifest digest to be pushed, when known before pushing.
+    pub desired: Option<&'a Digest>,
+    /// Whether the tag already holds the image to be pushed; `None` without a source.
+    pub same_image: Option<bool>,
+    /// For a floating tag: why it must not move, with the newer release holding its scope.
+    pub hold: Option<(SkipReason, Option<&'a Version>)>,
 }
 
 /// The decision for one image × tag.
@@ -62,6 +90,10 @@ pub struct Decision {
     pub template: String,
     /// Set when `action` is `refuse`.
     pub reason: Option<RefusalReason>,
+    /// Set when `action` is `skip`.
+    pub skip_reason: Option<SkipReason>,
+    /// For a skipped floating tag: the newer release that holds its scope.
+    pub held_by: Option<String>,
 }
 
 impl Decision {
@@ -79,18 +111,17 @@ fn floating_name(f: Floating) -> &'static str {
 }
 
 /// Decides for one tag of one image. A floating tag moves by design, so it is never held
-/// immutable even if its rule says so.
-pub fn decide(
-    image: &str,
-    tag: &ComputedTag,
-    current: Option<&Digest>,
-    desired: Option<&Digest>,
-) -> Decision {
+/// immutable even if its rule says so; it only ever moves forward.
+pub fn decide(image: &str, tag: &ComputedTag, seen: Seen<'_>) -> Decision {
     let immutable = tag.immutable && tag.floating.is_none();
-    let (action, reason) = match (current, desired) {
+    let hold = seen.hold.filter(|_| tag.floating.is_some());
+    let (action, reason) = match (seen.current, seen.same_image) {
+        _ if hold.is_some() => (Action::Skip, None),
         (None, _) => (Action::Create, None),
-        (Some(c), Some(d)) if c == d => (Action::Unchanged, None),
-        (Some(_), Some(_)) if immutable => (Action::Refuse, Some(RefusalReason::PointsElsewhere)),
+        (Some(_), Some(true)) => (Action::Unchanged, None),
+        (Some(_), Some(false)) if immutable => {
+            (Action::Refuse, Some(RefusalReason::PointsElsewhere))
+        }
         (Some(_), None) if immutable => (Action::Refuse, Some(RefusalReason::NoSourceToCompare)),
         (Some(_), _) => (Action::Move, None),
     };
@@ -100,11 +131,21 @@ pub fn decide(
         action,
         immutable,
         floating: tag.floating.map(floating_name),
-        current: current.cloned(),
-        desired: desired.cloned(),
+        current: seen.current.cloned(),
+        desired: seen.desired.cloned(),
         rule: tag.rule,
         template: tag.template.clone(),
         reason,
+        skip_reason: hold.map(|(r, _)| r),
+        held_by: hold.and_then(|(_, v)| v).map(ToString::to_string),
+    }
+}
+
+/// Whether `same` and `desired` agree: the tag holds the image to be pushed.
+pub fn same_digest(current: Option<&Digest>, desired: Option<&Digest>) -> Option<bool> {
+    match (current, desired) {
+        (Some(c), Some(d)) => Some(c == d),
+        _ => None,
     }
 }
 
@@ -137,6 +178,18 @@ impl fmt::Display for Decision {
                 self.template
             ),
             (Action::Create, _) => write!(f, "create {}:{}", self.image, self.tag),
+            (Action::Skip, _) => match &self.held_by {
+                Some(v) => write!(
+                    f,
+                    "leave floating tag {}:{} alone: release {v} is newer (floating tags only move forward)",
+                    self.image, self.tag
+                ),
+                None => write!(
+                    f,
+                    "leave floating tag {}:{} alone: pre-releases do not move floating tags",
+                    self.image, self.tag
+                ),
+            },
             (Action::Unchanged, _) => write!(
                 f,
                 "{}:{} already at {}",
@@ -176,6 +229,31 @@ mod tests {
             .unwrap()
     }
 
+    fn seen<'a>(current: Option<&'a Digest>, desired: Option<&'a Digest>) -> Seen<'a> {
+        Seen {
+            current,
+            desired,
+            same_image: same_digest(current, desired),
+            hold: None,
+        }
+    }
+
+    #[test]
+    fn floating_tags_held_by_a_newer_release_are_skipped() {
+        let floating = tag("latest", false, Some(Floating::Latest));
+        let newer = Version::parse("2.0.0").unwrap();
+        let (a, b) = (d('a'), d('b'));
+        let mut s = seen(Some(&a), Some(&b));
+        s.hold = Some((SkipReason::NewerRelease, Some(&newer)));
+        let decision = decide("r/app", &floating, s);
+        assert_eq!(decision.action, Action::Skip);
+        assert_eq!(decision.held_by.as_deref(), Some("2.0.0"));
+        assert!(decision.to_string().contains("release 2.0.0 is newer"));
+        // Holds only apply to floating tags.
+        let imm = tag("1.9.1", true, None);
+        assert_eq!(decide("r/app", &imm, s).action, Action::Refuse);
+    }
+
     #[test]
     fn the_decision_table() {
         let imm = tag("1.2.3", true, None);
@@ -183,7 +261,7 @@ mod tests {
         let floating = tag("1", true, Some(Floating::Major));
         let (a, b) = (d('a'), d('b'));
         let act = |t: &ComputedTag, cur: Option<&Digest>, des: Option<&Digest>| {
-            decide("r/app", t, cur, des).action
+            decide("r/app", t, seen(cur, des)).action
         };
         for t in [&imm, &mutable, &floating] {
             assert_eq!(act(t, None, Some(&a)), Action::Create);
@@ -202,8 +280,7 @@ mod tests {
         let r = decide(
             "ghcr.io/acme/app",
             &tag("1.2.3", true, None),
-            Some(&d('a')),
-            Some(&d('b')),
+            seen(Some(&d('a')), Some(&d('b'))),
         );
         assert_eq!(r.reason, Some(RefusalReason::PointsElsewhere));
         let text = r.to_string();
@@ -216,8 +293,7 @@ mod tests {
         let r = decide(
             "ghcr.io/acme/app",
             &tag("1.2.3", true, None),
-            Some(&d('a')),
-            None,
+            seen(Some(&d('a')), None),
         );
         assert_eq!(r.reason, Some(RefusalReason::NoSourceToCompare));
         assert!(r.to_string().contains("no --source"));
@@ -228,8 +304,7 @@ mod tests {
         let v = serde_json::to_value(decide(
             "r/app",
             &tag("1", true, Some(Floating::Major)),
-            Some(&d('a')),
-            None,
+            seen(Some(&d('a')), None),
         ))
         .unwrap();
         assert_eq!(v["image"], "r/app");
@@ -243,8 +318,7 @@ mod tests {
         let v = serde_json::to_value(decide(
             "r/app",
             &tag("1.0.0", true, None),
-            Some(&d('a')),
-            Some(&d('b')),
+            seen(Some(&d('a')), Some(&d('b'))),
         ))
         .unwrap();
         assert_eq!(

@@ -629,6 +629,57 @@ impl RegistryClient {
         Ok(())
     }
 
+    /// Starts downloading a blob; the caller streams the body (`bytes_stream`) and must check
+    /// its digest. Registries that keep blobs elsewhere redirect; credentials stay behind.
+    pub async fn get_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let scopes = [Scope::pull(repository)];
+        let url = self.url(&format!("v2/{repository}/blobs/{digest}"));
+        let (request, response) = self.send(Outgoing::new(Method::GET, url, &scopes)).await?;
+        if !response.status().is_success() {
+            return Err(self
+                .failure(request, response, &scopes, repository, None)
+                .await);
+        }
+        Ok(response)
+    }
+
+    /// Sends one chunk of a chunked upload (PATCH); returns where the next one goes.
+    pub async fn upload_chunk(
+        &self,
+        repository: &str,
+        location: Url,
+        offset: u64,
+        chunk: &[u8],
+    ) -> Result<Url, RegistryError> {
+        let scopes = [Scope::push(repository)];
+        let mut out = Outgoing::new(Method::PATCH, location, &scopes);
+        out.content_type = Some("application/octet-stream");
+        out.content_range = Some(format!("{offset}-{}", offset + chunk.len() as u64 - 1));
+        out.body = Some(chunk);
+        let (request, response) = self.send(out).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self
+                .failure(request, response, &scopes, repository, None)
+                .await);
+        }
+        self.location(&request, response.headers())
+    }
+
+    /// Closes an upload session: the registry checks the whole blob against `digest`.
+    pub async fn finish_upload(
+        &self,
+        repository: &str,
+        location: Url,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        self.upload_blob(repository, location, digest, &[], None)
+            .await
+    }
+
     fn location(&self, request: &RequestId, headers: &HeaderMap) -> Result<Url, RegistryError> {
         headers
             .get(header::LOCATION)

@@ -11,6 +11,7 @@ pub mod client;
 pub mod credentials;
 pub mod digest;
 pub mod error;
+pub mod manifest;
 pub mod reference;
 pub mod retry;
 pub mod transport;

@@ -10,6 +10,10 @@ use crate::support::registry::{
     Image, Mode, PASSWORD, Registry, USER, check_config, docker_config,
 };
 
+fn src_of(text: &str) -> tagguard::source::Source {
+    text.parse().unwrap()
+}
+
 fn tag(name: &str, immutable: bool, floating: Option<Floating>) -> ComputedTag {
     ComputedTag {
         tag: name.into(),
@@ -63,7 +67,7 @@ async fn every_action_against_a_real_registry_in_one_round_of_requests() {
         ],
     );
     let src = format!("{}/ci/build:sha-abc", r.host);
-    let d = check::check(&c, Some(&src), &check_config(Some(&r), &[]))
+    let d = check::check(&c, Some(&src_of(&src)), &check_config(Some(&r), &[]))
         .await
         .unwrap();
 
@@ -128,7 +132,7 @@ async fn without_a_source_an_existing_immutable_tag_is_refused_and_a_missing_sou
     assert_eq!(d[1].action, Action::Create);
 
     let missing = format!("{}/acme/app:nope", r.host);
-    let e = check::check(&c, Some(&missing), &check_config(Some(&r), &[]))
+    let e = check::check(&c, Some(&src_of(&missing)), &check_config(Some(&r), &[]))
         .await
         .unwrap_err();
     assert!(matches!(e, CheckError::SourceMissing { .. }), "{e}");
@@ -156,7 +160,9 @@ async fn bearer_tokens_one_fetch_per_scope_and_one_challenge() {
     let c = computed(&[format!("{}/acme/app", r.host)], tags);
     let src = format!("{}/ci/build:b1", r.host);
     let config = check_config(Some(&r), &[("DOCKER_CONFIG", cfg_dir.to_str().unwrap())]);
-    let d = check::check(&c, Some(&src), &config).await.unwrap();
+    let d = check::check(&c, Some(&src_of(&src)), &config)
+        .await
+        .unwrap();
     assert_eq!(d[0].action, Action::Unchanged);
     assert_eq!(d[0].current.as_ref().unwrap().to_string(), digest);
     assert_eq!(d[1].action, Action::Unchanged);
@@ -267,7 +273,7 @@ async fn tls_with_the_test_ca_over_http2_and_a_clear_error_without_it() {
         vec![tag("1.0.0", true, None), tag("2", false, None)],
     );
     let src = format!("{}/acme/app@{digest}", r.host);
-    let d = check::check(&c, Some(&src), &check_config(Some(&r), &[]))
+    let d = check::check(&c, Some(&src_of(&src)), &check_config(Some(&r), &[]))
         .await
         .unwrap();
     assert_eq!(

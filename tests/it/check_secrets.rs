@@ -74,9 +74,13 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
             labels: Default::default(),
         };
         let config = check_config(Some(&r), &[("DOCKER_CONFIG", cfg.to_str().unwrap())]);
-        let d = check::check(&c, Some(&format!("{}/acme/app:1.0.0", r.host)), &config)
-            .await
-            .unwrap();
+        let d = check::check(
+            &c,
+            Some(&format!("{}/acme/app:1.0.0", r.host).parse().unwrap()),
+            &config,
+        )
+        .await
+        .unwrap();
         seen.push_str(&format!("{d:?}{config:?}"));
         // And a failing run: its error and Debug too.
         let bad = check_config(

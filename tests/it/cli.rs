@@ -13,6 +13,7 @@ fn help_texts() {
     for args in [
         vec!["--help"],
         vec!["tags", "--help"],
+        vec!["push", "--help"],
         vec!["policy", "--help"],
         vec!["policy", "check", "--help"],
     ] {

@@ -5,6 +5,7 @@ mod check_cli;
 mod check_secrets;
 mod cli;
 mod policy;
+mod push;
 mod registry;
 mod support;
 mod tags;

@@ -11,18 +11,108 @@ use tagguard::check::{self, CheckConfig};
 use tagguard::decision::{Action, Decision};
 use tagguard::registry::{CredentialConfig, TransportConfig};
 use tagguard::secret::Secret;
+use tagguard::source::Source;
+use tagguard::tags::Computed;
 
-use crate::cli::{CheckArgs, Format};
+use crate::cli::{CheckArgs, Format, RegistryArgs};
 use crate::exit::Outcome;
 use crate::{output, tags_cmd};
 
 pub fn run(args: &CheckArgs) -> Result<Outcome> {
     let computed = tags_cmd::compute(&args.build)?;
+    require_images(&computed, "check")?;
+    if let Some(refusal) = tags_cmd::dirty_refusal(&computed, args.build.allow_dirty) {
+        output::refusal(&refusal);
+        return Ok(Outcome::Refused);
+    }
+    let source = args.source.as_deref().map(parse_source).transpose()?;
+    let config = config(&args.registry)?;
+    let decisions = runtime()?
+        .block_on(check::check(&computed, source.as_ref(), &config))
+        .map_err(|e| miette!("{e}"))?;
+
+    render(
+        args.format,
+        &Rendering {
+            title: "tagguard check",
+            decisions: &decisions,
+            json: json!({ "decisions": decisions }),
+            github: github_outputs(&decisions),
+            dotenv: dotenv(&decisions),
+        },
+    )?;
+    Ok(refusals(&decisions))
+}
+
+/// What a command that decides shows, in every format.
+pub struct Rendering<'a> {
+    pub title: &'a str,
+    pub decisions: &'a [Decision],
+    pub json: serde_json::Value,
+    pub github: Vec<(&'static str, String)>,
+    pub dotenv: Vec<(&'static str, String)>,
+}
+
+pub fn render(format: Format, r: &Rendering<'_>) -> Result<()> {
+    match format {
+        Format::Text => output::raw(&table(r.decisions)),
+        Format::Json => output::json(&r.json),
+        Format::Github => {
+            output::raw(&table(r.decisions));
+            for d in r.decisions.iter().filter(|d| d.is_refusal()) {
+                output::line(&format!(
+                    "::error title=tagguard refused {}:{}::{}",
+                    d.image,
+                    d.tag,
+                    escape_annotation(&d.to_string())
+                ));
+            }
+            output::github_outputs(&r.github)?;
+            if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+                output::append(&path, &markdown(r.title, r.decisions))
+                    .wrap_err("could not write $GITHUB_STEP_SUMMARY")?;
+            }
+        }
+        Format::Gitlab => output::dotenv(&r.dotenv),
+    }
+    Ok(())
+}
+
+/// Says every refusal on stderr; refused when there is any.
+pub fn refusals(decisions: &[Decision]) -> Outcome {
+    let refused: Vec<&Decision> = decisions.iter().filter(|d| d.is_refusal()).collect();
+    for d in &refused {
+        output::refusal(&d.to_string());
+    }
+    if refused.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Refused
+    }
+}
+
+pub fn require_images(computed: &Computed, command: &str) -> Result<()> {
     if computed.images.is_empty() {
         return Err(miette!(
-            "check needs the images to look up: name them under `images:` in the policy or pass --image"
+            "{command} needs the images to look up: name them under `images:` in the policy or pass --image"
         ));
     }
+    Ok(())
+}
+
+pub fn parse_source(text: &str) -> Result<Source> {
+    text.parse::<Source>().map_err(|e| miette!("{e}"))
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()
+}
+
+/// Credentials and transport from the flags and the environment.
+pub fn config(args: &RegistryArgs) -> Result<CheckConfig> {
     let explicit = match (&args.username, args.password_stdin) {
         (Some(user), true) => {
             let mut password = String::new();
@@ -35,7 +125,7 @@ pub fn run(args: &CheckArgs) -> Result<Outcome> {
         }
         _ => None,
     };
-    let config = CheckConfig {
+    Ok(CheckConfig {
         credentials: CredentialConfig {
             explicit,
             env: std::env::vars().collect(),
@@ -46,44 +136,6 @@ pub fn run(args: &CheckArgs) -> Result<Outcome> {
             timeout: Duration::from_secs(args.timeout.max(1)),
             ..TransportConfig::default()
         },
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .into_diagnostic()?;
-    let decisions = runtime
-        .block_on(check::check(&computed, args.source.as_deref(), &config))
-        .map_err(|e| miette!("{e}"))?;
-
-    match args.format {
-        Format::Text => output::raw(&table(&decisions)),
-        Format::Json => output::json(&json!({ "decisions": decisions })),
-        Format::Github => {
-            output::raw(&table(&decisions));
-            for d in decisions.iter().filter(|d| d.is_refusal()) {
-                output::line(&format!(
-                    "::error title=tagguard refused {}:{}::{}",
-                    d.image,
-                    d.tag,
-                    escape_annotation(&d.to_string())
-                ));
-            }
-            output::github_outputs(&github_outputs(&decisions))?;
-            if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-                output::append(&path, &markdown(&decisions))
-                    .wrap_err("could not write $GITHUB_STEP_SUMMARY")?;
-            }
-        }
-        Format::Gitlab => output::dotenv(&dotenv(&decisions)),
-    }
-    let refused: Vec<&Decision> = decisions.iter().filter(|d| d.is_refusal()).collect();
-    for d in &refused {
-        output::refusal(&d.to_string());
-    }
-    Ok(if refused.is_empty() {
-        Outcome::Ok
-    } else {
-        Outcome::Refused
     })
 }
 
@@ -94,7 +146,7 @@ fn short(d: &Option<tagguard::registry::Digest>) -> String {
     )
 }
 
-fn table(decisions: &[Decision]) -> String {
+pub fn table(decisions: &[Decision]) -> String {
     let rows: Vec<[String; 4]> = decisions
         .iter()
         .map(|d| {
@@ -135,9 +187,9 @@ fn table(decisions: &[Decision]) -> String {
     out
 }
 
-fn markdown(decisions: &[Decision]) -> String {
-    let mut out = String::from(
-        "### tagguard check\n\n| Tag | Action | Current | Desired |\n| --- | --- | --- | --- |\n",
+pub fn markdown(title: &str, decisions: &[Decision]) -> String {
+    let mut out = format!(
+        "### {title}\n\n| Tag | Action | Current | Desired |\n| --- | --- | --- | --- |\n",
     );
     for d in decisions {
         let action = if d.is_refusal() {
@@ -166,14 +218,15 @@ fn refs_with(decisions: &[Decision], action: Action) -> Vec<String> {
         .collect()
 }
 
-const ACTIONS: [(Action, &str); 4] = [
+const ACTIONS: [(Action, &str); 5] = [
     (Action::Create, "create"),
     (Action::Unchanged, "unchanged"),
     (Action::Move, "move"),
     (Action::Refuse, "refuse"),
+    (Action::Skip, "skip"),
 ];
 
-fn github_outputs(decisions: &[Decision]) -> Vec<(&'static str, String)> {
+pub fn github_outputs(decisions: &[Decision]) -> Vec<(&'static str, String)> {
     let mut pairs: Vec<(&'static str, String)> = ACTIONS
         .iter()
         .map(|(a, name)| (*name, refs_with(decisions, *a).join("\n")))
@@ -186,12 +239,13 @@ fn github_outputs(decisions: &[Decision]) -> Vec<(&'static str, String)> {
     pairs
 }
 
-fn dotenv(decisions: &[Decision]) -> Vec<(&'static str, String)> {
+pub fn dotenv(decisions: &[Decision]) -> Vec<(&'static str, String)> {
     let names: BTreeMap<&str, &'static str> = [
         ("create", "TAGGUARD_CREATE"),
         ("unchanged", "TAGGUARD_UNCHANGED"),
         ("move", "TAGGUARD_MOVE"),
         ("refuse", "TAGGUARD_REFUSE"),
+        ("skip", "TAGGUARD_SKIP"),
     ]
     .into();
     let mut pairs: Vec<(&'static str, String)> = ACTIONS
@@ -206,7 +260,7 @@ fn dotenv(decisions: &[Decision]) -> Vec<(&'static str, String)> {
 }
 
 /// Workflow-command data: `%`, CR and LF must be escaped.
-fn escape_annotation(text: &str) -> String {
+pub fn escape_annotation(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")

@@ -24,6 +24,8 @@ pub enum Command {
     Tags(Box<TagsArgs>),
     /// Look up every computed tag in the registry: create, unchanged, move, or refuse
     Check(Box<CheckArgs>),
+    /// Check, then retag and push only what the policy allows, and read every tag back
+    Push(Box<PushArgs>),
     /// Check, print or explain policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -67,12 +69,41 @@ pub struct TagsArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub build: BuildArgs,
-    /// The image to be pushed (tag or digest reference); without it, an existing immutable tag is refused
-    #[arg(long, env = "TAGGUARD_SOURCE", value_name = "REF")]
+    /// The image to be pushed: a registry reference (tag or digest), docker:IMAGE or
+    /// oci:DIR[:REF]; without it, an existing immutable tag is refused
+    #[arg(long, env = "TAGGUARD_SOURCE", value_name = "SOURCE")]
     pub source: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
     pub format: Format,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// The image to push: a registry reference (host/repo@sha256:… or host/repo:tag),
+    /// docker:IMAGE (local Docker engine) or oci:DIR[:REF] (OCI image layout)
+    #[arg(long, env = "TAGGUARD_SOURCE", value_name = "SOURCE")]
+    pub source: String,
+    /// Decide and print the plan, but write nothing
+    #[arg(long, env = "TAGGUARD_DRY_RUN")]
+    pub dry_run: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
+    pub format: Format,
+    /// Upload chunk size in MiB for copied blobs
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub chunk_size: u64,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How to reach registries.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
     /// Registry username (with --password-stdin) [default: TAGGUARD_USERNAME, docker/podman config, CI]
     #[arg(long, value_name = "USER", requires = "password_stdin")]
     pub username: Option<String>,

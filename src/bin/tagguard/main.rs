@@ -5,6 +5,7 @@ mod cli;
 mod exit;
 mod output;
 mod policy_cmd;
+mod push_cmd;
 mod tags_cmd;
 
 use clap::Parser;
@@ -15,6 +16,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Tags(args) => tags_cmd::run(&args),
         cli::Command::Check(args) => check_cmd::run(&args),
+        cli::Command::Push(args) => push_cmd::run(&args),
         cli::Command::Policy(cmd) => policy_cmd::run(&cmd),
     };
     exit::finish(result)

@@ -21,6 +21,18 @@ pub fn refusal(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "refused: {text}");
 }
 
+/// A note for the person reading the log, on stderr.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Progress without a newline, on stderr.
+pub fn progress(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{text}");
+    let _ = err.flush();
+}
+
 pub fn json(value: &Value) {
     line(&serde_json::to_string_pretty(value).expect("JSON values serialize"));
 }

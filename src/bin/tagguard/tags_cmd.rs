@@ -67,7 +67,7 @@ pub fn compute(args: &BuildArgs) -> Result<Computed> {
 }
 
 /// Immutable tags must name committed source: a dirty tree is refused unless allowed.
-fn dirty_refusal(computed: &Computed, allow_dirty: bool) -> Option<String> {
+pub fn dirty_refusal(computed: &Computed, allow_dirty: bool) -> Option<String> {
     let tags = computed.dirty_immutable_tags();
     if allow_dirty || tags.is_empty() {
         return None;

@@ -357,3 +357,185 @@ pub fn check_config(
         transport,
     }
 }
+
+impl Registry {
+    /// Access-log requests whose method is one of `methods`.
+    pub fn requests_with(&self, methods: &[&str]) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| methods.iter().any(|m| r.starts_with(&format!("{m} "))))
+            .collect()
+    }
+
+    /// Where `repo:tag` points, read independently of tagguard with `skopeo inspect --raw`
+    /// (the sha256 of the exact manifest bytes); `None` when the tag does not exist.
+    pub fn digest_of(&self, repo: &str, tag: &str) -> Option<String> {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["inspect", "--raw", "--tls-verify=false"]);
+        if matches!(self.mode, Mode::Basic | Mode::Token) {
+            cmd.arg("--creds").arg(format!("{USER}:{PASSWORD}"));
+        }
+        let out = cmd
+            .arg(format!("docker://{}/{repo}:{tag}", self.host))
+            .env("HOME", self.dir.path())
+            .output()
+            .expect("skopeo runs");
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("manifest unknown")
+                    || err.contains("not found")
+                    || err.contains("name unknown"),
+                "skopeo inspect {repo}:{tag}: {err}"
+            );
+            return None;
+        }
+        Some(sha256(&out.stdout))
+    }
+
+    /// Every tag of `repo`, as skopeo lists them.
+    pub fn tags_of(&self, repo: &str) -> Vec<String> {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["list-tags", "--tls-verify=false"]);
+        if matches!(self.mode, Mode::Basic | Mode::Token) {
+            cmd.arg("--creds").arg(format!("{USER}:{PASSWORD}"));
+        }
+        let out = cmd
+            .arg(format!("docker://{}/{repo}", self.host))
+            .env("HOME", self.dir.path())
+            .output()
+            .expect("skopeo runs");
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut tags: Vec<String> = v["Tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        tags.sort();
+        tags
+    }
+
+    /// Pushes a multi-platform image (an index of two manifests) as `repo:tag`; returns the
+    /// index digest.
+    pub fn seed_index(&self, repo: &str, tag: &str) -> String {
+        let index = Image::index();
+        let mut cmd = Command::new("skopeo");
+        cmd.args([
+            "copy",
+            "--quiet",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ]);
+        if matches!(self.mode, Mode::Basic | Mode::Token) {
+            cmd.arg("--dest-creds").arg(format!("{USER}:{PASSWORD}"));
+        }
+        cmd.arg(format!("oci:{}:img", index.dir.path().display()))
+            .arg(format!("docker://{}/{repo}:{tag}", self.host))
+            .env("HOME", self.dir.path());
+        let out = cmd.output().expect("skopeo must be installed");
+        assert!(
+            out.status.success(),
+            "skopeo copy --all: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        index.digest
+    }
+}
+
+impl Image {
+    /// An image of `layer_bytes` random bytes in one layer (for copy benchmarks and tests that
+    /// need real blob traffic).
+    pub fn sized(layer_bytes: usize) -> Image {
+        let image = Image::random();
+        let mut layer = vec![0u8; layer_bytes];
+        fastrand::fill(&mut layer);
+        image.replace_layer(&layer)
+    }
+
+    fn replace_layer(self, layer: &[u8]) -> Image {
+        let blobs = self.dir.path().join("blobs/sha256");
+        let put = |bytes: &[u8]| -> (String, usize) {
+            let d = sha256(bytes);
+            std::fs::write(blobs.join(d.trim_start_matches("sha256:")), bytes).unwrap();
+            (d, bytes.len())
+        };
+        let old: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(blobs.join(self.digest.trim_start_matches("sha256:"))).unwrap(),
+        )
+        .unwrap();
+        let (layer_digest, layer_size) = put(layer);
+        let mut manifest = old.clone();
+        manifest["layers"][0]["digest"] = layer_digest.into();
+        manifest["layers"][0]["size"] = layer_size.into();
+        let (digest, size) = put(manifest.to_string().as_bytes());
+        write_index(
+            self.dir.path(),
+            &digest,
+            size,
+            "application/vnd.oci.image.manifest.v1+json",
+        );
+        Image {
+            dir: self.dir,
+            digest,
+        }
+    }
+
+    /// A two-platform image: an OCI index over two image manifests, in one layout.
+    pub fn index() -> Image {
+        let (a, b) = (Image::random(), Image::random());
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let mut children = Vec::new();
+        for (image, arch) in [(&a, "amd64"), (&b, "arm64")] {
+            for entry in std::fs::read_dir(image.dir.path().join("blobs/sha256")).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), blobs.join(entry.file_name())).unwrap();
+            }
+            let size = std::fs::metadata(blobs.join(image.digest.trim_start_matches("sha256:")))
+                .unwrap()
+                .len();
+            children.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": image.digest, "size": size,
+                "platform": {"architecture": arch, "os": "linux"},
+            }));
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": children,
+        })
+        .to_string();
+        let digest = sha256(index.as_bytes());
+        std::fs::write(blobs.join(digest.trim_start_matches("sha256:")), &index).unwrap();
+        write_index(
+            dir.path(),
+            &digest,
+            index.len(),
+            "application/vnd.oci.image.index.v1+json",
+        );
+        std::fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        Image { dir, digest }
+    }
+}
+
+fn write_index(dir: &Path, digest: &str, size: usize, media_type: &str) {
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": media_type, "digest": digest, "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": "img"},
+        }],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+}

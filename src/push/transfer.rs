@@ -1,0 +1,255 @@
+//! Getting an image's content into a target repository: nothing when it is already there,
+//! a cross-repository mount on the same registry, else a streamed, chunked copy. Child
+//! manifests of an index go first (by digest), so digests stay the same end to end.
+
+use futures_util::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncReadExt as _;
+
+use crate::layout::Layout;
+use crate::registry::manifest::{self, Descriptor};
+use crate::registry::{Digest, Mount, RegistryClient, RegistryError};
+
+use super::{Progress, PushError};
+
+/// Where content is read from.
+pub enum Origin<'a> {
+    Registry {
+        client: &'a RegistryClient,
+        repository: &'a str,
+    },
+    Layout(&'a Layout),
+}
+
+/// Blobs copied at once.
+const PARALLEL_BLOBS: usize = 4;
+
+/// A target repository and how to send to it.
+pub struct Target<'a> {
+    pub client: &'a RegistryClient,
+    pub repository: &'a str,
+    pub chunk_size: usize,
+    pub progress: &'a (dyn Fn(Progress) + Sync),
+}
+
+impl Origin<'_> {
+    /// Whether blobs can be mounted from here into `target` (same registry, other repository).
+    fn mount_from<'s>(&'s self, target: &Target<'_>) -> Option<&'s str> {
+        match self {
+            Origin::Registry { client, repository } if client.host() == target.client.host() => {
+                Some(repository)
+            }
+            _ => None,
+        }
+    }
+
+    /// A manifest's exact bytes and media type.
+    pub async fn manifest(
+        &self,
+        digest: &Digest,
+        hint: Option<&str>,
+    ) -> Result<(Vec<u8>, String), PushError> {
+        match self {
+            Origin::Registry { client, repository } => {
+                let m = client
+                    .get_manifest(repository, &digest.to_string())
+                    .await?
+                    .ok_or_else(|| {
+                        PushError::Content(format!(
+                            "manifest {digest} vanished from {}/{repository}",
+                            client.host()
+                        ))
+                    })?;
+                Ok((m.bytes, m.media_type))
+            }
+            Origin::Layout(layout) => {
+                let bytes = layout.read_blob(digest)?;
+                let media_type = hint
+                    .map(str::to_owned)
+                    .or_else(|| crate::layout::media_type_of(&bytes))
+                    .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".to_owned());
+                Ok((bytes, media_type))
+            }
+        }
+    }
+}
+
+/// Makes every blob and child manifest of `bytes` present in the target repository. Returns how
+/// many blobs were sent (not counting those already there or mounted).
+pub async fn ensure_content(
+    origin: &Origin<'_>,
+    target: &Target<'_>,
+    bytes: &[u8],
+) -> Result<(), PushError> {
+    let parts = manifest::parse(bytes).map_err(PushError::Content)?;
+    for child in &parts.manifests {
+        let (child_bytes, media_type) = origin
+            .manifest(&child.digest, child.media_type.as_deref())
+            .await?;
+        let child_parts = manifest::parse(&child_bytes).map_err(PushError::Content)?;
+        copy_blobs(origin, target, &child_parts.blobs).await?;
+        target
+            .client
+            .put_manifest(
+                target.repository,
+                &child.digest.to_string(),
+                &media_type,
+                &child_bytes,
+            )
+            .await?;
+    }
+    copy_blobs(origin, target, &parts.blobs).await
+}
+
+async fn copy_blobs(
+    origin: &Origin<'_>,
+    target: &Target<'_>,
+    blobs: &[Descriptor],
+) -> Result<(), PushError> {
+    let results: Vec<Result<(), PushError>> =
+        futures_util::stream::iter(blobs.iter().map(|b| copy_blob(origin, target, b)))
+            .buffer_unordered(PARALLEL_BLOBS)
+            .collect()
+            .await;
+    results.into_iter().collect()
+}
+
+async fn copy_blob(
+    origin: &Origin<'_>,
+    target: &Target<'_>,
+    blob: &Descriptor,
+) -> Result<(), PushError> {
+    if target
+        .client
+        .blob_exists(target.repository, &blob.digest)
+        .await?
+    {
+        return Ok(());
+    }
+    let session = match origin.mount_from(target) {
+        Some(from) => match target
+            .client
+            .mount_blob(target.repository, &blob.digest, from)
+            .await?
+        {
+            Mount::Mounted => {
+                log::debug!(
+                    "mounted {} from {from} into {}",
+                    blob.digest,
+                    target.repository
+                );
+                return Ok(());
+            }
+            // The registry declined to mount (202): upload into the session it opened.
+            Mount::UploadStarted(url) => url,
+        },
+        None => target.client.start_upload(target.repository).await?,
+    };
+    stream_blob(origin, target, blob, session).await
+}
+
+/// Streams a blob from the origin into an upload session in chunks of `chunk_size`, hashing as
+/// it goes; memory stays at about one chunk per blob in flight.
+async fn stream_blob(
+    origin: &Origin<'_>,
+    target: &Target<'_>,
+    blob: &Descriptor,
+    session: reqwest::Url,
+) -> Result<(), PushError> {
+    let mut hasher = Sha256::new();
+    let mut location = session;
+    let mut buffer: Vec<u8> = Vec::with_capacity(target.chunk_size.min(blob.size as usize + 1));
+    let mut offset: u64 = 0;
+    let mut reader = Reader::open(origin, &blob.digest).await?;
+    let report = |done: u64| {
+        (target.progress)(Progress::Blob {
+            repository: format!("{}/{}", target.client.host(), target.repository),
+            digest: blob.digest.clone(),
+            size: blob.size,
+            done,
+        })
+    };
+    report(0);
+    while let Some(data) = reader.next().await? {
+        hasher.update(&data);
+        buffer.extend_from_slice(&data);
+        while buffer.len() >= target.chunk_size {
+            let rest = buffer.split_off(target.chunk_size);
+            location = target
+                .client
+                .upload_chunk(target.repository, location, offset, &buffer)
+                .await?;
+            offset += buffer.len() as u64;
+            buffer = rest;
+            report(offset);
+        }
+    }
+    let actual = format!("sha256:{:x}", hasher.finalize());
+    if blob.digest.algorithm() == "sha256" && actual != blob.digest.to_string() {
+        return Err(PushError::Content(format!(
+            "blob {} read from the source hashes to {actual}",
+            blob.digest
+        )));
+    }
+    target
+        .client
+        .upload_blob(target.repository, location, &blob.digest, &buffer, None)
+        .await?;
+    report(offset + buffer.len() as u64);
+    Ok(())
+}
+
+/// Reads a blob's bytes in pieces, from a registry response or a layout file.
+enum Reader {
+    Http(reqwest::Response, String),
+    File(tokio::fs::File, String),
+}
+
+impl Reader {
+    async fn open(origin: &Origin<'_>, digest: &Digest) -> Result<Reader, PushError> {
+        match origin {
+            Origin::Registry { client, repository } => {
+                let what = format!("{}/{repository}@{digest}", client.host());
+                Ok(Reader::Http(
+                    client.get_blob(repository, digest).await?,
+                    what,
+                ))
+            }
+            Origin::Layout(layout) => {
+                let path = layout.blob_path(digest);
+                let file = tokio::fs::File::open(&path).await.map_err(|source| {
+                    crate::layout::LayoutError::Blob {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                })?;
+                Ok(Reader::File(file, path.display().to_string()))
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, PushError> {
+        match self {
+            Reader::Http(response, what) => response
+                .chunk()
+                .await
+                .map(|c| c.map(|b| b.to_vec()))
+                .map_err(|e| PushError::Content(format!("reading {what}: {e}"))),
+            Reader::File(file, path) => {
+                let mut buf = vec![0u8; 1 << 20];
+                let n = file
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| PushError::Content(format!("reading {path}: {e}")))?;
+                buf.truncate(n);
+                Ok((n > 0).then_some(buf))
+            }
+        }
+    }
+}
+
+impl From<RegistryError> for PushError {
+    fn from(e: RegistryError) -> Self {
+        PushError::Registry(Box::new(e))
+    }
+}

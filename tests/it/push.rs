@@ -1,0 +1,408 @@
+//! `tagguard push` against real registries, read back independently with skopeo.
+
+use crate::support::cmd::{Run, tagguard};
+use crate::support::git::Repo;
+use crate::support::registry::{Image, Mode, Registry};
+
+const POLICY: &str = r#"version: 1
+tags:
+  - template: "{{ version }}"
+    when: release
+  - template: "{{ major }}.{{ minor }}"
+    when: stable-release
+    floating: minor
+  - template: "{{ major }}"
+    when: { version: ">=1.0.0" }
+    floating: major
+  - template: latest
+    when: stable-release
+    floating: latest
+  - template: "sha-{{ short_sha }}"
+"#;
+
+/// A checkout with the policy above, committed.
+fn project() -> Repo {
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", POLICY);
+    repo.commit("policy");
+    repo
+}
+
+fn push(repo: &Repo, image: &str, source: &str, extra: &[&str]) -> Run {
+    tagguard(repo.path())
+        .args([
+            "push",
+            "--image",
+            image,
+            "--source",
+            source,
+            "--timestamp=1700000000",
+        ])
+        .args(extra)
+        .run()
+}
+
+fn writes(r: &Registry) -> Vec<String> {
+    r.requests_with(&["PUT", "POST", "PATCH", "DELETE"])
+}
+
+#[test]
+fn same_repository_retag_puts_manifests_only_and_reads_them_back() {
+    let r = Registry::start(Mode::Plain);
+    let built = r.seed(&Image::random(), "acme/app", "build-1");
+    let repo = project();
+    let image = format!("{}/acme/app", r.host);
+    let before = r.requests().len();
+    let run = push(
+        &repo,
+        &image,
+        &format!("{image}@{built}"),
+        &["--git-tag", "v1.4.2", "--format", "json"],
+    )
+    .success();
+
+    let requests: Vec<String> = r.requests().into_iter().skip(before).collect();
+    let report = run.json();
+    assert_eq!(report["verified"], true);
+    let sha = format!("sha-{}", &repo.head()[..7]);
+    for tag in ["1.4.2", "1.4", "1", "latest", sha.as_str()] {
+        assert_eq!(
+            r.digest_of("acme/app", tag).as_deref(),
+            Some(built.as_str()),
+            "{tag}"
+        );
+    }
+    let blob_traffic: Vec<&String> = requests
+        .iter()
+        .filter(|q| !(q.contains("/manifests/") || q.contains("/tags/list")))
+        .collect();
+    assert!(
+        blob_traffic.is_empty(),
+        "no blob traffic for a same-repository retag: {blob_traffic:#?}"
+    );
+    let puts = requests.iter().filter(|q| q.starts_with("PUT ")).count();
+    assert_eq!(puts, 5, "{requests:#?}");
+    assert!(
+        run.stderr.contains("pushed and verified 5 tag(s)"),
+        "{}",
+        run.stderr
+    );
+
+    // A re-run is a true no-op: every tag unchanged, no write request at all.
+    let writes_before = writes(&r).len();
+    let run = push(
+        &repo,
+        &image,
+        &format!("{image}@{built}"),
+        &["--git-tag", "v1.4.2", "--format", "json"],
+    )
+    .success();
+    let json = run.json();
+    let actions: Vec<&str> = json["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["unchanged"; 5]);
+    assert_eq!(writes(&r).len(), writes_before, "a re-run must not write");
+}
+
+#[test]
+fn a_refusal_writes_nothing_anywhere() {
+    let r = Registry::start(Mode::Plain);
+    let old = r.seed(&Image::random(), "acme/app", "1.4.2");
+    let built = r.seed(&Image::random(), "ci/build", "42");
+    let repo = project();
+    let images = format!("{0}/acme/app,{0}/acme/mirror", r.host);
+    let tags_before = r.tags_of("acme/app");
+    let writes_before = writes(&r).len();
+    let run = tagguard(repo.path())
+        .args([
+            "push",
+            "--image",
+            &images,
+            "--source",
+            &format!("{}/ci/build:42", r.host),
+            "--git-tag",
+            "v1.4.2",
+        ])
+        .run()
+        .code(3);
+    assert!(
+        run.stderr.contains(&format!(
+            "refusing to move immutable tag {}/acme/app:1.4.2 from {old} to {built}",
+            r.host
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+    assert_eq!(
+        writes(&r).len(),
+        writes_before,
+        "a refused push sends no write to any image"
+    );
+    assert_eq!(r.tags_of("acme/app"), tags_before);
+    assert_eq!(
+        r.digest_of("acme/app", "1.4.2").as_deref(),
+        Some(old.as_str())
+    );
+    assert!(
+        r.tags_of("acme/mirror").is_empty(),
+        "the second image was not touched either"
+    );
+}
+
+#[test]
+fn dry_run_decides_but_sends_no_write() {
+    let r = Registry::start(Mode::Plain);
+    let built = r.seed(&Image::random(), "ci/build", "7");
+    let repo = project();
+    let image = format!("{}/acme/app", r.host);
+    let writes_before = writes(&r).len();
+    let run = push(
+        &repo,
+        &image,
+        &format!("{}/ci/build@{built}", r.host),
+        &["--git-tag", "v2.0.0", "--dry-run", "--format", "json"],
+    )
+    .success();
+    let report = run.json();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["written"], serde_json::json!([]));
+    assert!(
+        report["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["action"] == "create")
+    );
+    assert_eq!(writes(&r).len(), writes_before, "--dry-run sent a write");
+    assert!(r.tags_of("acme/app").is_empty());
+}
+
+#[test]
+fn another_repository_on_the_same_registry_mounts_blobs() {
+    let r = Registry::start(Mode::Plain);
+    let built = r.seed(&Image::random(), "ci/build", "7");
+    let repo = project();
+    let image = format!("{}/acme/app", r.host);
+    let before = r.requests().len();
+    push(
+        &repo,
+        &image,
+        &format!("{}/ci/build:7", r.host),
+        &["--git-tag", "v1.0.0"],
+    )
+    .success();
+    let requests: Vec<String> = r.requests().into_iter().skip(before).collect();
+    let mounts = requests
+        .iter()
+        .filter(|q| q.starts_with("POST ") && q.contains("mount="))
+        .count();
+    assert_eq!(mounts, 2, "config and layer are mounted: {requests:#?}");
+    assert!(
+        !requests.iter().any(|q| q.starts_with("PATCH ")),
+        "nothing uploaded: {requests:#?}"
+    );
+    assert_eq!(
+        r.digest_of("acme/app", "1.0.0").as_deref(),
+        Some(built.as_str())
+    );
+    assert_eq!(
+        r.digest_of("acme/app", "latest").as_deref(),
+        Some(built.as_str())
+    );
+}
+
+#[test]
+fn another_registry_gets_a_streamed_copy_with_the_same_digest() {
+    let (a, b) = (Registry::start(Mode::Plain), Registry::start(Mode::Plain));
+    let built = a.seed(&Image::sized(3 << 20), "ci/build", "7");
+    let repo = project();
+    let image = format!("{}/acme/app", b.host);
+    // Small chunks: the 3 MiB layer goes in several PATCH requests.
+    push(
+        &repo,
+        &image,
+        &format!("{}/ci/build:7", a.host),
+        &["--git-tag", "v1.0.0", "--chunk-size", "1"],
+    )
+    .success();
+    assert_eq!(
+        b.digest_of("acme/app", "1.0.0").as_deref(),
+        Some(built.as_str())
+    );
+    let patches = b.requests_with(&["PATCH"]).len();
+    assert!(
+        patches >= 3,
+        "expected chunked upload, saw {patches} PATCH requests"
+    );
+    // skopeo can pull the whole image back from the target.
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            &format!("docker://{image}:1.0.0"),
+            &format!("dir:{}", repo.path().join("pulled").display()),
+        ])
+        .env("HOME", repo.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn multi_platform_index_keeps_every_digest() {
+    let (a, b) = (Registry::start(Mode::Plain), Registry::start(Mode::Plain));
+    let index = a.seed_index("ci/build", "multi");
+    let repo = project();
+    push(
+        &repo,
+        &format!("{}/acme/app", b.host),
+        &format!("{}/ci/build@{index}", a.host),
+        &["--git-tag", "v3.1.0"],
+    )
+    .success();
+    assert_eq!(
+        b.digest_of("acme/app", "3.1.0").as_deref(),
+        Some(index.as_str())
+    );
+    // Same registry, same repository: the index is retagged as is.
+    push(
+        &repo,
+        &format!("{}/ci/build", a.host),
+        &format!("{}/ci/build:multi", a.host),
+        &["--git-tag", "v3.1.0"],
+    )
+    .success();
+    assert_eq!(
+        a.digest_of("ci/build", "latest").as_deref(),
+        Some(index.as_str())
+    );
+}
+
+#[test]
+fn oci_layout_source_is_pushed_daemonlessly() {
+    let r = Registry::start(Mode::Plain);
+    let image = Image::random();
+    let repo = project();
+    let target = format!("{}/acme/app", r.host);
+    let source = format!("oci:{}:img", image.dir.path().display());
+    push(&repo, &target, &source, &["--git-tag", "v0.1.0"]).success();
+    assert_eq!(
+        r.digest_of("acme/app", "0.1.0").as_deref(),
+        Some(image.digest.as_str())
+    );
+    assert_eq!(
+        r.digest_of("acme/app", "0.1").as_deref(),
+        Some(image.digest.as_str())
+    );
+    assert_eq!(
+        r.digest_of("acme/app", "0"),
+        None,
+        "major zero does not float"
+    );
+    // The same layout again: unchanged, nothing written.
+    let writes_before = writes(&r).len();
+    push(&repo, &target, &source, &["--git-tag", "v0.1.0"]).success();
+    assert_eq!(writes(&r).len(), writes_before);
+    // A layout with several images needs a name.
+    let run = push(
+        &repo,
+        &target,
+        &format!("oci:{}:nope", image.dir.path().display()),
+        &["--git-tag", "v0.1.0"],
+    )
+    .code(1);
+    assert!(
+        run.err_text().contains("no manifest named \"nope\""),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn floating_tags_only_move_forward_with_releases_out_of_order() {
+    let r = Registry::start(Mode::Plain);
+    let repo = project();
+    let image = format!("{}/acme/app", r.host);
+    let release = |version: &str| -> String {
+        let built = r.seed(&Image::random(), "ci/build", &version.replace('.', "-"));
+        repo.commit(&format!("release {version}"));
+        push(
+            &repo,
+            &image,
+            &format!("{}/ci/build@{built}", r.host),
+            &["--git-tag", &format!("v{version}")],
+        )
+        .success();
+        built
+    };
+    let v200 = release("2.0.0");
+    let v191 = release("1.9.1");
+    let at = |tag: &str| r.digest_of("acme/app", tag);
+    // Patching 1.9 after 2.0 must not steal latest (or 2); 1 and 1.9 are 1.9.1's.
+    assert_eq!(at("latest"), Some(v200.clone()));
+    assert_eq!(at("2"), Some(v200.clone()));
+    assert_eq!(at("1"), Some(v191.clone()));
+    assert_eq!(at("1.9"), Some(v191.clone()));
+    let v201 = release("2.0.1");
+    assert_eq!(at("latest"), Some(v201.clone()));
+    assert_eq!(at("2"), Some(v201.clone()));
+    assert_eq!(at("2.0"), Some(v201));
+    assert_eq!(at("1"), Some(v191));
+    assert_eq!(at("2.0.0"), Some(v200));
+
+    // check shows the same skip, with the release that holds the tag.
+    let built = r.seed(&Image::random(), "ci/build", "1-9-2");
+    repo.commit("release 1.9.2");
+    let run = tagguard(repo.path())
+        .args([
+            "check",
+            "--image",
+            &image,
+            "--source",
+            &format!("{}/ci/build@{built}", r.host),
+            "--git-tag",
+            "v1.9.2",
+            "--format",
+            "json",
+        ])
+        .run()
+        .success();
+    let latest = run.json()["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["tag"] == "latest")
+        .unwrap()
+        .clone();
+    assert_eq!(latest["action"], "skip");
+    assert_eq!(latest["held_by"], "2.0.1");
+}
+
+#[test]
+fn a_missing_source_is_an_error_naming_it() {
+    let r = Registry::start(Mode::Plain);
+    let repo = project();
+    let run = push(
+        &repo,
+        &format!("{}/acme/app", r.host),
+        &format!("{}/ci/build:nope", r.host),
+        &[],
+    )
+    .code(1);
+    assert!(
+        run.err_text()
+            .contains(&format!("no such image in registry {}", r.host)),
+        "{}",
+        run.stderr
+    );
+}
