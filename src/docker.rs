@@ -74,10 +74,10 @@ pub fn tag(image: &str, target: &str) -> Result<(), DockerError> {
 
 /// Pushes `target` and returns the manifest digest the engine reports.
 pub fn push(target: &str) -> Result<Digest, DockerError> {
-    let args = ["push", "--quiet", target];
+    let args = ["push", target];
     let out = run(&args)?;
-    // `docker push --quiet` prints the reference with its digest: `host/repo@sha256:…` or
-    // `host/repo:tag@sha256:…`; older engines print `…: digest: sha256:… size: …`.
+    // The last line says `TAG: digest: sha256:… size: N` (`--quiet` leaves the digest out on
+    // some engines, so it is not used).
     out.split(|c: char| c.is_whitespace() || c == '@')
         .find_map(|word| word.parse::<Digest>().ok())
         .ok_or_else(|| DockerError::NoDigest {

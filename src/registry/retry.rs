@@ -26,7 +26,7 @@ impl Default for RetryPolicy {
 
 /// Statuses that say "try again later" rather than "no".
 pub fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 502 | 503 | 504)
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 impl RetryPolicy {

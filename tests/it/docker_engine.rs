@@ -1,0 +1,203 @@
+//! `tagguard push --source docker:IMAGE` with the real Docker engine: `docker build` of a
+//! `FROM scratch` image (nothing to pull), `docker login` to a loopback htpasswd registry, the
+//! push, then `docker pull` of every tag and a comparison of image IDs.
+//!
+//! These tests need the engine. `.ci/run` checks first that it is there and can reach a
+//! loopback registry; when it cannot, it says so in one unmistakable line and leaves these
+//! tests out, rather than letting them pass or skip silently.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::cmd::{Run, tagguard};
+use crate::support::git::Repo;
+use crate::support::registry::{Mode, PASSWORD, Registry, USER};
+
+fn docker(config: &Path, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .env("DOCKER_CONFIG", config)
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Builds a distinct `FROM scratch` image; returns its name.
+fn build(dir: &Path, config: &Path, content: &str) -> String {
+    let context = dir.join(format!("ctx-{}", fastrand::u32(..)));
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(context.join("hello.txt"), content).unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nCOPY hello.txt /hello.txt\n",
+    )
+    .unwrap();
+    let name = format!("tagguard-test-{:08x}", fastrand::u32(..));
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", &name])
+        .arg(&context)
+        .env("DOCKER_CONFIG", config)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("docker build runs");
+    assert!(
+        out.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    name
+}
+
+struct Cleanup(Vec<String>, std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let _ = Command::new("docker")
+                .args(["rmi", "-f", image])
+                .env("DOCKER_CONFIG", &self.1)
+                .output();
+        }
+    }
+}
+
+fn push(repo: &Repo, config: &Path, image: &str, source: &str, version: &str) -> Run {
+    tagguard(repo.path())
+        .args([
+            "push",
+            "--image",
+            image,
+            "--source",
+            source,
+            "--git-tag",
+            version,
+            "--format",
+            "json",
+        ])
+        .env("DOCKER_CONFIG", config)
+        .run()
+}
+
+#[test]
+fn docker_engine_push_login_pull_and_compare_image_ids() {
+    let registry = Registry::start(Mode::Basic);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let login = Command::new("docker")
+        .args([
+            "login",
+            &registry.host,
+            "--username",
+            USER,
+            "--password-stdin",
+        ])
+        .env("DOCKER_CONFIG", &config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(PASSWORD.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("docker login runs");
+    assert!(
+        login.status.success(),
+        "docker login: {}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+
+    let built = build(dir.path(), &config, "one");
+    let target = format!("{}/acme/app", registry.host);
+    let mut cleanup = Cleanup(vec![built.clone()], config.clone());
+    let local_id = docker(
+        &config,
+        &["image", "inspect", "--format", "{{.Id}}", &built],
+    );
+
+    let repo = Repo::new();
+    let run = push(
+        &repo,
+        &config,
+        &target,
+        &format!("docker:{built}"),
+        "v1.2.0",
+    )
+    .success();
+    let report = run.json();
+    assert_eq!(report["verified"], true);
+    let tags: Vec<String> = report["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["tag"].as_str().unwrap().to_owned())
+        .collect();
+    let sha = format!("sha-{}", &repo.head()[..7]);
+    assert_eq!(tags, ["1.2.0", "1.2", "1", "latest", sha.as_str()]);
+    assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+
+    // Pull every tag fresh from the registry and compare image IDs.
+    for tag in &tags {
+        let reference = format!("{target}:{tag}");
+        cleanup.0.push(reference.clone());
+        docker(&config, &["rmi", &reference]);
+        docker(&config, &["pull", "-q", &reference]);
+        let pulled = docker(
+            &config,
+            &["image", "inspect", "--format", "{{.Id}}", &reference],
+        );
+        assert_eq!(pulled, local_id, "{reference}");
+    }
+
+    // The same local image again: every tag unchanged (compared by config digest), no push.
+    let writes_before = registry.requests_with(&["PUT", "POST", "PATCH"]).len();
+    let run = push(
+        &repo,
+        &config,
+        &target,
+        &format!("docker:{built}"),
+        "v1.2.0",
+    )
+    .success();
+    let report = run.json();
+    assert!(
+        report["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["action"] == "unchanged"),
+        "{report}"
+    );
+    assert_eq!(
+        registry.requests_with(&["PUT", "POST", "PATCH"]).len(),
+        writes_before
+    );
+
+    // Another image for the same immutable release is refused, and nothing moves.
+    let other = build(dir.path(), &config, "two");
+    cleanup.0.push(other.clone());
+    let run = push(
+        &repo,
+        &config,
+        &target,
+        &format!("docker:{other}"),
+        "v1.2.0",
+    )
+    .code(3);
+    assert!(
+        run.stderr.contains("refusing to move immutable tag"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        registry.requests_with(&["PUT", "POST", "PATCH"]).len(),
+        writes_before
+    );
+}
