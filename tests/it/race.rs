@@ -89,7 +89,15 @@ fn racing_pushes_end_at_a_written_digest_and_losers_say_so() {
             both_succeeded += 1;
         }
     }
-    eprintln!(
+    report(&format!(
         "race: {ROUNDS} rounds; both claimed success in {both_succeeded}; a race was reported {races_reported} times; {refused} pushes were refused because the other had already written"
-    );
+    ));
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "the one figure this test exists to report"
+)]
+fn report(line: &str) {
+    eprintln!("{line}");
 }
