@@ -406,3 +406,55 @@ fn a_missing_source_is_an_error_naming_it() {
         run.stderr
     );
 }
+
+/// What a real registry cannot show: Harbor's own immutability refusing the write. The push
+/// reports it as a refusal with the registry's message and exits 3.
+#[test]
+fn the_registry_refusing_a_write_is_a_refusal() {
+    use crate::support::http::{Response, Server};
+    use sha2::Digest as _;
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":2},"layers":[]}"#;
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(manifest));
+    let d = digest.clone();
+    let s = Server::start(move |req| {
+        let path = req.path();
+        match (req.method.as_str(), path) {
+            ("GET" | "HEAD", p) if p.ends_with(&format!("/manifests/{d}")) => Response::new(200)
+                .header("Docker-Content-Digest", d.clone())
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                .body(manifest.to_vec()),
+            ("HEAD", _) => Response::new(404),
+            ("PUT", "/v2/app/manifests/1.0.0") => Response::new(412).json(serde_json::json!({"errors": [{
+                "code": "PRECONDITION",
+                "message": "Failed to process request due to 'app:1.0.0' configured as immutable."
+            }]})),
+            ("PUT", _) => Response::new(201).header("Docker-Content-Digest", d.clone()),
+            _ => Response::new(404),
+        }
+    });
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - \"{{ version }}\"\n",
+    );
+    repo.commit("policy");
+    let image = format!("{}/app", s.host());
+    let run = push(
+        &repo,
+        &image,
+        &format!("{image}@{digest}"),
+        &["--git-tag", "v1.0.0"],
+    )
+    .code(3);
+    assert!(
+        run.err_text()
+            .contains("the registry refuses to overwrite tag \"1.0.0\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.err_text().contains("configured as immutable"),
+        "{}",
+        run.stderr
+    );
+}

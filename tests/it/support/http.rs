@@ -54,6 +54,11 @@ impl Response {
         self
     }
 
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.body = body;
+        self
+    }
+
     pub fn json(mut self, body: serde_json::Value) -> Self {
         self.body = body.to_string().into_bytes();
         self.header("Content-Type", "application/json")
