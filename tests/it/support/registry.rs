@@ -252,26 +252,39 @@ impl Registry {
 
     /// Pushes `image` as `repo:tag` with skopeo; returns the manifest digest.
     pub fn seed(&self, image: &Image, repo: &str, tag: &str) -> String {
-        let mut cmd = Command::new("skopeo");
-        cmd.args([
-            "copy",
-            "--quiet",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-        ]);
-        if matches!(self.mode, Mode::Basic | Mode::Token) {
-            cmd.arg("--dest-creds").arg(format!("{USER}:{PASSWORD}"));
-        }
-        cmd.arg(format!("oci:{}:img", image.dir.path().display()))
-            .arg(format!("docker://{}/{repo}:{tag}", self.host))
-            .env("HOME", self.dir.path());
+        self.skopeo_copy(image, repo, tag, &[]);
+        image.digest.clone()
+    }
+
+    fn skopeo_copy(&self, image: &Image, repo: &str, tag: &str, extra: &[&str]) {
+        let mut cmd = self.skopeo(
+            &[
+                "copy",
+                "--quiet",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+            ],
+            "--dest-creds",
+        );
+        cmd.args(extra)
+            .arg(format!("oci:{}:img", image.dir.path().display()))
+            .arg(format!("docker://{}/{repo}:{tag}", self.host));
         let out = cmd.output().expect("skopeo must be installed");
         assert!(
             out.status.success(),
             "skopeo copy: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        image.digest.clone()
+    }
+
+    /// A skopeo command with this registry's credentials (under `creds_flag`) when it has any.
+    fn skopeo(&self, args: &[&str], creds_flag: &str) -> Command {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(args).env("HOME", self.dir.path());
+        if matches!(self.mode, Mode::Basic | Mode::Token) {
+            cmd.arg(creds_flag).arg(format!("{USER}:{PASSWORD}"));
+        }
+        cmd
     }
 }
 
@@ -370,14 +383,9 @@ impl Registry {
     /// Where `repo:tag` points, read independently of tagguard with `skopeo inspect --raw`
     /// (the sha256 of the exact manifest bytes); `None` when the tag does not exist.
     pub fn digest_of(&self, repo: &str, tag: &str) -> Option<String> {
-        let mut cmd = Command::new("skopeo");
-        cmd.args(["inspect", "--raw", "--tls-verify=false"]);
-        if matches!(self.mode, Mode::Basic | Mode::Token) {
-            cmd.arg("--creds").arg(format!("{USER}:{PASSWORD}"));
-        }
-        let out = cmd
+        let out = self
+            .skopeo(&["inspect", "--raw", "--tls-verify=false"], "--creds")
             .arg(format!("docker://{}/{repo}:{tag}", self.host))
-            .env("HOME", self.dir.path())
             .output()
             .expect("skopeo runs");
         if !out.status.success() {
@@ -395,14 +403,9 @@ impl Registry {
 
     /// Every tag of `repo`, as skopeo lists them.
     pub fn tags_of(&self, repo: &str) -> Vec<String> {
-        let mut cmd = Command::new("skopeo");
-        cmd.args(["list-tags", "--tls-verify=false"]);
-        if matches!(self.mode, Mode::Basic | Mode::Token) {
-            cmd.arg("--creds").arg(format!("{USER}:{PASSWORD}"));
-        }
-        let out = cmd
+        let out = self
+            .skopeo(&["list-tags", "--tls-verify=false"], "--creds")
             .arg(format!("docker://{}/{repo}", self.host))
-            .env("HOME", self.dir.path())
             .output()
             .expect("skopeo runs");
         if !out.status.success() {
@@ -423,26 +426,7 @@ impl Registry {
     /// index digest.
     pub fn seed_index(&self, repo: &str, tag: &str) -> String {
         let index = Image::index();
-        let mut cmd = Command::new("skopeo");
-        cmd.args([
-            "copy",
-            "--quiet",
-            "--all",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-        ]);
-        if matches!(self.mode, Mode::Basic | Mode::Token) {
-            cmd.arg("--dest-creds").arg(format!("{USER}:{PASSWORD}"));
-        }
-        cmd.arg(format!("oci:{}:img", index.dir.path().display()))
-            .arg(format!("docker://{}/{repo}:{tag}", self.host))
-            .env("HOME", self.dir.path());
-        let out = cmd.output().expect("skopeo must be installed");
-        assert!(
-            out.status.success(),
-            "skopeo copy --all: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.skopeo_copy(&index, repo, tag, &["--all"]);
         index.digest
     }
 }
