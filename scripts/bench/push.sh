@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Benchmark `tagguard push` against skopeo, peers measured in the same run:
+#
+# 1. Retag behind a proxy adding 20 ms each way (delayproxy.py) in front of a local registry:
+#    10 tags on 1 image (a 10-rule policy at release v1.4.2: 3 floating, 7 immutable) put on an
+#    image already in the same repository, `tagguard push --source host/repo@sha256:…` vs
+#    `skopeo copy docker://host/repo@sha256:… docker://host/repo:TAG` once per tag. A fresh
+#    repository per run, so every tag is new. Wall time, the registry's requests by kind, peak
+#    RSS. Goals (issue 4): <= 0.30 s, >= 20x faster than skopeo.
+# 2. Cross-registry copy of a ~50 MB image (5 layers of 10 MiB random bytes, gzip'd tar, written
+#    as an OCI layout and seeded into registry A with skopeo) to registry B, both plain HTTP on
+#    loopback, no delay proxy: `tagguard push --source A/repo@digest --image B/repo` vs
+#    `skopeo copy docker://A/repo@digest docker://B/repo:TAG`. Registry B is started afresh
+#    (new data directory) before every copy, so nothing is there and nothing can be mounted.
+#    Throughput = layer bytes / wall time. Goal: >= 0.8x skopeo's.
+#
+# Needs: docker-registry, skopeo, python3, bc, /usr/bin/time (Debian: time), git.
+# Usage: scripts/bench/push.sh [path/to/tagguard]   (default: target/release/tagguard)
+# Env: RUNS (default 5) runs of each part; PART=1|2 to run one part only; part 2's image shape
+#      LAYERS (default 5) x LAYER_MIB (default 10); CHUNK_MIB (tagguard --chunk-size, default:
+#      its own).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${1:-$here/../../target/release/tagguard}
+[ -x "$bin" ] || { echo "build it first: cargo build --release" >&2; exit 2; }
+runs=${RUNS:-5}
+layers=${LAYERS:-5}
+layer_mib=${LAYER_MIB:-10}
+part=${PART:-all}
+chunk=()
+[ -n "${CHUNK_MIB:-}" ] && chunk=(--chunk-size "$CHUNK_MIB")
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+export HOME=$work GIT_CONFIG_NOSYSTEM=1
+
+wait_port() { # FILE -> prints the port once "listening on 127.0.0.1:PORT" appears
+  for _ in $(seq 200); do
+    p=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2) || true
+    [ -n "${p:-}" ] && { echo "$p"; return; }
+    sleep 0.05
+  done
+  echo "did not start: $1" >&2; exit 1
+}
+registry() { # NAME -> starts a registry with data in $work/NAME, sets $port and $regpid
+  mkdir -p "$work/$1"
+  cat > "$work/$1.yml" <<YML
+version: 0.1
+log: { level: info, formatter: text }
+storage: { filesystem: { rootdirectory: $work/$1/data } }
+http: { addr: "127.0.0.1:0", secret: bench }
+YML
+  /usr/bin/docker-registry serve "$work/$1.yml" > "$work/$1.log" 2>&1 & regpid=$!
+  pids+=("$regpid")
+  port=$(wait_port "$work/$1.log")
+}
+nreq() { python3 "$here/reqcount.py" "$1" 0 | awk '/^total/ {print $2}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+now() { date +%s.%N; }
+rss_mib() { awk -F: '/Maximum resident/ {gsub(/ /,"",$2); printf "%.1f", $2/1024}' "$1"; }
+
+# The build: a git repository at release v1.4.2.
+repo=$work/repo
+git init -q "$repo"
+git -C "$repo" -c user.name=b -c user.email=b@b commit -q --allow-empty -m init
+git -C "$repo" tag v1.4.2
+build=(--repo "$repo" --timestamp 20240102030405 --build-id 4242 --build-number 7)
+
+if [ "$part" != 2 ]; then
+  # 10 tags at a release: 3 floating (1.4, 1, latest), 7 immutable.
+  cat > "$work/policy.yml" <<'YML'
+version: 1
+release: { git-tag: "v{version}" }
+tags:
+  - { template: "{{ version }}", when: release }
+  - { template: "v{{ version }}", when: release }
+  - { template: "{{ version }}-{{ short_sha }}", when: release }
+  - { template: "{{ major }}.{{ minor }}", when: stable-release, floating: minor }
+  - { template: "{{ major }}", when: stable-release, floating: major }
+  - { template: latest, when: stable-release, floating: latest }
+  - "sha-{{ short_sha }}"
+  - "sha-{{ sha }}"
+  - "{{ timestamp }}-{{ build_id }}"
+  - "build-{{ build_number }}"
+YML
+  mapfile -t tags < <("$bin" tags --policy "$work/policy.yml" "${build[@]}")
+  [ "${#tags[@]}" -eq 10 ] || { echo "expected 10 tags, got ${#tags[@]}" >&2; exit 1; }
+
+  registry r1; reg=$port
+  python3 "$here/delayproxy.py" 0 "$reg" 20 > "$work/proxy.log" 2>&1 & pids+=($!)
+  proxy=$(wait_port "$work/proxy.log")
+  read -r small _ < <(python3 "$here/mkimage.py" "$work/small" 1 4096)
+  seed() { skopeo copy -q --dest-tls-verify=false "oci:$work/small:img" "docker://127.0.0.1:$reg/$1" >/dev/null; }
+
+  : > "$work/p1.tg"; : > "$work/p1.sk"
+  for i in $(seq "$runs"); do
+    seed "bench/tg$i:seed"; seed "bench/sk$i:seed"
+    src="127.0.0.1:$proxy/bench/tg$i@$small"
+    before=$(nreq "$work/r1.log")
+    start=$(now)
+    /usr/bin/time -v -o "$work/time$i.txt" "$bin" push --policy "$work/policy.yml" "${build[@]}" \
+      --image "127.0.0.1:$proxy/bench/tg$i" --source "$src" --format json > "$work/push$i.json" 2> "$work/push$i.err"
+    end=$(now)
+    sleep 0.2
+    after=$(nreq "$work/r1.log")
+    written=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["verified"]; print(len(d["written"]))' "$work/push$i.json")
+    [ "$written" -eq 10 ] || { echo "tagguard wrote $written tags" >&2; exit 1; }
+    echo "$(echo "$end - $start" | bc) $(rss_mib "$work/time$i.txt") $before $after" >> "$work/p1.tg"
+
+    before=$(nreq "$work/r1.log")
+    start=$(now)
+    for t in "${tags[@]}"; do
+      skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
+        "docker://127.0.0.1:$proxy/bench/sk$i@$small" "docker://127.0.0.1:$proxy/bench/sk$i:$t" >/dev/null
+    done
+    end=$(now)
+    sleep 0.2
+    after=$(nreq "$work/r1.log")
+    echo "$(echo "$end - $start" | bc) $before $after" >> "$work/p1.sk"
+  done
+  tg=$(cut -d' ' -f1 "$work/p1.tg" | median)
+  sk=$(cut -d' ' -f1 "$work/p1.sk" | median)
+  rss=$(cut -d' ' -f2 "$work/p1.tg" | median)
+  echo "== 1. retag: 10 tags, 1 image, same repository, behind a 20 ms-each-way proxy; $runs runs"
+  printf 'tagguard push:            median %.3f s (runs: %s), peak RSS median %s MiB\n' "$tg" \
+    "$(cut -d' ' -f1 "$work/p1.tg" | xargs printf '%.3f ' | sed 's/ $//')" "$rss"
+  printf 'skopeo copy per tag (10): median %.3f s (runs: %s)\n' "$sk" \
+    "$(cut -d' ' -f1 "$work/p1.sk" | xargs printf '%.3f ' | sed 's/ $//')"
+  printf 'speed-up:                 %.1fx\n' "$(echo "$sk / $tg" | bc -l)"
+  read -r _ _ b a < <(tail -1 "$work/p1.tg")
+  echo "tagguard's requests (last run), method / path kind / status / count:"
+  python3 "$here/reqcount.py" "$work/r1.log" "$b" "$a" > "$work/tg.req"
+  sed 's/^/  /' "$work/tg.req"
+  # Budget (anonymous registry: no token): 1 source + N lookups + N writes + N read-backs.
+  n=${#tags[@]}
+  total=$(awk '/^total/ {print $2}' "$work/tg.req")
+  heads=$(awk '$1 == "HEAD" && $2 == "manifests/<tag>" {s += $4} END {print s + 0}' "$work/tg.req")
+  lists=$(awk '$2 == "tags/list" {s += $4} END {print s + 0}' "$work/tg.req")
+  printf 'budget 1 + 3N = %d; sent %d: %d tag HEADs (N lookups + %d read-backs of N), %d tags/list\n' \
+    $((1 + 3 * n)) "$total" "$heads" $(((heads - n) / n)) "$lists"
+  read -r _ b a < <(tail -1 "$work/p1.sk")
+  echo "skopeo's requests (last run, 10 copies):"
+  python3 "$here/reqcount.py" "$work/r1.log" "$b" "$a" | sed 's/^/  /'
+fi
+
+if [ "$part" != 1 ]; then
+  read -r big bytes < <(python3 "$here/mkimage.py" "$work/big" "$layers" $((layer_mib << 20)))
+  registry ra; rega=$port
+  skopeo copy -q --dest-tls-verify=false "oci:$work/big:img" "docker://127.0.0.1:$rega/src/big:v1" >/dev/null
+  cat > "$work/one.yml" <<'YML'
+version: 1
+tags: ["sha-{{ short_sha }}"]
+YML
+  tag=$("$bin" tags --policy "$work/one.yml" "${build[@]}")
+  fresh_b() { # NAME: a new registry B, empty data directory, new port: sets $regb
+    [ -n "${bpid:-}" ] && { kill "$bpid"; wait "$bpid" 2>/dev/null || true; rm -rf "$work/$blast"; }
+    registry "$1"; regb=$port; bpid=$regpid; blast=$1
+  }
+  : > "$work/p2.tg"; : > "$work/p2.sk"
+  for i in $(seq "$runs"); do
+    fresh_b "rb$i-tg"
+    start=$(now)
+    /usr/bin/time -f '%M %U %S' -o "$work/t2.txt" "$bin" push --policy "$work/one.yml" "${build[@]}" \
+      "${chunk[@]}" --image "127.0.0.1:$regb/copy/big" --source "127.0.0.1:$rega/src/big@$big" \
+      --format json > "$work/copy$i.json" 2> "$work/copy$i.err"
+    end=$(now)
+    read -r m u s < "$work/t2.txt"
+    echo "$(echo "$end - $start" | bc) $(echo "$m / 1024" | bc -l) $u $s" >> "$work/p2.tg"
+    cp "$work/rb$i-tg.log" "$work/rb-tg.log"
+
+    fresh_b "rb$i-sk"
+    start=$(now)
+    /usr/bin/time -f '%M %U %S' -o "$work/t2.txt" skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
+      "docker://127.0.0.1:$rega/src/big@$big" "docker://127.0.0.1:$regb/copy/big:$tag" >/dev/null
+    end=$(now)
+    read -r m u s < "$work/t2.txt"
+    echo "$(echo "$end - $start" | bc) $(echo "$m / 1024" | bc -l) $u $s" >> "$work/p2.sk"
+    cp "$work/rb$i-sk.log" "$work/rb-sk.log"
+  done
+  mb=$(echo "$bytes / 1000000" | bc -l)
+  tg=$(cut -d' ' -f1 "$work/p2.tg" | median)
+  sk=$(cut -d' ' -f1 "$work/p2.sk" | median)
+  echo "== 2. cross-registry copy, A -> B on loopback (no proxy): $(printf '%.1f' "$mb") MB in $layers layer(s) of $layer_mib MiB; $runs runs, fresh B each${CHUNK_MIB:+; tagguard --chunk-size $CHUNK_MIB}"
+  for who in tg sk; do
+    f=$work/p2.$who
+    name=$([ "$who" = tg ] && echo "tagguard push" || echo "skopeo copy  ")
+    t=$(cut -d' ' -f1 "$f" | median)
+    printf '%s  median %.3f s = %.1f MB/s (runs: %s); peak RSS median %.1f MiB; CPU user+sys median %.2f s\n' \
+      "$name" "$t" "$(echo "$mb / $t" | bc -l)" "$(cut -d' ' -f1 "$f" | xargs printf '%.3f ' | sed 's/ $//')" \
+      "$(cut -d' ' -f2 "$f" | median)" "$(awk '{print $3 + $4}' "$f" | median)"
+  done
+  printf 'tagguard throughput / skopeo: %.2fx\n' "$(echo "$sk / $tg" | bc -l)"
+  echo "registry B's requests, tagguard (last run):"
+  python3 "$here/reqcount.py" "$work/rb-tg.log" 0 | sed 's/^/  /'
+  echo "registry B's requests, skopeo (last run):"
+  python3 "$here/reqcount.py" "$work/rb-sk.log" 0 | sed 's/^/  /'
+fi
