@@ -458,3 +458,109 @@ fn the_registry_refusing_a_write_is_a_refusal() {
         run.stderr
     );
 }
+
+/// A registry that declines a cross-repository mount answers 202 with an upload session; the
+/// blob is then uploaded into that session (a real registry mounts whenever it can, so a stub
+/// shows the fallback).
+#[test]
+fn a_declined_mount_falls_back_to_uploading() {
+    use crate::support::http::{Response, Server};
+    use sha2::Digest as _;
+    use std::sync::{Arc, Mutex};
+    let sha = |b: &[u8]| format!("sha256:{:x}", sha2::Sha256::digest(b));
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let layer = vec![7u8; 300_000];
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
+        sha(&config), config.len(), sha(&layer), layer.len()
+    )
+    .into_bytes();
+    let digest = sha(&manifest);
+    let uploaded: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let tagged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (m, d, c, l, up, tg) = (
+        manifest.clone(),
+        digest.clone(),
+        config.clone(),
+        layer.clone(),
+        uploaded.clone(),
+        tagged.clone(),
+    );
+    let s = Server::start(move |req| {
+        let path = req.path().to_owned();
+        let manifest_response = || {
+            Response::new(200)
+                .header("Docker-Content-Digest", d.clone())
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                .body(m.clone())
+        };
+        match req.method.as_str() {
+            "GET" | "HEAD" if path == format!("/v2/ci/build/manifests/{d}") => manifest_response(),
+            "HEAD" if path.starts_with("/v2/acme/app/manifests/") => {
+                let tag = path.rsplit('/').next().unwrap().to_owned();
+                if tg.lock().unwrap().contains(&tag) {
+                    manifest_response()
+                } else {
+                    Response::new(404)
+                }
+            }
+            "HEAD" if path.contains("/blobs/") => Response::new(404),
+            "GET" if path.starts_with("/v2/ci/build/blobs/") => {
+                let body = if path.ends_with(&sha(&c)) {
+                    c.clone()
+                } else {
+                    l.clone()
+                };
+                Response::new(200).body(body)
+            }
+            "POST" if path == "/v2/acme/app/blobs/uploads/" => Response::new(202).header(
+                "Location",
+                format!("/v2/acme/app/blobs/uploads/s{}", fastrand::u32(..)),
+            ),
+            "PATCH" => {
+                up.lock().unwrap().extend_from_slice(&req.body);
+                Response::new(202).header("Location", path.clone())
+            }
+            "PUT" if path.contains("/blobs/uploads/") => {
+                up.lock().unwrap().extend_from_slice(&req.body);
+                Response::new(201)
+            }
+            "PUT" if path.starts_with("/v2/acme/app/manifests/") => {
+                tg.lock()
+                    .unwrap()
+                    .push(path.rsplit('/').next().unwrap().to_owned());
+                Response::new(201).header("Docker-Content-Digest", d.clone())
+            }
+            "GET" if path.ends_with("/tags/list") => {
+                Response::new(200).json(serde_json::json!({"tags": []}))
+            }
+            _ => Response::new(404),
+        }
+    });
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - \"{{ version }}\"\n",
+    );
+    repo.commit("policy");
+    push(
+        &repo,
+        &format!("{}/acme/app", s.host()),
+        &format!("{}/ci/build@{digest}", s.host()),
+        &["--git-tag", "v1.0.0"],
+    )
+    .success();
+    let requests = s.requests();
+    let mounts = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.target.contains("mount="))
+        .count();
+    assert_eq!(mounts, 2, "a mount was asked for the config and the layer");
+    let sent = uploaded.lock().unwrap().len();
+    assert_eq!(
+        sent,
+        config.len() + layer.len(),
+        "both blobs were uploaded into the sessions the registry opened"
+    );
+    assert_eq!(*tagged.lock().unwrap(), ["1.0.0"]);
+}
