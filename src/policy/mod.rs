@@ -5,6 +5,7 @@
 
 mod condition;
 mod error;
+mod hooks;
 mod schema;
 mod validate;
 pub mod yaml;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use condition::{Condition, Facts};
 pub use error::{PolicyError, Problem};
+pub use hooks::{Hooks, RegistryCheck};
 pub use schema::schema;
 pub use validate::image_name_problem;
 
@@ -29,6 +31,8 @@ pub struct Policy {
     pub release: ReleasePattern,
     pub short_sha_length: usize,
     pub rules: Vec<Rule>,
+    /// `hooks:`: how the git hooks behave.
+    pub hooks: Hooks,
     /// Where the policy came from and its text, so later errors can point into it.
     pub source: Source,
 }

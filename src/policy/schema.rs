@@ -5,9 +5,11 @@
 
 use serde_json::{Value, json};
 
-use super::Floating;
 use super::condition;
-use super::validate::{RELEASE_KEYS, RULE_KEYS, SUPPORTED_VERSION, TOP_KEYS};
+use super::validate::{
+    HOOKS_KEYS, PRE_PUSH_KEYS, RELEASE_KEYS, RULE_KEYS, SUPPORTED_VERSION, TOP_KEYS,
+};
+use super::{Floating, RegistryCheck};
 use crate::template;
 
 pub fn schema() -> Value {
@@ -66,6 +68,23 @@ pub fn schema() -> Value {
                 "git-tag": {"type": "string", "pattern": "\\{version\\}", "description": "How release tags look; {version} is SemVer 2.0. Default v{version}"}
             }
         },
+        "hooks": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "How the git hooks (`tagguard hook install`) behave",
+            "properties": {
+                "pre-push": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "registry": {
+                            "enum": [RegistryCheck::Strict.name(), RegistryCheck::Warn.name(), RegistryCheck::Off.name(), false],
+                            "description": "Whether the pre-push hook refuses a release whose immutable image tags already exist for another commit: strict (an unreachable registry refuses the push too), warn (the default: an unreachable registry is a warning), off (no registry lookup)"
+                        }
+                    }
+                }
+            }
+        },
         "short-sha-length": {"type": "integer", "minimum": 4, "maximum": 40, "description": "Length of short_sha (default 7)"},
         "tags": {
             "type": "array",
@@ -84,6 +103,16 @@ pub fn schema() -> Value {
             .iter()
             .all(|k| top["release"]["properties"].get(k).is_some())
     );
+    debug_assert!(
+        HOOKS_KEYS
+            .iter()
+            .all(|k| top["hooks"]["properties"].get(k).is_some())
+    );
+    debug_assert!(PRE_PUSH_KEYS.iter().all(|k| {
+        top["hooks"]["properties"]["pre-push"]["properties"]
+            .get(k)
+            .is_some()
+    }));
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://github.com/tagguard/tagguard/raw/main/policy.schema.json",

@@ -6,7 +6,7 @@ use semver::VersionReq;
 use super::condition::{self, Condition};
 use super::error::{PolicyError, Problem, line_of};
 use super::yaml::{self, Node, Span, Value};
-use super::{Floating, Policy, ReleasePattern, Rule, Source};
+use super::{Floating, Hooks, Policy, RegistryCheck, ReleasePattern, Rule, Source};
 use crate::suggest;
 use crate::template;
 
@@ -17,8 +17,11 @@ pub const TOP_KEYS: &[&str] = &[
     "release",
     "short-sha-length",
     "tags",
+    "hooks",
 ];
 pub const RELEASE_KEYS: &[&str] = &["git-tag"];
+pub const HOOKS_KEYS: &[&str] = &["pre-push"];
+pub const PRE_PUSH_KEYS: &[&str] = &["registry"];
 pub const RULE_KEYS: &[&str] = &["template", "when", "floating", "immutable"];
 
 pub const SUPPORTED_VERSION: i64 = 1;
@@ -201,6 +204,10 @@ impl<'s> Validator<'s> {
                 }
             },
         };
+        let hooks = match get("hooks") {
+            Some(node) => self.hooks(node),
+            None => Some(Hooks::default()),
+        };
         let rules = match get("tags") {
             None => {
                 self.problem(Span::new(0, 0), "the policy has no `tags` list", "add `tags:`")
@@ -217,6 +224,7 @@ impl<'s> Validator<'s> {
             release: release?,
             short_sha_length: short_sha_length?,
             rules: rules?,
+            hooks: hooks?,
             source: Source {
                 name: String::new(),
                 text: String::new(),
@@ -290,6 +298,43 @@ impl<'s> Validator<'s> {
                     format!("invalid release tag pattern {text:?}: {why}"),
                     "invalid pattern",
                 );
+                None
+            }
+        }
+    }
+
+    fn hooks(&mut self, node: &Node) -> Option<Hooks> {
+        let entries = self.mapping(node, "hooks", HOOKS_KEYS)?;
+        let Some((_, pre_push)) = entries.iter().find(|(k, _)| *k == "pre-push") else {
+            return Some(Hooks::default());
+        };
+        let entries = self.mapping(pre_push, "hooks.pre-push", PRE_PUSH_KEYS)?;
+        let Some((_, registry)) = entries.iter().find(|(k, _)| *k == "registry") else {
+            return Some(Hooks::default());
+        };
+        // Unquoted `off` reads as the boolean false in YAML 1.1 parsers: take it as meant.
+        let found = match registry.value {
+            Value::Bool(false) => Some(RegistryCheck::Off),
+            _ => registry
+                .as_str()
+                .and_then(|s| RegistryCheck::ALL.into_iter().find(|m| m.name() == s)),
+        };
+        match found {
+            Some(mode) => Some(Hooks {
+                pre_push_registry: mode,
+            }),
+            None => {
+                let p = self.problem(
+                    registry.span,
+                    "`hooks.pre-push.registry` must be strict, warn or off",
+                    "invalid value",
+                );
+                if let Some(near) = registry
+                    .as_str()
+                    .and_then(|s| suggest::nearest(s, RegistryCheck::ALL.iter().map(|m| m.name())))
+                {
+                    p.help = Some(format!("did you mean `{near}`?"));
+                }
                 None
             }
         }
