@@ -12,6 +12,7 @@ pub mod decision;
 pub mod docker;
 pub mod floating;
 pub mod git;
+pub mod hook;
 pub mod layout;
 pub mod policy;
 pub mod push;

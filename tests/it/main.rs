@@ -5,6 +5,7 @@ mod check_cli;
 mod check_secrets;
 mod cli;
 mod docker_engine;
+mod hook;
 mod policy;
 mod push;
 mod race;

@@ -29,6 +29,41 @@ pub enum Command {
     /// Check, print or explain policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Git hooks that guard release tags before they are pushed
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Run as git's pre-push hook: reads the pushed refs on stdin, as githooks(5) describes
+    #[command(
+        after_help = "Refuses (exit 3) pushing a release tag (the policy's `release.git-tag`) that is not valid\nSemVer, or that moves or deletes a release tag the remote has. Branch pushes pass untouched."
+    )]
+    PrePush(PrePushArgs),
+    /// Install the pre-push hook into this repository (respects core.hooksPath)
+    Install {
+        /// Keep an existing pre-push hook and run it before tagguard's check
+        #[arg(long)]
+        chain: bool,
+        /// The git checkout to install into
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PrePushArgs {
+    /// The remote's name, as git passes it (absent under the pre-commit framework)
+    pub remote: Option<String>,
+    /// The remote's URL, as git passes it
+    pub url: Option<String>,
+    /// Policy file [default: .tagguard.yml in the repository root, else the embedded default]
+    #[arg(long, env = "TAGGUARD_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The git checkout being pushed from
+    #[arg(long, env = "TAGGUARD_REPO", value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 mod check_cmd;
 mod cli;
 mod exit;
+mod hook_cmd;
 mod output;
 mod policy_cmd;
 mod push_cmd;
@@ -18,6 +19,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Check(args) => check_cmd::run(&args),
         cli::Command::Push(args) => push_cmd::run(&args),
         cli::Command::Policy(cmd) => policy_cmd::run(&cmd),
+        cli::Command::Hook(cmd) => hook_cmd::run(&cmd),
     };
     exit::finish(result)
 }

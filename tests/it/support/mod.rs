@@ -6,3 +6,4 @@ pub mod git;
 pub mod http;
 pub mod registry;
 pub mod token_server;
+pub mod remote;

@@ -1,0 +1,14 @@
+//! Git hooks: `tagguard hook pre-push` guards release tags before they leave the machine.
+//!
+//! The decisions are pure: [`pushed_ref`] reads what git (or the pre-commit framework) says is
+//! being pushed, [`pre_push`] turns that, the policy's release pattern and what the registry
+//! holds into [`Finding`]s. Reading the repository, asking the registry and printing happen in
+//! the binary; [`install`] writes the hook script.
+
+mod finding;
+pub mod install;
+pub mod pre_push;
+pub mod pushed_ref;
+
+pub use finding::{Finding, Problem, Severity};
+pub use pushed_ref::{PushedRef, RemoteOid};
