@@ -1,5 +1,6 @@
 //! One integration-test binary (one link step) with a module per area.
 
+mod action;
 mod check;
 mod check_cli;
 mod check_secrets;

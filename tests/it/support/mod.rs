@@ -1,6 +1,7 @@
 //! Test builders: real git repositories, real registry processes, the real binary.
 #![allow(dead_code)]
 
+pub mod act;
 pub mod cmd;
 pub mod git;
 pub mod http;

