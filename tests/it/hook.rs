@@ -20,7 +20,7 @@ fn guarded() -> (Repo, Remote) {
 }
 
 /// Pushes and asserts the outcome; a refused push must leave the remote's refs unchanged.
-fn push(repo: &Repo, remote: &Remote, args: &[&str], accepted: bool) -> String {
+pub(super) fn push(repo: &Repo, remote: &Remote, args: &[&str], accepted: bool) -> String {
     let before = remote.refs();
     let mut argv = vec!["push", "origin"];
     argv.extend_from_slice(args);
@@ -32,7 +32,7 @@ fn push(repo: &Repo, remote: &Remote, args: &[&str], accepted: bool) -> String {
     run.stderr
 }
 
-fn has_ref(remote: &Remote, name: &str) -> bool {
+pub(super) fn has_ref(remote: &Remote, name: &str) -> bool {
     remote.refs().lines().any(|l| l.ends_with(name))
 }
 
@@ -343,5 +343,139 @@ fn help_texts() {
     ] {
         let run = tagguard(root).args(&args).run().success();
         insta::assert_snapshot!(format!("help-{}", args.join("-")), run.stdout);
+    }
+}
+
+mod registry {
+    //! The registry lookup: a release whose immutable image tag exists for another commit is
+    //! refused; an unreachable registry warns, or refuses under `registry: strict`.
+
+    use super::{has_ref, push};
+    use crate::support::cmd::tagguard;
+    use crate::support::git::Repo;
+    use crate::support::labeled_image::built_from;
+    use crate::support::registry::{Mode, Registry};
+    use crate::support::remote::Remote;
+
+    /// A guarded repository whose policy names `image`, with `mode` for the registry check.
+    fn guarded(image: &str, mode: &str) -> (Repo, Remote) {
+        let repo = Repo::new();
+        repo.write(
+            ".tagguard.yml",
+            &format!(
+                "version: 1\nimage: {image}\nhooks:\n  pre-push:\n    registry: {mode}\ntags:\n  - \"{{{{ version }}}}\"\n  - \"sha-{{{{ short_sha }}}}\"\n"
+            ),
+        );
+        repo.commit("policy");
+        let remote = Remote::for_repo(&repo);
+        repo.git(&["push", "-q", "origin", "main"]);
+        tagguard(repo.path())
+            .args(["hook", "install"])
+            .run()
+            .success();
+        (repo, remote)
+    }
+
+    #[test]
+    fn a_version_already_built_from_another_commit_is_refused() {
+        let r = Registry::start(Mode::Plain);
+        let (repo, remote) = guarded(&format!("{}/acme/app", r.host), "warn");
+        let old = repo.head();
+        r.seed(&built_from(Some(&old)), "acme/app", "1.0.0");
+        repo.commit("new work");
+        repo.annotated_tag("v1.0.0");
+        let err = push(&repo, &remote, &["v1.0.0"], false);
+        assert!(
+            err.contains(&format!(
+                "release tag v1.0.0: image {}/acme/app:1.0.0 already exists, built from commit {}, not {}",
+                r.host,
+                &old[..12],
+                &repo.head()[..12]
+            )),
+            "{err}"
+        );
+        assert!(err.contains("release a new version instead"), "{err}");
+    }
+
+    #[test]
+    fn a_version_built_from_the_same_commit_passes() {
+        let r = Registry::start(Mode::Plain);
+        let (repo, remote) = guarded(&format!("{}/acme/app", r.host), "strict");
+        // Images are often built before the tag is pushed.
+        r.seed(&built_from(Some(&repo.head())), "acme/app", "1.0.0");
+        repo.annotated_tag("v1.0.0");
+        let err = push(&repo, &remote, &["v1.0.0"], true);
+        assert!(!err.contains("tagguard"), "{err}");
+        assert!(has_ref(&remote, "refs/tags/v1.0.0"));
+        // A new version is absent from the registry and passes too.
+        repo.commit("next");
+        repo.tag("v1.0.1");
+        push(&repo, &remote, &["v1.0.1"], true);
+    }
+
+    #[test]
+    fn an_image_without_a_revision_label_warns_unless_strict() {
+        let r = Registry::start(Mode::Plain);
+        let (repo, remote) = guarded(&format!("{}/acme/app", r.host), "warn");
+        r.seed(&built_from(None), "acme/app", "1.0.0");
+        repo.tag("v1.0.0");
+        let err = push(&repo, &remote, &["v1.0.0"], true);
+        assert!(
+            err.contains("tagguard: warning: release tag v1.0.0: image")
+                && err.contains("has no org.opencontainers.image.revision label"),
+            "{err}"
+        );
+
+        let r = Registry::start(Mode::Plain);
+        let (repo, remote) = guarded(&format!("{}/acme/app", r.host), "strict");
+        r.seed(&built_from(None), "acme/app", "1.0.0");
+        repo.tag("v1.0.0");
+        push(&repo, &remote, &["v1.0.0"], false);
+    }
+
+    /// A loopback port with nothing listening.
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[test]
+    fn an_unreachable_registry_warns_or_refuses_when_strict() {
+        let image = format!("127.0.0.1:{}/acme/app", closed_port());
+        let (repo, remote) = guarded(&image, "warn");
+        repo.tag("v1.0.0");
+        let err = push(&repo, &remote, &["v1.0.0"], true);
+        assert!(
+            err.contains(&format!(
+                "tagguard: warning: release tag v1.0.0: could not ask the registry about {image}:1.0.0"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("hint: set `hooks: { pre-push: { registry: warn } }`"),
+            "{err}"
+        );
+
+        let (repo, remote) = guarded(&image, "strict");
+        repo.tag("v1.0.0");
+        let err = push(&repo, &remote, &["v1.0.0"], false);
+        assert!(
+            err.contains("tagguard: refused: release tag v1.0.0: could not ask the registry"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn registry_off_asks_nothing() {
+        let r = Registry::start(Mode::Plain);
+        let (repo, remote) = guarded(&format!("{}/acme/app", r.host), "off");
+        r.seed(&built_from(Some("0123456789abcdef")), "acme/app", "1.0.0");
+        let seeded = r.request_count();
+        repo.tag("v1.0.0");
+        push(&repo, &remote, &["v1.0.0"], true);
+        assert_eq!(r.request_count(), seeded, "{:?}", r.requests());
     }
 }

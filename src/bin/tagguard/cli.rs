@@ -38,7 +38,7 @@ pub enum Command {
 pub enum HookCommand {
     /// Run as git's pre-push hook: reads the pushed refs on stdin, as githooks(5) describes
     #[command(
-        after_help = "Refuses (exit 3) pushing a release tag (the policy's `release.git-tag`) that is not valid\nSemVer, or that moves or deletes a release tag the remote has. Branch pushes pass untouched."
+        after_help = "Refuses (exit 3) pushing a release tag (the policy's `release.git-tag`) that is not valid\nSemVer, that moves or deletes a release tag the remote has, or whose immutable image tags\nexist in the registry for another commit (policy `hooks.pre-push.registry`: strict, warn or\noff). Branch pushes pass untouched. Registry credentials as for `check`."
     )]
     PrePush(PrePushArgs),
     /// Install the pre-push hook into this repository (respects core.hooksPath)
@@ -64,6 +64,28 @@ pub struct PrePushArgs {
     /// The git checkout being pushed from
     #[arg(long, env = "TAGGUARD_REPO", value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
+    /// Image to look the release up in, instead of the policy's (repeatable, or comma-separated)
+    #[arg(
+        long = "image",
+        env = "TAGGUARD_IMAGES",
+        value_delimiter = ',',
+        value_name = "IMAGE"
+    )]
+    pub images: Vec<String>,
+    /// Registry host that may be spoken to over plain HTTP (repeatable; loopback always may)
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "TAGGUARD_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registry: Vec<String>,
+    /// PEM CA bundle to trust for the registries, in addition to the system's
+    #[arg(long, value_name = "FILE", env = "TAGGUARD_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds allowed for each request to the registry (a push should not wait long)
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
+use std::time::Duration;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use tagguard::hook::install::{self, Installed};
-use tagguard::hook::{Finding, PushedRef, Severity, pre_push, pushed_ref};
-use tagguard::policy::Policy;
+use tagguard::hook::pre_push::{Lookup, NewRelease, Observation};
+use tagguard::hook::{Finding, PushedRef, Severity, observe, pre_push, pushed_ref, release_images};
+use tagguard::policy::{Policy, RegistryCheck};
+use tagguard::registry::{CredentialConfig, TransportConfig};
 
 use crate::cli::{HookCommand, PrePushArgs};
 use crate::exit::Outcome;
@@ -43,8 +46,88 @@ fn pre_push(args: &PrePushArgs) -> Result<Outcome> {
     let root = repo.as_ref().map(|r| r.root.clone());
     let policy = Policy::load(args.policy.as_deref(), root.as_deref())?;
     let review = pre_push::review_refs(&policy.release, &refs);
-    let findings = review.findings;
+    let mut findings = review.findings;
+    if policy.hooks.pre_push_registry != RegistryCheck::Off && !review.releases.is_empty() {
+        let observations = observe(args, &policy, &review.releases)?;
+        findings.extend(pre_push::review_registry(
+            policy.hooks.pre_push_registry,
+            &observations,
+        ));
+    }
     Ok(report(&findings))
+}
+
+/// What the registry holds at each new release's immutable image tags.
+fn observe(
+    args: &PrePushArgs,
+    policy: &Policy,
+    releases: &[NewRelease],
+) -> Result<Vec<Observation>> {
+    let repo = git2::Repository::discover(&args.repo)
+        .into_diagnostic()
+        .wrap_err_with(|| {
+            format!(
+                "could not open the git repository at {}",
+                args.repo.display()
+            )
+        })?;
+    let mut wanted: Vec<(String, String, String)> = Vec::new(); // (git tag, commit, reference)
+    let mut observations = Vec::new();
+    for release in releases {
+        let commit = repo
+            .revparse_single(&release.object)
+            .and_then(|o| o.peel_to_commit())
+            .into_diagnostic()
+            .wrap_err_with(|| format!("release tag {} names no commit", release.tag))?;
+        let sha = commit.id().to_string();
+        let time = chrono::DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default();
+        match release_images::immutable_release_refs(policy, &release.tag, &sha, time, &args.images)
+        {
+            Ok(refs) => wanted.extend(
+                refs.into_iter()
+                    .map(|r| (release.tag.clone(), sha.clone(), r)),
+            ),
+            Err(e) => observations.push(Observation {
+                tag: release.tag.clone(),
+                reference: "its image tags".to_owned(),
+                commit: sha,
+                lookup: Lookup::Failed {
+                    error: format!("the policy cannot compute them: {e}"),
+                },
+            }),
+        }
+    }
+    if wanted.is_empty() {
+        log::info!("pre-push: no images to look releases up in");
+        return Ok(observations);
+    }
+    let credentials = CredentialConfig {
+        explicit: None,
+        env: std::env::vars().collect(),
+    };
+    let mut transport = TransportConfig {
+        insecure: args.insecure_registry.clone(),
+        ca_file: args.ca_file.clone(),
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        connect_timeout: Duration::from_secs(args.timeout.clamp(1, 5)),
+        ..TransportConfig::default()
+    };
+    transport.retry.max_retries = 1;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()?;
+    let references: Vec<String> = wanted.iter().map(|(_, _, r)| r.clone()).collect();
+    let lookups = runtime.block_on(observe::lookup_all(&references, &credentials, &transport));
+    observations.extend(wanted.into_iter().zip(lookups).map(
+        |((tag, commit, reference), lookup)| Observation {
+            tag,
+            reference,
+            commit,
+            lookup,
+        },
+    ));
+    Ok(observations)
 }
 
 /// From git's stdin, or from the pre-commit framework's environment when it runs us.

@@ -5,6 +5,7 @@ pub mod act;
 pub mod cmd;
 pub mod git;
 pub mod http;
+pub mod labeled_image;
 pub mod registry;
-pub mod token_server;
 pub mod remote;
+pub mod token_server;
