@@ -2,6 +2,7 @@
 //! release tag: built from its own source with `cargo install`, outputs checked.
 
 use crate::support::act::Act;
+use crate::support::registry::{Image, Mode, Registry};
 
 const IMAGE: &str = "registry.example/acme/app";
 
@@ -73,4 +74,56 @@ fn a_tagguard_of_the_right_version_on_path_is_used_without_building() {
         act.output("tags")
     );
     assert_eq!(act.output("version"), "");
+}
+
+/// `command: check` against a registry on loopback: a Markdown table of decisions in the step
+/// summary, the decisions as an output, and a refusal fails the job.
+#[test]
+fn check_summarizes_decisions_and_a_refusal_fails_the_job() {
+    let r = Registry::start(Mode::Plain);
+    let built = Image::random();
+    r.seed(&built, "ci/build", "b1");
+    let image = format!("{}/acme/app", r.host);
+    let act = Act::new("check.yml")
+        .env("TEST_IMAGES", &image)
+        .env("TEST_SOURCE", &format!("{}/ci/build:b1", r.host));
+    act.repo.annotated_tag("v1.4.2");
+
+    let run = act.run().success();
+    assert!(run.log.contains("Compiling tagguard v"), "{}", run.log);
+    assert_eq!(act.output("outcome"), "success");
+    assert_eq!(act.output("refused"), "false");
+    let decisions: serde_json::Value = serde_json::from_str(&act.output("decisions")).unwrap();
+    assert_eq!(decisions["decisions"][0]["tag"], "1.4.2");
+    assert_eq!(decisions["decisions"][0]["action"], "create");
+    assert!(act.output("tags").starts_with(&format!("{image}:1.4.2\n")));
+    let summary = run.summary();
+    assert!(
+        summary.contains("| Tag | Action | Current | Desired |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("| `{image}:1.4.2` | create |")),
+        "{summary}"
+    );
+
+    // Another image already holds the immutable release tag: refused, the job fails.
+    r.seed(&Image::random(), "acme/app", "1.4.2");
+    let run = act.run().failure();
+    assert!(!run.log.contains("Compiling tagguard"), "{}", run.log);
+    assert!(run.log.contains("exit status 3"), "{}", run.log);
+    assert!(
+        run.log
+            .contains(&format!("::error title=tagguard refused {image}:1.4.2::"))
+            || run.log.contains(&format!("tagguard refused {image}:1.4.2")),
+        "{}",
+        run.log
+    );
+    assert_eq!(act.output("outcome"), "failure");
+    assert_eq!(act.output("refused"), "true");
+    let summary = run.summary();
+    assert!(
+        summary.contains(&format!("| `{image}:1.4.2` | **refuse** |")),
+        "{summary}"
+    );
 }
