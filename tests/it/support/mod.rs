@@ -4,6 +4,7 @@
 pub mod act;
 pub mod cmd;
 pub mod git;
+pub mod gitlab_job;
 pub mod http;
 pub mod labeled_image;
 pub mod registry;

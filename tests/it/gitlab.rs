@@ -1,0 +1,217 @@
+//! The GitLab CI template's jobs, run from their YAML under bash with GitLab's predefined
+//! variables, in real git repositories and against a real registry on loopback.
+
+use std::process::Command;
+
+use crate::support::git::Repo;
+use crate::support::gitlab_job::{job, run, tagguard_bin, template};
+use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
+
+/// GitLab's predefined variables for a tag pipeline of `repo`'s HEAD at `tag`, with the build
+/// time pinned (SOURCE_DATE_EPOCH = 2024-01-02T03:04:05Z).
+fn tag_pipeline(repo: &Repo, tag: &str, registry: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CI_COMMIT_SHA", repo.head()),
+        ("CI_COMMIT_SHORT_SHA", repo.head()[..8].to_owned()),
+        ("CI_COMMIT_TAG", tag.to_owned()),
+        ("CI_COMMIT_REF_NAME", tag.to_owned()),
+        ("CI_DEFAULT_BRANCH", "main".to_owned()),
+        ("CI_PIPELINE_ID", "4242".to_owned()),
+        ("CI_PIPELINE_IID", "17".to_owned()),
+        ("CI_JOB_ID", "90001".to_owned()),
+        (
+            "CI_PROJECT_URL",
+            "https://gitlab.example.com/acme/app".to_owned(),
+        ),
+        ("CI_REGISTRY", registry.to_owned()),
+        ("CI_REGISTRY_IMAGE", format!("{registry}/acme/app")),
+        ("CI_REGISTRY_USER", USER.to_owned()),
+        ("CI_REGISTRY_PASSWORD", PASSWORD.to_owned()),
+        ("SOURCE_DATE_EPOCH", "1704164645".to_owned()),
+    ]
+}
+
+fn dotenv(repo: &Repo, file: &str) -> Vec<(String, String)> {
+    let path = repo.path().join(file);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("KEY=VALUE");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+fn get<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
+    env.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("{key} not in {env:?}"))
+}
+
+#[test]
+fn tags_job_writes_a_dotenv_report_for_later_jobs() {
+    let repo = Repo::new();
+    repo.annotated_tag("v1.4.2");
+    let bin = tagguard_bin();
+    let vars = tag_pipeline(&repo, "v1.4.2", "registry.example.com:5050");
+    let job = job(&template(), ".tagguard-tags");
+    let run = run(&job, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
+    assert!(run.output.contains("TAGGUARD_TAGS="), "{}", run.output);
+
+    let env = dotenv(&repo, "tagguard.env");
+    let image = "registry.example.com:5050/acme/app";
+    let short = &repo.head()[..7];
+    assert_eq!(
+        get(&env, "TAGGUARD_TAGS"),
+        format!(
+            "{image}:1.4.2,{image}:1.4,{image}:1,{image}:latest,{image}:sha-{short},{image}:20240102030405-4242"
+        )
+    );
+    assert_eq!(get(&env, "TAGGUARD_VERSION"), "1.4.2");
+    assert!(
+        get(&env, "TAGGUARD_LABELS").contains(&format!(
+            "org.opencontainers.image.revision={}",
+            repo.head()
+        )),
+        "{env:?}"
+    );
+}
+
+#[test]
+fn an_empty_tagguard_images_means_the_policys_images() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\nimages: [one.example/app, two.example/app]\ntags: [\"sha-{{ short_sha }}\"]\n",
+    );
+    repo.commit("policy");
+    let bin = tagguard_bin();
+    let mut vars = tag_pipeline(&repo, "", "registry.example.com");
+    vars.retain(|(k, _)| *k != "CI_COMMIT_TAG");
+    vars.push(("CI_COMMIT_BRANCH", "main".to_owned()));
+    vars.push(("TAGGUARD_IMAGES", String::new()));
+    run(
+        &job(&template(), ".tagguard-tags"),
+        repo.path(),
+        &vars,
+        &[bin.path().to_owned()],
+    )
+    .code(0);
+    let short = &repo.head()[..7];
+    assert_eq!(
+        get(&dotenv(&repo, "tagguard.env"), "TAGGUARD_TAGS"),
+        format!("one.example/app:sha-{short},two.example/app:sha-{short}")
+    );
+}
+
+#[test]
+fn without_tagguard_on_path_or_a_version_to_install_the_job_says_so() {
+    let repo = Repo::new();
+    let vars = tag_pipeline(&repo, "", "registry.example.com");
+    // PATH without tagguard: only the system's tools.
+    let run = run(&job(&template(), ".tagguard-tags"), repo.path(), &vars, &[]).code(1);
+    assert!(
+        run.output.contains(
+            "tagguard is not on PATH: use an image that has it, or set TAGGUARD_INSTALL_VERSION"
+        ),
+        "{}",
+        run.output
+    );
+}
+
+/// The digest `reference` points at, read back with skopeo.
+fn digest_of(r: &Registry, reference: &str) -> Option<String> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+        .arg("--creds")
+        .arg(format!("{USER}:{PASSWORD}"))
+        .arg(format!("docker://{}/{reference}", r.host))
+        .env("HOME", r.dir.path())
+        .output()
+        .expect("skopeo runs");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[test]
+fn push_job_copies_the_build_to_the_allowed_tags_and_a_refusal_writes_nothing() {
+    let r = Registry::start(Mode::Basic);
+    let repo = Repo::new();
+    repo.annotated_tag("v1.4.2");
+    let bin = tagguard_bin();
+    let built = Image::random();
+    let digest = r.seed(&built, "acme/app/build", "17");
+    let mut vars = tag_pipeline(&repo, "v1.4.2", &r.host);
+    vars.push(("TAGGUARD_SOURCE", format!("{}/acme/app/build:17", r.host)));
+    vars.push(("TAGGUARD_TLS_VERIFY", "false".to_owned()));
+    let push = job(&template(), ".tagguard-push");
+
+    let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
+    for tag in ["1.4.2", "1.4", "1", "latest"] {
+        assert_eq!(
+            digest_of(&r, &format!("acme/app:{tag}")).as_deref(),
+            Some(digest.as_str()),
+            "{tag}: {}",
+            out.output
+        );
+    }
+    let env = dotenv(&repo, "tagguard-check.env");
+    assert_eq!(get(&env, "TAGGUARD_REFUSED"), "false");
+    assert!(get(&env, "TAGGUARD_CREATE").contains(&format!("{}/acme/app:1.4.2", r.host)));
+
+    // The same pipeline again: all unchanged, nothing to copy.
+    let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
+    assert!(!out.output.contains("copying"), "{}", out.output);
+
+    // Another build for the same release: 1.4.2 is immutable, so the job fails with exit 3
+    // before copying anything, and every tag still holds the first build.
+    let other = r.seed(&Image::random(), "acme/app/build", "18");
+    vars.retain(|(k, _)| *k != "TAGGUARD_SOURCE");
+    vars.push(("TAGGUARD_SOURCE", format!("{}/acme/app/build:18", r.host)));
+    let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(3);
+    assert!(!out.output.contains("copying"), "{}", out.output);
+    assert!(out.output.contains("refused"), "{}", out.output);
+    assert_eq!(
+        get(&dotenv(&repo, "tagguard-check.env"), "TAGGUARD_REFUSED"),
+        "true"
+    );
+    for tag in ["1.4.2", "1.4", "1", "latest"] {
+        assert_eq!(
+            digest_of(&r, &format!("acme/app:{tag}")).as_deref(),
+            Some(digest.as_str()),
+            "{tag}"
+        );
+    }
+    assert_ne!(other, digest);
+}
+
+#[test]
+fn check_job_reports_decisions_with_gitlab_registry_credentials() {
+    let r = Registry::start(Mode::Basic);
+    let repo = Repo::new();
+    repo.annotated_tag("v2.0.0");
+    let bin = tagguard_bin();
+    r.seed(&Image::random(), "acme/app", "2.0.0");
+    let vars = tag_pipeline(&repo, "v2.0.0", &r.host);
+    // No source: an immutable tag that exists at all is refused.
+    let out = run(
+        &job(&template(), ".tagguard-check"),
+        repo.path(),
+        &vars,
+        &[bin.path().to_owned()],
+    )
+    .code(3);
+    let env = dotenv(&repo, "tagguard-check.env");
+    assert_eq!(
+        get(&env, "TAGGUARD_REFUSE"),
+        format!("{}/acme/app:2.0.0", r.host)
+    );
+    assert!(
+        out.output.contains("TAGGUARD_REFUSED=true"),
+        "{}",
+        out.output
+    );
+}
