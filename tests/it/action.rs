@@ -127,3 +127,73 @@ fn check_summarizes_decisions_and_a_refusal_fails_the_job() {
         "{summary}"
     );
 }
+
+/// Runs a linter from `.ci/run`'s python tools in the repository root; its output on failure.
+fn lint(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("{program} must be installed (.ci/run pip-installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const WORKFLOWS: [&str; 3] = [
+    ".github/workflows/ci.yml",
+    "tests/workflows/release.yml",
+    "tests/workflows/check.yml",
+];
+
+/// No `${{ }}` reaches a script: zizmor (offline) finds nothing in the action or workflows.
+#[test]
+fn zizmor_finds_nothing() {
+    lint(
+        "zizmor",
+        &[
+            "--offline",
+            "action.yml",
+            "tests/workflows/actions-cache-stub/action.yml",
+            ".github/workflows",
+            "tests/workflows",
+        ],
+    );
+}
+
+#[test]
+fn action_and_workflows_match_githubs_schemas_and_actionlint() {
+    lint(
+        "check-jsonschema",
+        &[
+            "--builtin-schema",
+            "vendor.github-actions",
+            "action.yml",
+            "tests/workflows/actions-cache-stub/action.yml",
+        ],
+    );
+    let mut args = vec!["--builtin-schema", "vendor.github-workflows"];
+    args.extend(WORKFLOWS);
+    lint("check-jsonschema", &args);
+    lint("actionlint", &WORKFLOWS);
+}
+
+/// No run script of the action expands an expression: inputs arrive through `env:` only.
+#[test]
+fn no_expression_inside_a_run_script() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"),
+    )
+    .unwrap();
+    let action: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    assert!(steps.len() >= 4);
+    for step in steps {
+        if let Some(script) = step["run"].as_str() {
+            assert!(!script.contains("${{"), "expression in a script:\n{script}");
+        }
+    }
+}

@@ -215,3 +215,30 @@ fn check_job_reports_decisions_with_gitlab_registry_credentials() {
         out.output
     );
 }
+
+/// The template, and an example pipeline that includes it, against GitLab's CI schema.
+#[test]
+fn template_and_example_match_gitlabs_schema() {
+    let out = Command::new("check-jsonschema")
+        .args([
+            "--builtin-schema",
+            "vendor.gitlab-ci",
+            "templates/gitlab/tagguard.gitlab-ci.yml",
+            "templates/gitlab/example.gitlab-ci.yml",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("check-jsonschema must be installed (.ci/run pip-installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("templates/gitlab/example.gitlab-ci.yml"),
+    )
+    .unwrap();
+    assert!(example.contains("local: templates/gitlab/tagguard.gitlab-ci.yml"));
+}
