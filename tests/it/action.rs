@@ -8,7 +8,9 @@ const IMAGE: &str = "registry.example/acme/app";
 
 #[test]
 fn builds_from_source_and_outputs_tags_version_labels_and_json() {
-    let act = Act::new("release.yml").env("TEST_IMAGES", IMAGE);
+    let act = Act::new("release.yml")
+        .env("TEST_IMAGES", IMAGE)
+        .reuse_dependencies();
     act.repo.annotated_tag("v1.4.2");
     let run = act.run().success();
     let head = act.repo.head();
@@ -86,7 +88,8 @@ fn check_summarizes_decisions_and_a_refusal_fails_the_job() {
     let image = format!("{}/acme/app", r.host);
     let act = Act::new("check.yml")
         .env("TEST_IMAGES", &image)
-        .env("TEST_SOURCE", &format!("{}/ci/build:b1", r.host));
+        .env("TEST_SOURCE", &format!("{}/ci/build:b1", r.host))
+        .reuse_dependencies();
     act.repo.annotated_tag("v1.4.2");
 
     let run = act.run().success();
@@ -143,10 +146,11 @@ fn lint(program: &str, args: &[&str]) {
     );
 }
 
-const WORKFLOWS: [&str; 3] = [
+const WORKFLOWS: [&str; 4] = [
     ".github/workflows/ci.yml",
     "tests/workflows/release.yml",
     "tests/workflows/check.yml",
+    "tests/workflows/release-binary.yml",
 ];
 
 /// No `${{ }}` reaches a script: zizmor (offline) finds nothing in the action or workflows.
@@ -196,4 +200,109 @@ fn no_expression_inside_a_run_script() {
             assert!(!script.contains("${{"), "expression in a script:\n{script}");
         }
     }
+}
+
+/// A release server on loopback serving `tagguard-<version>-<arch>-unknown-linux-musl.tar.gz`
+/// (running the binary under test) and its `.sha256`, the latter corrupted when `bad_checksum`.
+fn release_server(version: &str, bad_checksum: bool) -> crate::support::http::Server {
+    use sha2::Digest as _;
+
+    use crate::support::http::{Response, Server};
+    // A stand-in that runs the binary under test: the debug binary itself is ~150 MB.
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("tagguard");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh\nexec '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_tagguard")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let name = format!(
+        "tagguard-{version}-{}-unknown-linux-musl.tar.gz",
+        std::env::consts::ARCH
+    );
+    let status = std::process::Command::new("tar")
+        .args(["-czf", &name, "tagguard"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let archive = std::fs::read(dir.path().join(&name)).unwrap();
+    let mut sum = sha2::Sha256::digest(&archive)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    if bad_checksum {
+        sum = sum.replace(|c: char| c.is_ascii_digit(), "0");
+    }
+    let checksum = format!("{sum}  {name}\n");
+    let path = format!("/v{version}/{name}");
+    Server::start(move |req| {
+        if req.path() == path {
+            Response {
+                status: 200,
+                body: archive.clone(),
+                ..Response::new(200)
+            }
+        } else if req.path() == format!("{path}.sha256") {
+            Response {
+                status: 200,
+                body: checksum.clone().into_bytes(),
+                ..Response::new(200)
+            }
+        } else {
+            Response::new(404)
+        }
+    })
+}
+
+#[test]
+fn the_version_input_installs_a_checked_release_instead_of_building() {
+    let version = env!("CARGO_PKG_VERSION");
+    let server = release_server(version, false);
+    let act = Act::new("release-binary.yml")
+        .env("TEST_VERSION", version)
+        .env("TEST_RELEASE_URL", &format!("http://{}", server.host()));
+    let run = act.run().success();
+    assert!(!run.log.contains("Compiling"), "{}", run.log);
+    assert!(
+        run.log.contains(&format!(
+            "downloading http://{}/v{version}/tagguard-{version}-",
+            server.host()
+        )),
+        "{}",
+        run.log
+    );
+    assert!(
+        run.log.contains(": OK"),
+        "sha256sum's verdict:\n{}",
+        run.log
+    );
+    assert_eq!(server.requests().len(), 2);
+    assert!(
+        act.output("bin").ends_with("/bin/tagguard"),
+        "{}",
+        act.output("bin")
+    );
+    assert!(
+        act.output("tags")
+            .starts_with("registry.example/acme/app:sha-"),
+        "{}",
+        act.output("tags")
+    );
+}
+
+#[test]
+fn a_release_whose_checksum_does_not_match_is_not_installed() {
+    let version = env!("CARGO_PKG_VERSION");
+    let server = release_server(version, true);
+    let act = Act::new("release-binary.yml")
+        .env("TEST_VERSION", version)
+        .env("TEST_RELEASE_URL", &format!("http://{}", server.host()));
+    let run = act.run().failure();
+    assert!(run.log.contains("FAILED"), "{}", run.log);
+    assert!(!run.log.contains("Main tagguard tags"), "{}", run.log);
 }

@@ -23,6 +23,7 @@ pub struct Act {
     workflow: String,
     path_prefix: Vec<PathBuf>,
     env: Vec<(String, String)>,
+    seed_target: bool,
 }
 
 #[derive(Debug)]
@@ -54,7 +55,16 @@ impl Act {
             workflow: workflow.to_owned(),
             path_prefix: Vec::new(),
             env: Vec::new(),
+            seed_target: false,
         }
+    }
+
+    /// For workflows that build the action from source: cargo gets a target dir seeded with
+    /// this test build's dependencies (see [`seeded_target_dir`]). Without it the target dir
+    /// starts empty, which is right for workflows that must not compile.
+    pub fn reuse_dependencies(mut self) -> Act {
+        self.seed_target = true;
+        self
     }
 
     /// A variable for the workflow (`${{ env.NAME }}` and the steps' environment).
@@ -80,7 +90,11 @@ impl Act {
     pub fn run(&self) -> ActRun {
         let home = self.scratch.path().join("home");
         let out = self.scratch.path().join("out");
-        let target = seeded_target_dir(self.scratch.path());
+        let target = if self.seed_target {
+            seeded_target_dir(self.scratch.path())
+        } else {
+            self.scratch.path().join("target")
+        };
         let outer_home = std::env::var_os("HOME").map(PathBuf::from);
         let from_home = |var: &str, sub: &str| {
             std::env::var_os(var)
