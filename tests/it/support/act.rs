@@ -216,14 +216,26 @@ fn seeded_target_dir(scratch: &Path) -> PathBuf {
         return target; // a second run of the same workflow reuses it
     }
     std::fs::create_dir_all(&seeded).unwrap();
-    for (dir, flags) in [("deps", "-al"), ("build", "-a"), (".fingerprint", "-a")] {
-        let status = Command::new("cp")
+    let cp = |flags: &str, dir: &str| {
+        Command::new("cp")
             .arg(flags)
             .arg(debug.join(dir))
             .arg(&seeded)
             .status()
-            .expect("cp runs");
-        assert!(status.success(), "seeding {}", seeded.join(dir).display());
+            .expect("cp runs")
+            .success()
+    };
+    // Hard links where the temp dir shares a file system with the target dir, else copies.
+    if !cp("-al", "deps") {
+        let _ = std::fs::remove_dir_all(seeded.join("deps"));
+        assert!(
+            cp("-a", "deps"),
+            "seeding {}",
+            seeded.join("deps").display()
+        );
+    }
+    for dir in ["build", ".fingerprint"] {
+        assert!(cp("-a", dir), "seeding {}", seeded.join(dir).display());
     }
     // tagguard's own units are rebuilt from the copied source.
     for dir in ["deps", ".fingerprint", "build"] {
