@@ -51,11 +51,23 @@ impl Finding {
             Problem::Moves { .. } | Problem::Deletes { .. } => format!(
                 "a published release tag is immutable: others may have built from it. Release a new version instead; to drop your local change, `git fetch --force origin tag {tag}`"
             ),
-            Problem::ImageExists { .. } => {
+            Problem::ImageExists {
+                revision: Some(_), ..
+            } => {
                 "that version was already released from another commit; release a new version instead".to_owned()
             }
+            // Doubt (no label, no answer) refuses only under `registry: strict`; a warning
+            // needs no way around it.
+            Problem::ImageExists { revision: None, .. } | Problem::RegistryUnreachable { .. }
+                if self.severity == Severity::Warn =>
+            {
+                return None;
+            }
+            Problem::ImageExists { revision: None, .. } => {
+                "the policy says `hooks: { pre-push: { registry: strict } }`: label images with org.opencontainers.image.revision, or set `registry: warn` to let such pushes go on with a warning".to_owned()
+            }
             Problem::RegistryUnreachable { .. } => {
-                "set `hooks: { pre-push: { registry: warn } }` in the policy to let pushes go on when the registry cannot be reached, or `off` to not ask it".to_owned()
+                "the policy says `hooks: { pre-push: { registry: strict } }`; set `registry: warn` to let pushes go on when the registry cannot be reached, or `off` to not ask it".to_owned()
             }
         })
     }
