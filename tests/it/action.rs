@@ -78,15 +78,17 @@ fn a_tagguard_of_the_right_version_on_path_is_used_without_building() {
     assert_eq!(act.output("version"), "");
 }
 
-/// `command: check` against a registry on loopback: a Markdown table of decisions in the step
-/// summary, the decisions as an output, and a refusal fails the job.
+/// `command: check`, then `push`, against a registry on loopback: a Markdown table of
+/// decisions in the step summary, the decisions and what was written as outputs, and a refusal
+/// fails the job and writes nothing.
 #[test]
-fn check_summarizes_decisions_and_a_refusal_fails_the_job() {
+fn check_and_push_summarize_decisions_and_a_refusal_fails_the_job() {
     let r = Registry::start(Mode::Plain);
-    let built = Image::random();
-    r.seed(&built, "ci/build", "b1");
+    let built = r.seed(&Image::random(), "ci/build", "b1");
+    let other = r.seed(&Image::random(), "ci/build", "b2");
     let image = format!("{}/acme/app", r.host);
-    let act = Act::new("check.yml")
+    let mut act = Act::new("check.yml")
+        .env("TEST_COMMAND", "check")
         .env("TEST_IMAGES", &image)
         .env("TEST_SOURCE", &format!("{}/ci/build:b1", r.host))
         .reuse_dependencies();
@@ -109,11 +111,28 @@ fn check_summarizes_decisions_and_a_refusal_fails_the_job() {
         summary.contains(&format!("| `{image}:1.4.2` | create |")),
         "{summary}"
     );
+    assert_eq!(digest_at(&r, "acme/app:1.4.2"), None, "check wrote");
 
-    // Another image already holds the immutable release tag: refused, the job fails.
-    r.seed(&Image::random(), "acme/app", "1.4.2");
-    let run = act.run().failure();
+    // push writes what check decided; the second run reuses the installed binary.
+    act.set_env("TEST_COMMAND", "push");
+    let run = act.run().success();
     assert!(!run.log.contains("Compiling tagguard"), "{}", run.log);
+    assert!(
+        act.output("written")
+            .lines()
+            .any(|l| l == format!("{image}:1.4.2")),
+        "{}",
+        act.output("written")
+    );
+    assert_eq!(
+        digest_at(&r, "acme/app:1.4.2").as_deref(),
+        Some(built.as_str())
+    );
+
+    // Another build for the same release: the immutable 1.4.2 is refused, the job fails and
+    // the registry is as it was.
+    act.set_env("TEST_SOURCE", &format!("{}/ci/build:b2", r.host));
+    let run = act.run().failure();
     assert!(run.log.contains("exit status 3"), "{}", run.log);
     assert!(
         run.log
@@ -124,11 +143,30 @@ fn check_summarizes_decisions_and_a_refusal_fails_the_job() {
     );
     assert_eq!(act.output("outcome"), "failure");
     assert_eq!(act.output("refused"), "true");
+    assert_eq!(act.output("written"), "");
     let summary = run.summary();
     assert!(
         summary.contains(&format!("| `{image}:1.4.2` | **refuse** |")),
         "{summary}"
     );
+    assert_eq!(
+        digest_at(&r, "acme/app:1.4.2").as_deref(),
+        Some(built.as_str())
+    );
+    assert_ne!(other, built);
+}
+
+/// The digest `reference` (repository:tag) points at in `r`, read with skopeo.
+fn digest_at(r: &Registry, reference: &str) -> Option<String> {
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+        .arg(format!("docker://{}/{reference}", r.host))
+        .env("HOME", r.dir.path())
+        .output()
+        .expect("skopeo runs");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// Runs a linter from `.ci/run`'s python tools in the repository root; its output on failure.

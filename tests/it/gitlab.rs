@@ -137,7 +137,7 @@ fn digest_of(r: &Registry, reference: &str) -> Option<String> {
 }
 
 #[test]
-fn push_job_copies_the_build_to_the_allowed_tags_and_a_refusal_writes_nothing() {
+fn push_job_tags_the_build_and_a_refusal_writes_nothing() {
     let r = Registry::start(Mode::Basic);
     let repo = Repo::new();
     repo.annotated_tag("v1.4.2");
@@ -146,7 +146,6 @@ fn push_job_copies_the_build_to_the_allowed_tags_and_a_refusal_writes_nothing() 
     let digest = r.seed(&built, "acme/app/build", "17");
     let mut vars = tag_pipeline(&repo, "v1.4.2", &r.host);
     vars.push(("TAGGUARD_SOURCE", format!("{}/acme/app/build:17", r.host)));
-    vars.push(("TAGGUARD_TLS_VERIFY", "false".to_owned()));
     let push = job(&template(), ".tagguard-push");
 
     let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
@@ -158,25 +157,27 @@ fn push_job_copies_the_build_to_the_allowed_tags_and_a_refusal_writes_nothing() 
             out.output
         );
     }
-    let env = dotenv(&repo, "tagguard-check.env");
+    let env = dotenv(&repo, "tagguard-push.env");
     assert_eq!(get(&env, "TAGGUARD_REFUSED"), "false");
-    assert!(get(&env, "TAGGUARD_CREATE").contains(&format!("{}/acme/app:1.4.2", r.host)));
+    assert!(get(&env, "TAGGUARD_WRITTEN").contains(&format!("{}/acme/app:1.4.2", r.host)));
 
-    // The same pipeline again: all unchanged, nothing to copy.
-    let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
-    assert!(!out.output.contains("copying"), "{}", out.output);
+    // The same pipeline again: all unchanged, nothing written.
+    run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
+    assert_eq!(
+        get(&dotenv(&repo, "tagguard-push.env"), "TAGGUARD_WRITTEN"),
+        ""
+    );
 
-    // Another build for the same release: 1.4.2 is immutable, so the job fails with exit 3
-    // before copying anything, and every tag still holds the first build.
+    // Another build for the same release: 1.4.2 is immutable, so the job fails with exit 3,
+    // and every tag still holds the first build.
     let other = r.seed(&Image::random(), "acme/app/build", "18");
     vars.retain(|(k, _)| *k != "TAGGUARD_SOURCE");
     vars.push(("TAGGUARD_SOURCE", format!("{}/acme/app/build:18", r.host)));
     let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(3);
-    assert!(!out.output.contains("copying"), "{}", out.output);
-    assert!(out.output.contains("refused"), "{}", out.output);
-    assert_eq!(
-        get(&dotenv(&repo, "tagguard-check.env"), "TAGGUARD_REFUSED"),
-        "true"
+    assert!(
+        out.output.contains("TAGGUARD_REFUSED=true"),
+        "{}",
+        out.output
     );
     for tag in ["1.4.2", "1.4", "1", "latest"] {
         assert_eq!(
@@ -186,6 +187,36 @@ fn push_job_copies_the_build_to_the_allowed_tags_and_a_refusal_writes_nothing() 
         );
     }
     assert_ne!(other, digest);
+}
+
+/// kaniko or buildah write an OCI layout; the push job takes it as `oci:DIR`.
+#[test]
+fn push_job_from_an_oci_layout() {
+    let r = Registry::start(Mode::Basic);
+    let repo = Repo::new();
+    repo.annotated_tag("v0.3.0");
+    let bin = tagguard_bin();
+    let layout = Image::random();
+    let mut vars = tag_pipeline(&repo, "v0.3.0", &r.host);
+    vars.push((
+        "TAGGUARD_SOURCE",
+        format!("oci:{}", layout.dir.path().display()),
+    ));
+    let out = run(
+        &job(&template(), ".tagguard-push"),
+        repo.path(),
+        &vars,
+        &[bin.path().to_owned()],
+    )
+    .code(0);
+    for tag in ["0.3.0", "0.3", "latest"] {
+        assert_eq!(
+            digest_of(&r, &format!("acme/app:{tag}")).as_deref(),
+            Some(layout.digest.as_str()),
+            "{tag}: {}",
+            out.output
+        );
+    }
 }
 
 #[test]

@@ -69,8 +69,14 @@ impl Act {
 
     /// A variable for the workflow (`${{ env.NAME }}` and the steps' environment).
     pub fn env(mut self, key: &str, value: &str) -> Act {
-        self.env.push((key.to_owned(), value.to_owned()));
+        self.set_env(key, value);
         self
+    }
+
+    /// Sets (or replaces) a workflow variable between runs.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     /// Puts `dir` first on the runner's PATH.
