@@ -13,6 +13,8 @@ use reqwest::header::HeaderValue;
 use super::challenge::Challenge;
 use super::credentials::{Credential, CredentialSecret, CredentialSource};
 use super::error::{RegistryError, RequestId, describe, error_entries};
+use super::retry::{parse_retry_after, retryable_status};
+use super::transport::TransportConfig;
 use crate::secret::Secret;
 
 /// A resource scope such as `repository:acme/app:pull,push`.
@@ -96,6 +98,7 @@ type Slot = Arc<tokio::sync::Mutex<Option<Token>>>;
 
 pub struct Auth {
     host: String,
+    transport: TransportConfig,
     credential: Option<Credential>,
     source: CredentialSource,
     scheme: Mutex<Option<Scheme>>,
@@ -104,20 +107,16 @@ pub struct Auth {
     tokens: Mutex<HashMap<Vec<Scope>, Slot>>,
 }
 
-#[derive(serde::Deserialize)]
-struct TokenResponse {
-    #[serde(default)]
-    token: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
 impl Auth {
-    pub fn new(host: &str, credential: Option<Credential>, source: CredentialSource) -> Auth {
+    pub fn new(
+        host: &str,
+        credential: Option<Credential>,
+        source: CredentialSource,
+        transport: &TransportConfig,
+    ) -> Auth {
         Auth {
             host: host.to_owned(),
+            transport: transport.clone(),
             credential,
             source,
             scheme: Mutex::new(None),
@@ -267,6 +266,12 @@ impl Auth {
             request: request.clone(),
             detail: format!("the Bearer challenge's realm {realm:?} is not a URL: {e}"),
         })?;
+        if !realm_allowed(&url, &self.transport) {
+            return Err(RegistryError::InsecureScheme {
+                request: request.clone(),
+                target: realm.to_owned(),
+            });
+        }
         let token_request = RequestId {
             host: self.host.clone(),
             method: "GET".into(),
@@ -343,15 +348,63 @@ impl Auth {
             ),
         };
         log::debug!("{token_request}: fetching a token for {scope_text}");
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| super::client::classify(e, &token_request, "system trust store"))?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| RegistryError::Http {
-            request: token_request.clone(),
-            detail: format!("reading the token response: {e}"),
-        })?;
+        // A token request has no effect but the token, so every transient failure is retried.
+        let policy = &self.transport.retry;
+        let mut retries = 0u32;
+        let (status, body) = loop {
+            let attempt = builder
+                .try_clone()
+                .expect("token request bodies are in memory");
+            let (err, after) = match attempt.send().await {
+                Err(e) => (
+                    super::client::classify(e, &token_request, "system trust store"),
+                    None,
+                ),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                    if retryable_status(status) && retries < policy.max_retries {
+                        (
+                            RegistryError::Status {
+                                request: token_request.clone(),
+                                status,
+                                detail: String::new(),
+                            },
+                            after,
+                        )
+                    } else {
+                        match response.bytes().await {
+                            Ok(body) => break (status, body),
+                            Err(e) => (
+                                RegistryError::Http {
+                                    request: token_request.clone(),
+                                    detail: format!("reading the token response: {e}"),
+                                },
+                                None,
+                            ),
+                        }
+                    }
+                }
+            };
+            let transient = matches!(
+                err,
+                RegistryError::Timeout { .. }
+                    | RegistryError::Http { .. }
+                    | RegistryError::Connect { .. }
+                    | RegistryError::Status { .. }
+            );
+            if !transient || retries >= policy.max_retries {
+                return Err(err);
+            }
+            let wait = policy.delay(retries, after);
+            log::debug!("{err}; retrying in {wait:?}");
+            retries += 1;
+            tokio::time::sleep(wait).await;
+        };
         if !(200..300).contains(&status) {
             return Err(RegistryError::Token {
                 request: request.clone(),
@@ -362,32 +415,71 @@ impl Auth {
                 detail: describe(&error_entries(&body)),
             });
         }
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|_| RegistryError::Malformed {
+        let (value, lifetime) =
+            parse_token_response(&body).map_err(|detail| RegistryError::Malformed {
                 request: token_request.clone(),
-                detail: "the token response is not JSON with a \"token\" or \"access_token\""
-                    .into(),
+                detail: detail.into(),
             })?;
-        let value = parsed
-            .token
-            .filter(|t| !t.is_empty())
-            .or(parsed.access_token.filter(|t| !t.is_empty()))
-            .ok_or_else(|| RegistryError::Malformed {
-                request: token_request.clone(),
-                detail: "the token response has neither \"token\" nor \"access_token\"".into(),
-            })?;
-        // The spec's default lifetime is 60 s; renew a little early.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(1));
+        // Renew a little early.
         let margin = (lifetime / 10).min(Duration::from_secs(10));
         log::debug!(
             "{token_request}: got a token for {scope_text}, valid {}s",
             lifetime.as_secs()
         );
         Ok(Token {
-            value: Secret::new(value),
-            fresh_until: Instant::now() + lifetime - margin,
+            value,
+            fresh_until: Instant::now() + (lifetime - margin),
         })
     }
+}
+
+/// May credentials be sent to this token endpoint? Over HTTPS always; over plain HTTP only to a
+/// host that may be spoken to over HTTP (loopback, or marked insecure). The realm comes from the
+/// registry's challenge, so a registry (or whoever answers in its name) could otherwise send the
+/// password in the clear to any host.
+pub fn realm_allowed(realm: &reqwest::Url, transport: &TransportConfig) -> bool {
+    match realm.scheme() {
+        "https" => true,
+        "http" => {
+            let host = match (realm.host(), realm.port()) {
+                (Some(url::Host::Ipv6(a)), Some(p)) => format!("[{a}]:{p}"),
+                (Some(url::Host::Ipv6(a)), None) => format!("[{a}]"),
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                (None, _) => return false,
+            };
+            transport.allows_http(&host)
+        }
+        _ => false,
+    }
+}
+
+/// The longest token lifetime believed; a server's `expires_in` beyond it is capped (a huge
+/// value would overflow the clock, and no run of tagguard lasts that long anyway).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The token and its lifetime from a token endpoint's JSON answer: `token` or `access_token`
+/// (the first non-empty), `expires_in` seconds (the spec's default is 60).
+pub fn parse_token_response(body: &[u8]) -> Result<(Secret, Duration), &'static str> {
+    #[derive(serde::Deserialize)]
+    struct TokenResponse {
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        access_token: Option<String>,
+        #[serde(default)]
+        expires_in: Option<u64>,
+    }
+    let parsed: TokenResponse = serde_json::from_slice(body)
+        .map_err(|_| "the token response is not JSON with a \"token\" or \"access_token\"")?;
+    let value = parsed
+        .token
+        .filter(|t| !t.is_empty())
+        .or(parsed.access_token.filter(|t| !t.is_empty()))
+        .ok_or("the token response has neither \"token\" nor \"access_token\"")?;
+    let lifetime =
+        Duration::from_secs(parsed.expires_in.unwrap_or(60).max(1)).min(MAX_TOKEN_LIFETIME);
+    Ok((Secret::new(value), lifetime))
 }
 
 fn normalize(scopes: &[Scope]) -> Vec<Scope> {
@@ -421,6 +513,48 @@ mod tests {
             ])),
             "repository:a:pull,push repository:b:pull"
         );
+    }
+
+    #[test]
+    fn credentials_go_to_a_plain_http_realm_only_on_loopback_or_when_marked_insecure() {
+        let t = TransportConfig::default();
+        let ok = |u: &str, t: &TransportConfig| realm_allowed(&reqwest::Url::parse(u).unwrap(), t);
+        assert!(ok("https://auth.example/token", &t));
+        assert!(ok("http://127.0.0.1:5001/token", &t));
+        assert!(ok("http://[::1]:5001/token", &t));
+        assert!(ok("http://localhost/token", &t));
+        assert!(!ok("http://auth.example/token", &t));
+        assert!(!ok("http://auth.example:8080/token", &t));
+        assert!(!ok("http://10.0.0.1/token", &t));
+        assert!(!ok("ftp://auth.example/token", &t));
+        assert!(!ok("file:///etc/passwd", &t));
+        let marked = TransportConfig {
+            insecure: vec!["auth.example".into()],
+            ..TransportConfig::default()
+        };
+        assert!(ok("http://auth.example:8080/token", &marked));
+        assert!(!ok("http://other.example/token", &marked));
+    }
+
+    #[test]
+    fn token_responses() {
+        let (t, life) =
+            parse_token_response(br#"{"token":"","access_token":"a","expires_in":300}"#).unwrap();
+        assert_eq!((t.expose(), life), ("a", Duration::from_secs(300)));
+        let (_, life) = parse_token_response(br#"{"token":"t"}"#).unwrap();
+        assert_eq!(life, Duration::from_secs(60));
+        assert!(parse_token_response(br#"{"token":""}"#).is_err());
+        assert!(parse_token_response(b"<html>").is_err());
+    }
+
+    /// A hostile or broken token server's `expires_in: u64::MAX` once overflowed `Instant + d`
+    /// and panicked; it is capped now.
+    #[test]
+    fn a_huge_expires_in_is_capped_not_a_panic() {
+        let (_, life) =
+            parse_token_response(br#"{"token":"t","expires_in":18446744073709551615}"#).unwrap();
+        assert_eq!(life, MAX_TOKEN_LIFETIME);
+        let _ = std::time::Instant::now() + life;
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::credentials::{self, CredentialConfig, CredentialSource};
 use super::digest::Digest;
 use super::error::{RegistryError, RequestId, describe, error_entries, immutability};
 use super::reference::Reference;
-use super::retry::{parse_retry_after, retryable_status};
+use super::retry::{RetryClass, parse_retry_after, retryable_status, unprocessed_status};
 use super::transport::TransportConfig;
 
 /// Every manifest type tagguard understands, for `Accept`.
@@ -23,6 +23,7 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json";
 
 const MAX_MANIFEST_BYTES: usize = 4 << 20;
+const MAX_TAG_LIST_BYTES: usize = 32 << 20;
 const MAX_REDIRECTS: u32 = 5;
 const DIGEST_HEADER: &str = "docker-content-digest";
 
@@ -59,12 +60,18 @@ struct Outgoing<'a> {
     content_type: Option<&'a str>,
     content_range: Option<String>,
     body: Option<&'a [u8]>,
-    idempotent: bool,
+    retry: RetryClass,
+    /// The most of a successful answer's body that is read; a larger one is an error.
+    body_limit: usize,
 }
 
 impl<'a> Outgoing<'a> {
     fn new(method: Method, url: Url, scopes: &'a [Scope]) -> Self {
-        let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT);
+        let retry = match method {
+            Method::GET | Method::HEAD => RetryClass::Always,
+            Method::PUT => RetryClass::IfUnprocessed,
+            _ => RetryClass::Never,
+        };
         Outgoing {
             method,
             url,
@@ -73,10 +80,37 @@ impl<'a> Outgoing<'a> {
             content_type: None,
             content_range: None,
             body: None,
-            idempotent,
+            retry,
+            body_limit: ERROR_BODY_LIMIT,
         }
     }
+
+    fn retry(mut self, class: RetryClass) -> Self {
+        self.retry = class;
+        self
+    }
 }
+
+/// A response read whole: status, headers and (up to the request's limit) body. Reading the body
+/// inside the retry loop makes a reset or truncation mid-body a retryable failure like any other.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+/// How much of an error answer is read for its message.
+const ERROR_BODY_LIMIT: usize = 64 << 10;
 
 /// A client for one registry host.
 pub struct RegistryClient {
@@ -116,7 +150,7 @@ impl RegistryClient {
             host: host.to_owned(),
             base,
             http: transport.http_client(host)?,
-            auth: Auth::new(host, resolved.credential, resolved.source),
+            auth: Auth::new(host, resolved.credential, resolved.source, transport),
             transport: transport.clone(),
         })
     }
@@ -155,13 +189,11 @@ impl RegistryClient {
     }
 
     /// Sends one logical request: learns the auth scheme from a 401 and retries once, follows
-    /// redirects (credentials only to the registry's own host), retries idempotent requests on
-    /// transient failures with backoff and `Retry-After`.
-    async fn send(
-        &self,
-        out: Outgoing<'_>,
-    ) -> Result<(RequestId, reqwest::Response), RegistryError> {
+    /// redirects (credentials only to the registry's own host), retries transient failures as
+    /// the request's [`RetryClass`] allows, with backoff and `Retry-After`.
+    async fn send(&self, out: Outgoing<'_>) -> Result<(RequestId, Answer), RegistryError> {
         let mut url = out.url.clone();
+        let policy = &self.transport.retry;
         let (mut retries, mut auth_retried, mut redirects) = (0u32, false, 0u32);
         loop {
             let request = self.request_id(&out.method, &url);
@@ -201,12 +233,22 @@ impl RegistryClient {
                 Err(e) => {
                     drop(gate);
                     let err = classify(e, &request, &self.transport.describe_trust(&self.host));
-                    let transient = matches!(
-                        err,
-                        RegistryError::Timeout { .. } | RegistryError::Http { .. }
-                    );
-                    if out.idempotent && transient && retries < self.transport.retry.max_retries {
-                        let wait = self.transport.retry.delay(retries, None);
+                    let may_retry = match (out.retry, &err) {
+                        (RetryClass::Never, RegistryError::Connect { .. }) => true,
+                        (RetryClass::Never, _) => false,
+                        // Not connected means not sent.
+                        (RetryClass::IfUnprocessed, e) => {
+                            matches!(e, RegistryError::Connect { .. })
+                        }
+                        (RetryClass::Always, e) => matches!(
+                            e,
+                            RegistryError::Timeout { .. }
+                                | RegistryError::Http { .. }
+                                | RegistryError::Connect { .. }
+                        ),
+                    };
+                    if may_retry && retries < policy.max_retries {
+                        let wait = policy.delay(retries, None);
                         log::debug!("{err}; retrying in {wait:?}");
                         retries += 1;
                         tokio::time::sleep(wait).await;
@@ -249,6 +291,7 @@ impl RegistryClient {
                     .to_str()
                     .ok()
                     .and_then(|l| url.join(l).ok())
+                    .filter(|t| matches!(t.scheme(), "http" | "https"))
                     .ok_or_else(|| RegistryError::Malformed {
                         request: request.clone(),
                         detail: "redirect with an unusable Location".into(),
@@ -271,22 +314,60 @@ impl RegistryClient {
                 continue;
             }
 
-            if out.idempotent
-                && retryable_status(status.as_u16())
-                && retries < self.transport.retry.max_retries
-            {
+            let may_retry = match out.retry {
+                RetryClass::Always => retryable_status(status.as_u16()),
+                RetryClass::IfUnprocessed => unprocessed_status(status.as_u16()),
+                RetryClass::Never => false,
+            };
+            if may_retry && retries < policy.max_retries {
                 let after = response
                     .headers()
                     .get(header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                let wait = self.transport.retry.delay(retries, after);
+                let wait = policy.delay(retries, after);
                 log::debug!("{request}: {status}, retrying in {wait:?}");
                 retries += 1;
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            return Ok((request, response));
+
+            let headers = response.headers().clone();
+            let limit = if status.is_success() {
+                out.body_limit
+            } else {
+                ERROR_BODY_LIMIT
+            };
+            let body = match read_limited(response, limit).await {
+                Ok(body) => body,
+                Err(BodyError::TooLarge(detail)) if status.is_success() => {
+                    return Err(RegistryError::Malformed { request, detail });
+                }
+                // An error answer's message is a courtesy: keep what arrived.
+                Err(BodyError::TooLarge(_)) => Vec::new(),
+                Err(BodyError::Read(e)) => {
+                    let err = classify_body(e, &request);
+                    if out.retry == RetryClass::Always && retries < policy.max_retries {
+                        let wait = policy.delay(retries, None);
+                        log::debug!("{err}; retrying in {wait:?}");
+                        retries += 1;
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if status.is_success() {
+                        return Err(err);
+                    }
+                    Vec::new()
+                }
+            };
+            return Ok((
+                request,
+                Answer {
+                    status,
+                    headers,
+                    body,
+                },
+            ));
         }
     }
 
@@ -294,14 +375,13 @@ impl RegistryClient {
     async fn failure(
         &self,
         request: RequestId,
-        response: reqwest::Response,
+        response: Answer,
         scopes: &[Scope],
         repository: &str,
         tag: Option<&str>,
     ) -> RegistryError {
         let status = response.status().as_u16();
-        let body = read_limited(response, 64 << 10).await.unwrap_or_default();
-        let entries = error_entries(&body);
+        let entries = error_entries(&response.body);
         if let Some(e) = immutability(status, &entries) {
             return RegistryError::Immutable {
                 request,
@@ -396,6 +476,7 @@ impl RegistryClient {
         let url = self.url(&format!("v2/{repository}/manifests/{reference}"));
         let mut out = Outgoing::new(Method::GET, url, &scopes);
         out.accept = Some(MANIFEST_ACCEPT);
+        out.body_limit = MAX_MANIFEST_BYTES;
         let (request, response) = self.send(out).await?;
         match response.status() {
             StatusCode::NOT_FOUND => return Ok(None),
@@ -408,12 +489,7 @@ impl RegistryClient {
         }
         let claimed = header_digest(response.headers(), &request)?;
         let media_type = content_type(response.headers()).unwrap_or_default();
-        let bytes = read_limited(response, MAX_MANIFEST_BYTES)
-            .await
-            .map_err(|detail| RegistryError::Malformed {
-                request: request.clone(),
-                detail,
-            })?;
+        let bytes = response.body;
         let asked = reference.parse::<Digest>().ok();
         let mut digest = Digest::sha256_of(&bytes);
         for expected in [asked, claimed].into_iter().flatten() {
@@ -446,38 +522,27 @@ impl RegistryClient {
 
     /// All tags of a repository, following `Link: <…>; rel="next"` pages.
     pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
         let scopes = [Scope::pull(repository)];
         let mut url = self.url(&format!("v2/{repository}/tags/list"));
         let mut tags = Vec::new();
         let mut seen = std::collections::HashSet::new();
         loop {
             seen.insert(url.clone());
-            let (request, response) = self
-                .send(Outgoing::new(Method::GET, url.clone(), &scopes))
-                .await?;
+            let mut out = Outgoing::new(Method::GET, url.clone(), &scopes);
+            out.body_limit = MAX_TAG_LIST_BYTES;
+            let (request, response) = self.send(out).await?;
             if !response.status().is_success() {
                 return Err(self
                     .failure(request, response, &scopes, repository, None)
                     .await);
             }
             let next = next_link(response.headers());
-            let body = read_limited(response, 32 << 20).await.map_err(|detail| {
+            tags.extend(parse_tag_page(&response.body).map_err(|detail| {
                 RegistryError::Malformed {
                     request: request.clone(),
                     detail,
                 }
-            })?;
-            let page: Page =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
-                    request: request.clone(),
-                    detail: format!("the tag list is not JSON with \"tags\": {e}"),
-                })?;
-            tags.extend(page.tags.unwrap_or_default());
+            })?);
             let Some(next) = next else { return Ok(tags) };
             let next = url.join(&next).map_err(|e| RegistryError::Malformed {
                 request: request.clone(),
@@ -557,7 +622,8 @@ impl RegistryClient {
         url.query_pairs_mut()
             .append_pair("mount", &digest.to_string())
             .append_pair("from", from);
-        let (request, response) = self.send(Outgoing::new(Method::POST, url, &scopes)).await?;
+        let out = Outgoing::new(Method::POST, url, &scopes).retry(RetryClass::Always);
+        let (request, response) = self.send(out).await?;
         match response.status() {
             StatusCode::CREATED => Ok(Mount::Mounted),
             StatusCode::ACCEPTED => Ok(Mount::UploadStarted(
@@ -573,7 +639,8 @@ impl RegistryClient {
     pub async fn start_upload(&self, repository: &str) -> Result<Url, RegistryError> {
         let scopes = [Scope::push(repository)];
         let url = self.url(&format!("v2/{repository}/blobs/uploads/"));
-        let (request, response) = self.send(Outgoing::new(Method::POST, url, &scopes)).await?;
+        let out = Outgoing::new(Method::POST, url, &scopes).retry(RetryClass::Always);
+        let (request, response) = self.send(out).await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(self
                 .failure(request, response, &scopes, repository, None)
@@ -617,11 +684,28 @@ impl RegistryClient {
         location
             .query_pairs_mut()
             .append_pair("digest", &digest.to_string());
-        let mut out = Outgoing::new(Method::PUT, location, &scopes);
+        // Content-addressed: a repeat can only store the same bytes under the same digest.
+        let mut out = Outgoing::new(Method::PUT, location, &scopes).retry(RetryClass::Always);
         out.content_type = Some("application/octet-stream");
         out.body = Some(rest);
-        let (request, response) = self.send(out).await?;
+        let (request, response) = match self.send(out).await {
+            Ok(answer) => answer,
+            // The registry may have completed the upload and lost the answer; if so a repeat
+            // finds no session. Content addressing makes "the blob is there" the same success.
+            Err(e) if matches!(self.blob_exists(repository, digest).await, Ok(true)) => {
+                log::debug!("{e}; but the blob is in the repository");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         if response.status() != StatusCode::CREATED {
+            if matches!(self.blob_exists(repository, digest).await, Ok(true)) {
+                log::debug!(
+                    "{request}: {}; but the blob is in the repository",
+                    response.status()
+                );
+                return Ok(());
+            }
             return Err(self
                 .failure(request, response, &scopes, repository, None)
                 .await);
@@ -733,8 +817,17 @@ fn header_digest(
 
 /// The `rel="next"` target of a `Link` header, as written (relative or absolute).
 pub fn next_link(headers: &HeaderMap) -> Option<String> {
-    for value in headers.get_all(header::LINK) {
-        let Ok(value) = value.to_str() else { continue };
+    next_link_in(
+        headers
+            .get_all(header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+/// The `rel="next"` target among `Link` header values.
+pub fn next_link_in<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    for value in values {
         let mut rest = value;
         while let Some(start) = rest.find('<') {
             let after = &rest[start + 1..];
@@ -754,19 +847,55 @@ pub fn next_link(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+enum BodyError {
+    TooLarge(String),
+    Read(reqwest::Error),
+}
+
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the body: {e}"))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
         if out.len() + chunk.len() > limit {
-            return Err(format!("the body is larger than {limit} bytes"));
+            return Err(BodyError::TooLarge(format!(
+                "the body is larger than {limit} bytes"
+            )));
         }
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// A failure while reading a body: a timeout, or the connection reset or closed early.
+fn classify_body(e: reqwest::Error, request: &RequestId) -> RegistryError {
+    if e.is_timeout() {
+        return RegistryError::Timeout {
+            request: request.clone(),
+        };
+    }
+    let mut chain = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = cur {
+        chain.push(err.to_string());
+        cur = err.source();
+    }
+    chain.dedup();
+    RegistryError::Http {
+        request: request.clone(),
+        detail: format!("reading the body: {}", chain.join(": ")),
+    }
+}
+
+/// The tags of one page of `GET /v2/<name>/tags/list`: `{"tags": [...]}` (`null` or missing
+/// when the repository has none).
+pub fn parse_tag_page(body: &[u8]) -> Result<Vec<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    serde_json::from_slice::<Page>(body)
+        .map(|p| p.tags.unwrap_or_default())
+        .map_err(|e| format!("the tag list is not JSON with \"tags\": {e}"))
 }
 
 /// Names what went wrong below HTTP: TLS (and which CAs were trusted), refused, DNS, timeout.

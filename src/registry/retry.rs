@@ -24,9 +24,37 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Statuses that say "try again later" rather than "no".
+/// Statuses that say "try again later" rather than "no". 500 is among them: registries behind
+/// load balancers and object stores answer it for passing storage errors (as go-containerregistry
+/// and containerd also assume).
 pub fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Statuses that say the request was turned away before it was processed: rate limited or
+/// unavailable. Only these are retried for a request whose repetition is not harmless.
+pub fn unprocessed_status(status: u16) -> bool {
+    matches!(status, 429 | 503)
+}
+
+/// When a request may be sent again after a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryClass {
+    /// Repeating it cannot change the outcome: reads (GET, HEAD), content-addressed writes (a
+    /// blob's closing PUT with `?digest=`, a cross-repository mount), opening an upload session
+    /// (the worst a repeat leaves is an unused session the registry expires), token requests.
+    /// Retried on every transient failure: retryable statuses, connection errors, timeouts,
+    /// resets, truncated bodies.
+    Always,
+    /// Repeating it after it may have been processed could overwrite what someone else wrote in
+    /// between: a manifest PUT under a tag. Retried only when the request provably was not
+    /// processed: the connection could not be opened, or the registry answered 429 or 503.
+    /// After anything else (a timeout, a reset, a 500) the outcome is unknown and the caller
+    /// must read the tag back.
+    IfUnprocessed,
+    /// Never repeated: a PATCH appends a chunk at the session's offset; a repeat would be refused
+    /// or misplace data. The upload is restarted by the caller instead.
+    Never,
 }
 
 impl RetryPolicy {

@@ -28,6 +28,8 @@ pub struct TransportConfig {
     /// How many lookups are in flight at once.
     pub concurrency: usize,
     pub user_agent: String,
+    /// Host names pinned to addresses, bypassing DNS (as `curl --resolve`): `(name, address)`.
+    pub resolve: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl Default for TransportConfig {
@@ -41,6 +43,7 @@ impl Default for TransportConfig {
             retry: RetryPolicy::default(),
             concurrency: 16,
             user_agent: concat!("tagguard/", env!("CARGO_PKG_VERSION")).to_owned(),
+            resolve: Vec::new(),
         }
     }
 }
@@ -134,7 +137,11 @@ impl TransportConfig {
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        for (name, addr) in &self.resolve {
+            builder = builder.resolve(name, *addr);
+        }
+        builder
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)

@@ -6,6 +6,7 @@ mod check_cli;
 mod check_secrets;
 mod cli;
 mod docker_engine;
+mod faults;
 mod gitlab;
 mod hook;
 mod policy;

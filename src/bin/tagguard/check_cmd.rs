@@ -9,6 +9,7 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use serde_json::json;
 use tagguard::check::{self, CheckConfig};
 use tagguard::decision::{Action, Decision};
+use tagguard::registry::retry::RetryPolicy;
 use tagguard::registry::{CredentialConfig, TransportConfig};
 use tagguard::secret::Secret;
 use tagguard::source::Source;
@@ -134,6 +135,11 @@ pub fn config(args: &RegistryArgs) -> Result<CheckConfig> {
             insecure: args.insecure_registry.clone(),
             ca_file: args.ca_file.clone(),
             timeout: Duration::from_secs(args.timeout.max(1)),
+            connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+            retry: RetryPolicy {
+                max_retries: args.retries,
+                ..RetryPolicy::default()
+            },
             ..TransportConfig::default()
         },
     })

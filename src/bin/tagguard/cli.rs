@@ -178,9 +178,25 @@ pub struct RegistryArgs {
     /// PEM CA bundle to trust for the registries, in addition to the system's
     #[arg(long, value_name = "FILE", env = "TAGGUARD_CA_FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Seconds allowed for each request to the registry
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    /// Seconds allowed for each request to the registry, response body included
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60,
+        env = "TAGGUARD_TIMEOUT"
+    )]
     pub timeout: u64,
+    /// Seconds allowed for opening a connection to the registry
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10,
+        env = "TAGGUARD_CONNECT_TIMEOUT"
+    )]
+    pub connect_timeout: u64,
+    /// How often a request that failed transiently (429, 5xx, reset, timeout) is tried again
+    #[arg(long, value_name = "N", default_value_t = 3, env = "TAGGUARD_RETRIES")]
+    pub retries: u32,
 }
 
 /// Where the policy and the build's facts come from. Flags win over CI variables and git.

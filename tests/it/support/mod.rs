@@ -3,6 +3,7 @@
 
 pub mod act;
 pub mod cmd;
+pub mod fault_proxy;
 pub mod git;
 pub mod gitlab_job;
 pub mod http;
