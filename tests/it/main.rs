@@ -7,6 +7,8 @@ mod check_secrets;
 mod cli;
 mod docker_engine;
 mod faults;
+mod faults_cli;
+mod faults_guard;
 mod gitlab;
 mod hook;
 mod policy;

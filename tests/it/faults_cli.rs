@@ -1,0 +1,126 @@
+//! `tagguard check` under registry faults, end to end: exit codes, the rendered error, and the
+//! timeout and retry flags (and their environment variables) bounding how long a failure takes.
+
+use std::time::{Duration, Instant};
+
+use crate::support::cmd::{Run, tagguard};
+use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
+use crate::support::git::Repo;
+use crate::support::registry::{Mode, Registry};
+
+const LOOKUP: &str = "/v2/acme/app/manifests/.+";
+
+fn check(repo: &Repo, proxy: &FaultProxy, extra: &[&str], env: &[(&str, &str)]) -> (Run, Duration) {
+    let image = format!("--image={}/acme/app", proxy.host());
+    let start = Instant::now();
+    let run = tagguard(repo.path())
+        .args(["check", "--timestamp=20240102030405", &image])
+        .args(extra)
+        .envs(env.iter().copied())
+        .run();
+    (run, start.elapsed())
+}
+
+#[test]
+fn a_fault_that_clears_is_invisible() {
+    let r = Registry::start(Mode::Plain);
+    let proxy = FaultProxy::start(&r.host, &[]);
+    proxy.rule(
+        Rule::new(
+            Some("HEAD"),
+            LOOKUP,
+            Fault::status(429).with_header("Retry-After", "0"),
+        )
+        .first(2),
+    );
+    let repo = Repo::new();
+    let (run, _) = check(&repo, &proxy, &["--format=json"], &[]);
+    let run = run.success();
+    assert_eq!(run.json()["decisions"][0]["action"], "create");
+    assert_eq!(proxy.count("HEAD", LOOKUP), 3);
+}
+
+#[test]
+fn a_persistent_5xx_exits_1_naming_registry_request_and_status_after_the_given_retries() {
+    let r = Registry::start(Mode::Plain);
+    let proxy = FaultProxy::start(&r.host, &[]);
+    proxy.rule(Rule::new(Some("HEAD"), LOOKUP, Fault::status(503)));
+    let repo = Repo::new();
+    let (run, _) = check(&repo, &proxy, &["--retries=1"], &[]);
+    let run = run.code(1);
+    let err = run.err_text();
+    let sha = repo.head();
+    assert!(
+        err.contains(&format!(
+            "registry {}: HEAD /v2/acme/app/manifests/sha-{}: unexpected status 503",
+            proxy.host(),
+            &sha[..7]
+        )),
+        "{err}"
+    );
+    assert_eq!(proxy.count("HEAD", LOOKUP), 2);
+    assert!(
+        run.stdout.is_empty(),
+        "no decisions on a failure: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_stalled_registry_fails_within_the_timeout_from_flags_or_environment() {
+    let r = Registry::start(Mode::Plain);
+    let proxy = FaultProxy::start(&r.host, &[]);
+    proxy.rule(Rule::new(Some("HEAD"), LOOKUP, Fault::Stall));
+    let repo = Repo::new();
+    for (args, env) in [
+        (&["--timeout=1", "--retries=0"][..], &[][..]),
+        (
+            &[][..],
+            &[("TAGGUARD_TIMEOUT", "1"), ("TAGGUARD_RETRIES", "0")][..],
+        ),
+    ] {
+        let before = proxy.count("HEAD", LOOKUP);
+        let (run, took) = check(&repo, &proxy, args, env);
+        let run = run.code(1);
+        assert!(run.err_text().contains("timed out"), "{}", run.stderr);
+        assert!(
+            run.err_text()
+                .contains(&format!("registry {}: HEAD", proxy.host()))
+        );
+        assert!(
+            took >= Duration::from_secs(1) && took < Duration::from_secs(4),
+            "{args:?} {env:?}: took {took:?}"
+        );
+        assert_eq!(proxy.count("HEAD", LOOKUP), before + 1);
+    }
+}
+
+#[test]
+fn an_unreachable_registry_exits_1_and_says_so() {
+    // A port nothing listens on: bind, note, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let repo = Repo::new();
+    let run = tagguard(repo.path())
+        .args([
+            "check",
+            "--timestamp=20240102030405",
+            &format!("--image=127.0.0.1:{port}/acme/app"),
+            "--retries=1",
+            "--connect-timeout=1",
+        ])
+        .run()
+        .code(1);
+    assert!(
+        run.err_text().contains(&format!(
+            "registry 127.0.0.1:{port}: HEAD /v2/acme/app/manifests/"
+        )) && run
+            .err_text()
+            .contains("could not connect: connection refused"),
+        "{}",
+        run.stderr
+    );
+}

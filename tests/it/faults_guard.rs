@@ -1,0 +1,170 @@
+//! Credentials never travel in clear to a host that is not loopback and not marked insecure: not
+//! through a redirect, not to a token realm a registry names. Tests cannot reach a non-loopback
+//! host, so host names are pinned to loopback servers with `TransportConfig::resolve`; the client
+//! then *could* reach them, and the servers count what arrives.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tagguard::registry::{CredentialConfig, Digest, RegistryClient, RegistryError};
+
+use crate::faults::fast_transport;
+use crate::support::http::{Response, Server};
+
+const SECRET: &str = "guard-5ecr3t-password";
+
+fn client(host: &str, pinned: &[(&str, u16)], insecure: &[&str]) -> RegistryClient {
+    let mut transport = fast_transport();
+    transport.resolve = pinned
+        .iter()
+        .map(|(name, port)| (name.to_string(), SocketAddr::from(([127, 0, 0, 1], *port))))
+        .collect();
+    transport.insecure = insecure.iter().map(|s| s.to_string()).collect();
+    let credentials = CredentialConfig {
+        explicit: None,
+        env: [
+            ("TAGGUARD_USERNAME".to_owned(), "u".to_owned()),
+            ("TAGGUARD_PASSWORD".to_owned(), SECRET.to_owned()),
+        ]
+        .into(),
+    };
+    RegistryClient::new(host, &credentials, &transport).unwrap()
+}
+
+fn manifest_server() -> (Server, Vec<u8>) {
+    let body =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.to_vec();
+    let b = body.clone();
+    let s = Server::start(move |_| {
+        Response {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
+            body: b.clone(),
+        }
+        .header("Docker-Content-Digest", Digest::sha256_of(&b).to_string())
+    });
+    (s, body)
+}
+
+/// A Basic-auth registry on loopback that redirects manifest requests to `target`.
+fn redirecting_registry(target: String) -> Server {
+    Server::start(move |req| match req.header("authorization") {
+        None => Response::new(401).header("WWW-Authenticate", r#"Basic realm="r""#),
+        Some(_) => Response::new(307).header("Location", format!("{target}{}", req.target)),
+    })
+}
+
+#[tokio::test]
+async fn no_redirect_to_plain_http_on_a_host_not_marked_insecure() {
+    let (blob_store, body) = manifest_server();
+    let registry = redirecting_registry(format!("http://blobs.example:{}", blob_store.port));
+    let pinned = [("blobs.example", blob_store.port)];
+
+    let e = client(&registry.host(), &pinned, &[])
+        .get_manifest("acme/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::InsecureScheme { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&format!(
+            "refusing plain HTTP to http://blobs.example:{}/v2/acme/app/manifests/1.0",
+            blob_store.port
+        )),
+        "{e}"
+    );
+    assert_eq!(blob_store.requests().len(), 0);
+
+    // Marked insecure, the same redirect is followed (so the refusal above was the guard, not an
+    // unreachable host), and still without the registry's credentials.
+    let m = client(&registry.host(), &pinned, &["blobs.example"])
+        .get_manifest("acme/app", "1.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.bytes, body);
+    let seen = blob_store.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("authorization"), None);
+}
+
+#[tokio::test]
+async fn no_credentials_to_a_plain_http_token_realm_on_a_host_not_marked_insecure() {
+    let token = Server::start(|_| Response::new(200).json(serde_json::json!({"token": "t"})));
+    let realm = format!("http://auth.example:{}/token", token.port);
+    let registry = Server::start(move |req| match req.header("authorization") {
+        Some("Bearer t") => {
+            Response::new(200).header("Docker-Content-Digest", Digest::sha256_of(b"x").to_string())
+        }
+        _ => Response::new(401).header(
+            "WWW-Authenticate",
+            format!(r#"Bearer realm="{realm}",service="s""#),
+        ),
+    });
+    let pinned = [("auth.example", token.port)];
+
+    let e = client(&registry.host(), &pinned, &[])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::InsecureScheme { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&format!(
+            "refusing plain HTTP to http://auth.example:{}/token",
+            token.port
+        )),
+        "{e}"
+    );
+    assert!(!format!("{e} {e:?}").contains(SECRET));
+    assert_eq!(token.requests().len(), 0, "credentials reached the realm");
+
+    // Marked insecure: the realm is asked, with the credentials.
+    client(&registry.host(), &pinned, &["auth.example"])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap()
+        .unwrap();
+    let seen = token.requests();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0]
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("Basic "))
+    );
+}
+
+#[tokio::test]
+async fn a_registry_that_is_not_loopback_is_spoken_to_over_tls_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let r = received.clone();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = s.read(&mut buf) {
+                r.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+    let host = format!("registry.example:{port}");
+    let e = client(&host, &[("registry.example", port)], &[])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap_err();
+    // The listener hangs up after the handshake's first flight; whatever the client makes of
+    // that, it never spoke plain HTTP.
+    assert!(!format!("{e:?}").contains(SECRET), "{e}");
+    let bytes = received.lock().unwrap().clone();
+    assert_eq!(bytes.first(), Some(&0x16), "not a TLS handshake: {bytes:?}");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains("HTTP/1.1") && !text.contains(SECRET),
+        "{text}"
+    );
+}
