@@ -63,6 +63,8 @@ struct Outgoing<'a> {
     retry: RetryClass,
     /// The most of a successful answer's body that is read; a larger one is an error.
     body_limit: usize,
+    /// Leave a successful answer's body unread, for the caller to stream.
+    stream: bool,
 }
 
 impl<'a> Outgoing<'a> {
@@ -82,6 +84,7 @@ impl<'a> Outgoing<'a> {
             body: None,
             retry,
             body_limit: ERROR_BODY_LIMIT,
+            stream: false,
         }
     }
 
@@ -97,6 +100,8 @@ struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: Vec<u8>,
+    /// The unread response, when the request asked to stream a successful body.
+    stream: Option<reqwest::Response>,
 }
 
 impl Answer {
@@ -333,6 +338,17 @@ impl RegistryClient {
             }
 
             let headers = response.headers().clone();
+            if out.stream && status.is_success() {
+                return Ok((
+                    request,
+                    Answer {
+                        status,
+                        headers,
+                        body: Vec::new(),
+                        stream: Some(response),
+                    },
+                ));
+            }
             let limit = if status.is_success() {
                 out.body_limit
             } else {
@@ -366,6 +382,7 @@ impl RegistryClient {
                     status,
                     headers,
                     body,
+                    stream: None,
                 },
             ));
         }
@@ -722,13 +739,15 @@ impl RegistryClient {
     ) -> Result<reqwest::Response, RegistryError> {
         let scopes = [Scope::pull(repository)];
         let url = self.url(&format!("v2/{repository}/blobs/{digest}"));
-        let (request, response) = self.send(Outgoing::new(Method::GET, url, &scopes)).await?;
-        if !response.status().is_success() {
-            return Err(self
+        let mut out = Outgoing::new(Method::GET, url, &scopes);
+        out.stream = true;
+        let (request, response) = self.send(out).await?;
+        match response.stream {
+            Some(body) => Ok(body),
+            None => Err(self
                 .failure(request, response, &scopes, repository, None)
-                .await);
+                .await),
         }
-        Ok(response)
     }
 
     /// Sends one chunk of a chunked upload (PATCH); returns where the next one goes.
