@@ -81,7 +81,9 @@ fn github(env: &Env, get: &dyn Fn(&str) -> Option<String>) -> CiFacts {
     facts.build_id = get("GITHUB_RUN_ID");
     facts.build_number = get("GITHUB_RUN_NUMBER");
     facts.source_url = match (get("GITHUB_SERVER_URL"), get("GITHUB_REPOSITORY")) {
-        (Some(server), Some(repo)) => Some(format!("{}/{repo}", server.trim_end_matches('/'))),
+        (Some(server), Some(repo)) => {
+            source_url(format!("{}/{repo}", server.trim_end_matches('/')))
+        }
         _ => None,
     };
     if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
@@ -130,13 +132,46 @@ fn gitlab(get: &dyn Fn(&str) -> Option<String>) -> CiFacts {
     };
     facts.build_id = get("CI_PIPELINE_ID");
     facts.build_number = get("CI_PIPELINE_IID");
-    facts.source_url = get("CI_PROJECT_URL");
+    facts.source_url = get("CI_PROJECT_URL").and_then(source_url);
     facts
+}
+
+/// The repository URL for the `source` label, if it is one: an http(s) URL with nothing that
+/// could split a label list (whitespace, control characters, commas). Labels travel as
+/// newline- or comma-separated `key=value` lines into GitHub outputs and dotenv files.
+fn source_url(text: String) -> Option<String> {
+    let clean = !text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == ',');
+    let url_like = url::Url::parse(&text).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if clean && url_like {
+        Some(text)
+    } else {
+        log::warn!("ignoring the CI's repository URL {text:?}: not a plain http(s) URL");
+        None
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repository_url_that_could_split_labels_is_dropped() {
+        assert_eq!(
+            source_url("https://github.com/acme/app".into()).as_deref(),
+            Some("https://github.com/acme/app")
+        );
+        for bad in [
+            "https://github.com/acme/app\ntags<<EOF",
+            "https://github.com/a,b",
+            "https://x/a b",
+            "javascript:alert(1)",
+            "acme/app",
+        ] {
+            assert_eq!(source_url(bad.into()), None, "{bad:?}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         pairs

@@ -9,6 +9,7 @@ mod docker_engine;
 mod faults;
 mod faults_cli;
 mod faults_guard;
+mod faults_injection;
 mod faults_secrets;
 mod gitlab;
 mod hook;
