@@ -10,6 +10,7 @@ mod faults;
 mod faults_cli;
 mod faults_guard;
 mod faults_injection;
+mod faults_push;
 mod faults_secrets;
 mod gitlab;
 mod hook;

@@ -114,6 +114,12 @@ impl Rule {
         self
     }
 
+    /// The `n`th matching request and every later one.
+    pub fn from(mut self, n: usize) -> Rule {
+        self.occurrences = n..=usize::MAX;
+        self
+    }
+
     /// The first `n` matching requests; later ones pass (the fault "clears").
     pub fn first(mut self, n: usize) -> Rule {
         self.occurrences = 1..=n;

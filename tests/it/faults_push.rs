@@ -1,0 +1,175 @@
+//! `tagguard push` under registry faults: a write whose answer is lost or refused is never
+//! reported as done, a tag that does not read back is never reported as pushed, and a failure
+//! lists exactly what had already been written (and really is in the registry).
+
+use crate::support::cmd::{Run, tagguard};
+use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
+use crate::support::git::Repo;
+use crate::support::registry::{Image, Mode, Registry};
+
+const POLICY: &str = "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: latest\n    when: stable-release\n    floating: latest\n  - \"sha-{{ short_sha }}\"\n";
+
+struct Rig {
+    registry: Registry,
+    proxy: FaultProxy,
+    repo: Repo,
+    built: String,
+}
+
+fn rig() -> Rig {
+    let registry = Registry::start(Mode::Plain);
+    let built = registry.seed(&Image::random(), "acme/app", "build-1");
+    let proxy = FaultProxy::start(&registry.host, &[]);
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", POLICY);
+    repo.commit("policy");
+    Rig {
+        registry,
+        proxy,
+        repo,
+        built,
+    }
+}
+
+impl Rig {
+    fn push(&self) -> Run {
+        let image = format!("{}/acme/app", self.proxy.host());
+        tagguard(self.repo.path())
+            .args(["push", "--timestamp=1700000000", "--git-tag=v1.4.2"])
+            .args([
+                "--image",
+                &image,
+                "--source",
+                &format!("{image}@{}", self.built),
+            ])
+            .args(["--retries=1", "--timeout=5"])
+            .run()
+    }
+
+    fn sha_tag(&self) -> String {
+        format!("sha-{}", &self.repo.head()[..7])
+    }
+
+    fn put(&self, tag: &str) -> String {
+        format!("/v2/acme/app/manifests/{tag}")
+    }
+}
+
+#[test]
+fn a_rate_limited_tag_write_is_retried_and_the_push_succeeds() {
+    let rig = rig();
+    rig.proxy.rule(
+        Rule::new(
+            Some("PUT"),
+            &rig.put("1.4.2"),
+            Fault::status(429).with_header("Retry-After", "0"),
+        )
+        .first(1),
+    );
+    let run = rig.push().success();
+    assert!(
+        run.stderr.contains("pushed and verified 3 tag(s)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(rig.proxy.count("PUT", &rig.put("1.4.2")), 2);
+    assert_eq!(
+        rig.registry.digest_of("acme/app", "1.4.2"),
+        Some(rig.built.clone())
+    );
+}
+
+#[test]
+fn a_failed_tag_write_exits_1_and_lists_what_was_already_written() {
+    let rig = rig();
+    rig.proxy.rule(Rule::new(
+        Some("PUT"),
+        &rig.put("latest"),
+        Fault::status(500),
+    ));
+    let run = rig.push().code(1);
+    let err = run.err_text();
+    assert!(
+        err.contains(&format!(
+            "registry {}: PUT /v2/acme/app/manifests/latest: unexpected status 500",
+            rig.proxy.host()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        err.contains("already written before the failure"),
+        "{}",
+        run.stderr
+    );
+    // What it lists is in the registry; what failed is not, and is not listed.
+    for tag in ["1.4.2".to_owned(), rig.sha_tag()] {
+        assert!(
+            run.stderr
+                .contains(&format!("{}/acme/app:{tag}", rig.proxy.host())),
+            "{tag} not listed: {}",
+            run.stderr
+        );
+        assert_eq!(
+            rig.registry.digest_of("acme/app", &tag),
+            Some(rig.built.clone())
+        );
+    }
+    assert!(
+        !run.stderr.contains("acme/app:latest ->") && !run.stderr.contains("pushed and verified")
+    );
+    assert_eq!(rig.registry.digest_of("acme/app", "latest"), None);
+    // A 500 on a tag write is not repeated: its outcome is unknown.
+    assert_eq!(rig.proxy.count("PUT", &rig.put("latest")), 1);
+}
+
+#[test]
+fn a_tag_write_whose_answer_is_lost_is_not_reported_as_written() {
+    let rig = rig();
+    rig.proxy
+        .rule(Rule::new(Some("PUT"), &rig.put("1.4.2"), Fault::Reset).first(1));
+    let run = rig.push().code(1);
+    assert!(
+        !run.stderr.contains("pushed and verified"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.err_text().contains(&format!(
+            "registry {}: PUT /v2/acme/app/manifests/1.4.2",
+            rig.proxy.host()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(rig.proxy.count("PUT", &rig.put("1.4.2")), 1);
+}
+
+#[test]
+fn a_tag_that_cannot_be_read_back_is_never_reported_as_pushed() {
+    let rig = rig();
+    // The check's lookup passes; every later lookup (the read-back) fails.
+    let tag = rig.sha_tag();
+    rig.proxy
+        .rule(Rule::new(Some("HEAD"), &rig.put(&tag), Fault::status(503)).from(2));
+    let run = rig.push().code(1);
+    assert!(
+        !run.stderr.contains("pushed and verified"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.err_text().contains(&format!(
+            "registry {}: HEAD /v2/acme/app/manifests/{tag}: unexpected status 503",
+            rig.proxy.host()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.err_text()
+            .contains("already written before the failure"),
+        "{}",
+        run.stderr
+    );
+}
