@@ -585,3 +585,55 @@ async fn a_redirect_to_another_host_gets_no_authorization_but_the_registry_does(
         assert_eq!(r.header("authorization"), None, "{r:?}");
     }
 }
+
+#[tokio::test]
+async fn token_failures_that_persist_or_redirect_fail_naming_the_token_endpoint() {
+    let rig = Rig::start(Mode::Token);
+    let elsewhere = Server::start(|_| Response::new(200).json(serde_json::json!({"token": "x"})));
+    let cases: Vec<(&str, Fault, usize, String)> = vec![
+        (
+            "persistent 503",
+            Fault::status(503),
+            1 + RETRIES as usize,
+            "answered 503".to_owned(),
+        ),
+        (
+            "redirect to another host",
+            Fault::Redirect {
+                target: format!("http://{}", elsewhere.host()),
+            },
+            1,
+            "answered 307".to_owned(),
+        ),
+        (
+            "persistent stall",
+            Fault::Stall,
+            1 + RETRIES as usize,
+            "timed out".to_owned(),
+        ),
+    ];
+    for (name, fault, attempts, cause) in cases {
+        let before = rig.inject("GET", "/token", fault, usize::MAX);
+        let e = rig
+            .client()
+            .head_manifest("acme/app", "1.0.0")
+            .await
+            .expect_err(name)
+            .to_string();
+        assert!(
+            e.starts_with(&format!("registry {}", rig.proxy.host())),
+            "{name}: {e}"
+        );
+        assert!(e.contains(&cause), "{name}: {e}");
+        assert!(!e.contains(PASSWORD), "{name}: {e}");
+        assert_eq!(
+            rig.attempts("GET", "/token", before).len(),
+            attempts,
+            "{name}"
+        );
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "a token request followed a redirect"
+    );
+}
