@@ -477,6 +477,35 @@ async fn blob_upload_start_and_finish_are_retried_and_the_blob_is_there() {
     }
 }
 
+/// Every answer to the finishing PUT lost (the first one was processed): the blob is in the
+/// repository, so the upload succeeded, whatever the transport said.
+#[tokio::test]
+async fn a_blob_upload_whose_answers_are_all_lost_is_confirmed_by_looking_the_blob_up() {
+    let rig = Rig::start(Mode::Plain);
+    let (bytes, digest) = random_blob();
+    let before = rig.inject("PUT", SESSION, Fault::Reset, usize::MAX);
+    let c = rig.client();
+    let session = c.start_upload("acme/up").await.unwrap();
+    c.upload_blob("acme/up", session, &digest, &bytes, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        rig.attempts("PUT", SESSION, before).len(),
+        1 + RETRIES as usize
+    );
+    assert!(c.blob_exists("acme/up", &digest).await.unwrap());
+
+    // And a finishing PUT that never reached the registry is an error, not a false success.
+    let (bytes, digest) = random_blob();
+    rig.inject("PUT", SESSION, Fault::status(500), usize::MAX);
+    let session = c.start_upload("acme/up").await.unwrap();
+    let e = c
+        .upload_blob("acme/up", session, &digest, &bytes, None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("unexpected status 500"), "{e}");
+}
+
 #[tokio::test]
 async fn blob_mount_is_retried() {
     let rig = Rig::start(Mode::Plain);
