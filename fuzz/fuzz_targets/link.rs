@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use tagguard::registry::client::next_link_in;
 
 fuzz_target!(|input: &str| {
-    let Some(next) = next_link_in(input.split('\n')) else { return };
+    let Some(next) = next_link_in(input.split('\n')) else {
+        return;
+    };
     assert!(input.contains(&format!("<{next}")) || input.contains(next.as_str()));
     assert!(!next.contains('>'), "{next:?}");
     let page = url::Url::parse("https://r.example/v2/acme/app/tags/list?n=100").unwrap();

@@ -12,9 +12,15 @@ fuzz_target!(|data: &[u8]| {
     let declared = serde_json::from_slice::<serde_json::Value>(data)
         .ok()
         .and_then(|v| v.get("mediaType")?.as_str().map(str::to_owned));
-    let Ok(parts) = manifest::parse(data) else { return };
+    let Ok(parts) = manifest::parse(data) else {
+        return;
+    };
     for d in parts.blobs.iter().chain(&parts.manifests) {
-        let again: Digest = d.digest.to_string().parse().expect("a parsed digest prints validly");
+        let again: Digest = d
+            .digest
+            .to_string()
+            .parse()
+            .expect("a parsed digest prints validly");
         assert_eq!(again, d.digest);
         assert!(!d.digest.to_string().contains('/'), "{}", d.digest);
     }

@@ -7,7 +7,9 @@ use tagguard::registry::Reference;
 use tagguard::registry::reference::validate_tag;
 
 fuzz_target!(|input: &str| {
-    let Ok(r) = input.parse::<Reference>() else { return };
+    let Ok(r) = input.parse::<Reference>() else {
+        return;
+    };
     let printed = r.to_string();
     let again: Reference = printed
         .parse()
@@ -17,7 +19,11 @@ fuzz_target!(|input: &str| {
         assert!(validate_tag(t).is_ok(), "{t:?}");
     }
     assert!(!r.repository.is_empty() && !r.registry.is_empty());
-    assert!(!r.repository.contains(['@', ':', ' ', '\n']), "{:?}", r.repository);
+    assert!(
+        !r.repository.contains(['@', ':', ' ', '\n']),
+        "{:?}",
+        r.repository
+    );
     let _ = r.manifest_ref();
     let _ = r.with_tag("1.0");
 });

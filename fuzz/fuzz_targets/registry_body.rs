@@ -7,11 +7,11 @@
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
+use tagguard::registry::Digest;
 use tagguard::registry::auth::{MAX_TOKEN_LIFETIME, parse_token_response};
 use tagguard::registry::client::parse_tag_page;
 use tagguard::registry::error::{describe, error_entries, immutability};
 use tagguard::registry::retry::{RetryPolicy, parse_retry_after};
-use tagguard::registry::Digest;
 
 fuzz_target!(|data: &[u8]| {
     let entries = error_entries(data);
@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(lifetime >= Duration::from_secs(1) && lifetime <= MAX_TOKEN_LIFETIME);
         let _ = std::time::Instant::now() + lifetime;
     }
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(d) = text.trim().parse::<Digest>() {
         assert_eq!(d.to_string(), text.trim());
         let _ = d.recompute(data);

@@ -17,7 +17,11 @@ fuzz_target!(|input: &str| {
     }
     match Scheme::from_challenges(&challenges) {
         Some(Scheme::Bearer { realm, .. }) => {
-            assert!(challenges.iter().any(|c| c.param("realm") == Some(realm.as_str())))
+            assert!(
+                challenges
+                    .iter()
+                    .any(|c| c.param("realm") == Some(realm.as_str()))
+            )
         }
         Some(Scheme::Basic) => assert!(challenges.iter().any(|c| c.scheme == "basic")),
         Some(Scheme::Anonymous) => panic!("a challenge never means anonymous"),
