@@ -1,4 +1,4 @@
-//! No secret in any output of any command: the real binary at `RUST_LOG=trace` (ours, reqwest's,
+//! No secret in any output of any command (tags, policy, check, push, hook pre-push): the real binary at `RUST_LOG=trace` (ours, reqwest's,
 //! hyper's, rustls' records), every credential source (environment, `--password-stdin`, Docker
 //! `auths`, identity token, credential helper), through success and the failure paths (wrong
 //! password, 401, 500, unreachable registry), with stdout, stderr and the GitHub output files
@@ -134,6 +134,18 @@ fn assert_clean(what: &str, text: &str) {
 /// Runs `args` with `creds`, trace logging and GitHub output files; asserts the exit code is one
 /// of `codes` and that no secret is anywhere.
 fn run_clean(repo: &Repo, what: &str, args: &[String], creds: &Credentials, codes: &[i32]) {
+    run_clean_with(repo, what, args, creds, None, codes)
+}
+
+/// [`run_clean`] with `stdin` in place of the credentials' (a hook reads pushed refs there).
+fn run_clean_with(
+    repo: &Repo,
+    what: &str,
+    args: &[String],
+    creds: &Credentials,
+    stdin: Option<String>,
+    codes: &[i32],
+) {
     let out = tempfile::tempdir().unwrap();
     let gh_out = out.path().join("github-output");
     let summary = out.path().join("summary");
@@ -146,8 +158,8 @@ fn run_clean(repo: &Repo, what: &str, args: &[String], creds: &Credentials, code
     for (k, v) in &creds.env {
         cmd = cmd.env(k, v);
     }
-    if let Some(input) = &creds.stdin {
-        cmd = cmd.stdin(input.clone());
+    if let Some(input) = stdin.or_else(|| creds.stdin.clone()) {
+        cmd = cmd.stdin(input);
     }
     let run = cmd.run();
     let what = format!("{what} with {}", creds.name);
@@ -179,6 +191,8 @@ fn no_secret_in_any_output_of_any_command_at_trace_level() {
     );
     let host = proxy.host();
     let repo = Repo::new();
+    repo.tag("v1.0.0");
+    let sha = repo.head();
     let dir = tempfile::tempdir().unwrap();
     let image = format!("--image={host}/acme/app");
     let source = format!("--source={host}/acme/app@{digest}");
@@ -187,6 +201,35 @@ fn no_secret_in_any_output_of_any_command_at_trace_level() {
     let fast = s(&["--retries=1", "--timeout=5"]);
 
     for creds in sources(dir.path(), &host, PASSWORD) {
+        // The pre-push hook looks the release's image tags up with the same credentials.
+        if creds.stdin.is_none() {
+            let refs = format!(
+                "refs/tags/v1.0.0 {sha} refs/tags/v1.0.0 {}\n",
+                "0".repeat(40)
+            );
+            let asked = proxy.count("GET", "/v2/acme/app/manifests/1.0.0");
+            for target in [host.as_str(), "127.0.0.1:9"] {
+                let hook = s(&[
+                    "hook",
+                    "pre-push",
+                    "origin",
+                    "https://git.example/acme/app.git",
+                    &format!("--image={target}/acme/app"),
+                ]);
+                run_clean_with(
+                    &repo,
+                    "hook pre-push",
+                    &hook,
+                    &creds,
+                    Some(refs.clone()),
+                    &[0, 1, 3],
+                );
+            }
+            assert!(
+                proxy.count("GET", "/v2/acme/app/manifests/1.0.0") > asked,
+                "the hook did not ask the registry"
+            );
+        }
         // Commands that need no registry, with the secrets in their environment.
         for args in [
             s(&["tags", "--format=github"]),
