@@ -106,6 +106,12 @@ pub enum PushError {
         written: Vec<Written>,
         source: Box<PushError>,
     },
+    /// Tag writes that failed without a clear answer: each may or may not have landed.
+    #[error("{source}\nthese tag writes failed and may or may not have landed; look them up before retrying: {}", .tags.join(", "))]
+    Unsure {
+        tags: Vec<String>,
+        source: Box<PushError>,
+    },
     #[error("{}", race_text(.races))]
     Race {
         races: Vec<Race>,
@@ -304,6 +310,7 @@ async fn push_registry(
         .collect()
         .await;
     let mut failure = None;
+    let mut unsure = Vec::new();
     for (i, put) in writes.iter().zip(puts) {
         let d = &decisions[*i];
         match put {
@@ -320,13 +327,20 @@ async fn push_registry(
                 });
             }
             Err(e) => {
+                // A write whose answer never came may still have landed.
+                if !matches!(e, RegistryError::Immutable { .. }) {
+                    unsure.push(format!("{}:{}", d.image, d.tag));
+                }
                 failure.get_or_insert(e);
             }
         }
     }
     match failure {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
+        Some(RegistryError::Immutable { .. }) | None => failure.map_or(Ok(()), |e| Err(e.into())),
+        Some(e) => Err(PushError::Unsure {
+            tags: unsure,
+            source: Box::new(e.into()),
+        }),
     }
 }
 

@@ -2,6 +2,7 @@
 //! a cross-repository mount on the same registry, else a streamed, chunked copy. Child
 //! manifests of an index go first (by digest), so digests stay the same end to end.
 
+use bytes::Bytes;
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
@@ -20,6 +21,9 @@ pub enum Origin<'a> {
     },
     Layout(&'a Layout),
 }
+
+/// How much a layout file is read at a time.
+const READ_SIZE: usize = 1 << 20;
 
 /// Blobs copied at once.
 const PARALLEL_BLOBS: usize = 4;
@@ -149,7 +153,8 @@ async fn copy_blob(
 }
 
 /// Streams a blob from the origin into an upload session in chunks of `chunk_size`, hashing as
-/// it goes; memory stays at about one chunk per blob in flight.
+/// it goes; memory stays at about one chunk per blob in flight (a chunk is handed to the HTTP
+/// client without a copy, and the buffer never grows past one chunk and one read).
 async fn stream_blob(
     origin: &Origin<'_>,
     target: &Target<'_>,
@@ -158,7 +163,8 @@ async fn stream_blob(
 ) -> Result<(), PushError> {
     let mut hasher = Sha256::new();
     let mut location = session;
-    let mut buffer: Vec<u8> = Vec::with_capacity(target.chunk_size.min(blob.size as usize + 1));
+    let capacity = |size: u64| target.chunk_size.min(size as usize) + READ_SIZE;
+    let mut buffer: Vec<u8> = Vec::with_capacity(capacity(blob.size));
     let mut offset: u64 = 0;
     let mut reader = Reader::open(origin, &blob.digest).await?;
     let report = |done: u64| {
@@ -174,13 +180,16 @@ async fn stream_blob(
         hasher.update(&data);
         buffer.extend_from_slice(&data);
         while buffer.len() >= target.chunk_size {
-            let rest = buffer.split_off(target.chunk_size);
+            let mut rest = Vec::with_capacity(capacity(blob.size.saturating_sub(offset)));
+            rest.extend_from_slice(&buffer[target.chunk_size..]);
+            buffer.truncate(target.chunk_size);
+            let chunk = Bytes::from(std::mem::replace(&mut buffer, rest));
+            let len = chunk.len() as u64;
             location = target
                 .client
-                .upload_chunk(target.repository, location, offset, &buffer)
+                .upload_chunk(target.repository, location, offset, chunk)
                 .await?;
-            offset += buffer.len() as u64;
-            buffer = rest;
+            offset += len;
             report(offset);
         }
     }
@@ -191,11 +200,17 @@ async fn stream_blob(
             blob.digest
         )));
     }
+    let last = buffer.len() as u64;
     target
         .client
-        .upload_blob(target.repository, location, &blob.digest, &buffer, None)
+        .finish_upload(
+            target.repository,
+            location,
+            &blob.digest,
+            Bytes::from(buffer),
+        )
         .await?;
-    report(offset + buffer.len() as u64);
+    report(offset + last);
     Ok(())
 }
 
@@ -236,7 +251,7 @@ impl Reader {
                 .map(|c| c.map(|b| b.to_vec()))
                 .map_err(|e| PushError::Content(format!("reading {what}: {e}"))),
             Reader::File(file, path) => {
-                let mut buf = vec![0u8; 1 << 20];
+                let mut buf = vec![0u8; READ_SIZE];
                 let n = file
                     .read(&mut buf)
                     .await

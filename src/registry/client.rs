@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
 
@@ -59,7 +60,8 @@ struct Outgoing<'a> {
     accept: Option<&'static str>,
     content_type: Option<&'a str>,
     content_range: Option<String>,
-    body: Option<&'a [u8]>,
+    /// Shared, so a retry re-sends it without a copy.
+    body: Option<Bytes>,
     retry: RetryClass,
     /// The most of a successful answer's body that is read; a larger one is an error.
     body_limit: usize,
@@ -227,8 +229,8 @@ impl RegistryClient {
             if let Some(h) = auth_header {
                 rb = rb.header(header::AUTHORIZATION, h);
             }
-            if let Some(b) = out.body {
-                rb = rb.body(b.to_vec());
+            if let Some(b) = &out.body {
+                rb = rb.body(b.clone());
             } else if matches!(out.method, Method::POST | Method::PUT | Method::PATCH) {
                 rb = rb.header(header::CONTENT_LENGTH, 0);
             }
@@ -587,7 +589,7 @@ impl RegistryClient {
         let url = self.url(&format!("v2/{repository}/manifests/{reference}"));
         let mut out = Outgoing::new(Method::PUT, url, &scopes);
         out.content_type = Some(media_type);
-        out.body = Some(bytes);
+        out.body = Some(Bytes::copy_from_slice(bytes));
         let (request, response) = self.send(out).await?;
         if !response.status().is_success() {
             let tag = reference.parse::<Digest>().is_err().then_some(reference);
@@ -676,16 +678,30 @@ impl RegistryClient {
         bytes: &[u8],
         chunk_size: Option<usize>,
     ) -> Result<(), RegistryError> {
+        let bytes = Bytes::copy_from_slice(bytes);
+        self.upload_bytes(repository, session, digest, bytes, chunk_size)
+            .await
+    }
+
+    async fn upload_bytes(
+        &self,
+        repository: &str,
+        session: Url,
+        digest: &Digest,
+        bytes: Bytes,
+        chunk_size: Option<usize>,
+    ) -> Result<(), RegistryError> {
         let scopes = [Scope::push(repository)];
         let mut location = session;
         let mut rest = bytes;
         if let Some(size) = chunk_size.filter(|s| *s > 0) {
             let mut offset = 0usize;
             while !rest.is_empty() {
-                let (chunk, tail) = rest.split_at(size.min(rest.len()));
+                let chunk = rest.split_to(size.min(rest.len()));
+                let len = chunk.len();
                 let mut out = Outgoing::new(Method::PATCH, location.clone(), &scopes);
                 out.content_type = Some("application/octet-stream");
-                out.content_range = Some(format!("{offset}-{}", offset + chunk.len() - 1));
+                out.content_range = Some(format!("{offset}-{}", offset + len - 1));
                 out.body = Some(chunk);
                 let (request, response) = self.send(out).await?;
                 if response.status() != StatusCode::ACCEPTED {
@@ -694,8 +710,7 @@ impl RegistryClient {
                         .await);
                 }
                 location = self.location(&request, response.headers())?;
-                offset += chunk.len();
-                rest = tail;
+                offset += len;
             }
         }
         location
@@ -756,7 +771,7 @@ impl RegistryClient {
         repository: &str,
         location: Url,
         offset: u64,
-        chunk: &[u8],
+        chunk: Bytes,
     ) -> Result<Url, RegistryError> {
         let scopes = [Scope::push(repository)];
         let mut out = Outgoing::new(Method::PATCH, location, &scopes);
@@ -772,14 +787,16 @@ impl RegistryClient {
         self.location(&request, response.headers())
     }
 
-    /// Closes an upload session: the registry checks the whole blob against `digest`.
+    /// Closes an upload session with its last bytes (PUT): the registry checks the whole blob
+    /// against `digest`.
     pub async fn finish_upload(
         &self,
         repository: &str,
         location: Url,
         digest: &Digest,
+        last: Bytes,
     ) -> Result<(), RegistryError> {
-        self.upload_blob(repository, location, digest, &[], None)
+        self.upload_bytes(repository, location, digest, last, None)
             .await
     }
 

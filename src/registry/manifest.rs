@@ -80,7 +80,9 @@ pub fn parse(bytes: &[u8]) -> Result<Parts, String> {
     for child in raw.manifests {
         parts.manifests.push(convert(child)?);
     }
-    if raw.media_type.as_deref().is_some_and(is_index) && !parts.blobs.is_empty() {
+    // Whether by its mediaType or by listing manifests, an index has no config or layers.
+    let index = raw.media_type.as_deref().is_some_and(is_index) || !parts.manifests.is_empty();
+    if index && !parts.blobs.is_empty() {
         return Err("an index must not have a config or layers".into());
     }
     Ok(parts)

@@ -143,6 +143,15 @@ fn a_tag_write_whose_answer_is_lost_is_not_reported_as_written() {
         run.stderr
     );
     assert_eq!(rig.proxy.count("PUT", &rig.put("1.4.2")), 1);
+    // The lost answer leaves the write's fate unknown: the tag is named as such.
+    assert!(
+        run.err_text().contains(&format!(
+            "may or may not have landed; look them up before retrying: {}/acme/app:1.4.2",
+            rig.proxy.host()
+        )),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
