@@ -357,3 +357,48 @@ async fn connection_refused_names_the_registry_and_request() {
         )
     );
 }
+
+/// The other credential stores: Docker's `credsStore` (a default helper for every host) and
+/// podman's auth file. Each is the only source in its run; an authenticated lookup proves it was
+/// used, and the debug log names it.
+#[tokio::test]
+async fn creds_store_and_podman_auth_file_are_credential_sources() {
+    use base64::Engine as _;
+    let r = Registry::start(Mode::Basic);
+    r.seed(&Image::random(), "acme/app", "1.0.0");
+    let bin = r.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-tgstore");
+    std::fs::write(
+        &helper,
+        format!("#!/bin/sh\nread -r server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = docker_config(r.dir.path(), serde_json::json!({"credsStore": "tgstore"}));
+    let podman = r.dir.path().join("auth.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        &podman,
+        serde_json::json!({"auths": {(r.host.clone()): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let c = computed(
+        &[format!("{}/acme/app", r.host)],
+        vec![tag("1.0.0", true, None)],
+    );
+    for env in [
+        vec![
+            ("DOCKER_CONFIG", store.to_str().unwrap()),
+            ("PATH", path.as_str()),
+        ],
+        vec![("REGISTRY_AUTH_FILE", podman.to_str().unwrap())],
+    ] {
+        let d = check::check(&c, None, &check_config(Some(&r), &env))
+            .await
+            .unwrap_or_else(|e| panic!("{env:?}: {e}"));
+        assert_eq!(d[0].action, Action::Refuse, "{env:?}");
+    }
+}
