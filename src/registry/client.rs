@@ -695,21 +695,13 @@ impl RegistryClient {
         let mut location = session;
         let mut rest = bytes;
         if let Some(size) = chunk_size.filter(|s| *s > 0) {
-            let mut offset = 0usize;
+            let mut offset = 0u64;
             while !rest.is_empty() {
                 let chunk = rest.split_to(size.min(rest.len()));
-                let len = chunk.len();
-                let mut out = Outgoing::new(Method::PATCH, location.clone(), &scopes);
-                out.content_type = Some("application/octet-stream");
-                out.content_range = Some(format!("{offset}-{}", offset + len - 1));
-                out.body = Some(chunk);
-                let (request, response) = self.send(out).await?;
-                if response.status() != StatusCode::ACCEPTED {
-                    return Err(self
-                        .failure(request, response, &scopes, repository, None)
-                        .await);
-                }
-                location = self.location(&request, response.headers())?;
+                let len = chunk.len() as u64;
+                location = self
+                    .upload_chunk(repository, location, offset, chunk)
+                    .await?;
                 offset += len;
             }
         }

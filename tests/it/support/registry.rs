@@ -296,6 +296,12 @@ pub struct Image {
 
 impl Image {
     pub fn random() -> Image {
+        Image::with_labels(serde_json::json!({}))
+    }
+
+    /// A unique image whose config carries `labels` (plus a random nonce).
+    pub fn with_labels(mut labels: serde_json::Value) -> Image {
+        labels["nonce"] = format!("{:016x}", fastrand::u64(..)).into();
         let dir = tempfile::tempdir().unwrap();
         let blobs = dir.path().join("blobs/sha256");
         std::fs::create_dir_all(&blobs).unwrap();
@@ -308,7 +314,7 @@ impl Image {
         let (layer_digest, layer_size) = put(&layer);
         let config = serde_json::json!({
             "architecture": "amd64", "os": "linux",
-            "config": {"Labels": {"nonce": format!("{:016x}", fastrand::u64(..))}},
+            "config": {"Labels": labels},
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
         })
         .to_string();
