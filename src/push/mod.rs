@@ -336,7 +336,9 @@ async fn push_registry(
         }
     }
     match failure {
-        Some(RegistryError::Immutable { .. }) | None => failure.map_or(Ok(()), |e| Err(e.into())),
+        None => Ok(()),
+        // A registry's immutability refusal alone is a refusal, reported as such.
+        Some(e) if unsure.is_empty() => Err(e.into()),
         Some(e) => Err(PushError::Unsure {
             tags: unsure,
             source: Box::new(e.into()),
