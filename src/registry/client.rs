@@ -659,13 +659,7 @@ impl RegistryClient {
         let scopes = [Scope::push(repository)];
         let url = self.url(&format!("v2/{repository}/blobs/uploads/"));
         let out = Outgoing::new(Method::POST, url, &scopes).retry(RetryClass::Always);
-        let (request, response) = self.send(out).await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(self
-                .failure(request, response, &scopes, repository, None)
-                .await);
-        }
-        self.location(&request, response.headers())
+        self.session(out, &scopes, repository).await
     }
 
     /// Uploads a blob: in one PUT when `chunk_size` is `None`, else in PATCH chunks then a PUT.
@@ -770,13 +764,7 @@ impl RegistryClient {
         out.content_type = Some("application/octet-stream");
         out.content_range = Some(format!("{offset}-{}", offset + chunk.len() as u64 - 1));
         out.body = Some(chunk);
-        let (request, response) = self.send(out).await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(self
-                .failure(request, response, &scopes, repository, None)
-                .await);
-        }
-        self.location(&request, response.headers())
+        self.session(out, &scopes, repository).await
     }
 
     /// Closes an upload session with its last bytes (PUT): the registry checks the whole blob
@@ -790,6 +778,22 @@ impl RegistryClient {
     ) -> Result<(), RegistryError> {
         self.upload_bytes(repository, location, digest, last, None)
             .await
+    }
+
+    /// Sends an upload request that must answer 202; returns where the session goes on.
+    async fn session(
+        &self,
+        out: Outgoing<'_>,
+        scopes: &[Scope],
+        repository: &str,
+    ) -> Result<Url, RegistryError> {
+        let (request, response) = self.send(out).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self
+                .failure(request, response, scopes, repository, None)
+                .await);
+        }
+        self.location(&request, response.headers())
     }
 
     fn location(&self, request: &RequestId, headers: &HeaderMap) -> Result<Url, RegistryError> {

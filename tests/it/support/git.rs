@@ -109,10 +109,10 @@ impl Repo {
     }
 }
 
-pub fn git_in(dir: &Path, args: &[&str], time: i64) -> String {
-    let date = format!("@{time} +0000");
-    let out = Command::new("git")
-        .args(args)
+/// git in `dir` with a cleared environment: no system or user config, pinned identities.
+pub fn git_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.args(args)
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -121,7 +121,13 @@ pub fn git_in(dir: &Path, args: &[&str], time: i64) -> String {
         .env("GIT_AUTHOR_NAME", "Test Author")
         .env("GIT_AUTHOR_EMAIL", "author@example.com")
         .env("GIT_COMMITTER_NAME", "Test Committer")
-        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+        .env("GIT_COMMITTER_EMAIL", "committer@example.com");
+    cmd
+}
+
+pub fn git_in(dir: &Path, args: &[&str], time: i64) -> String {
+    let date = format!("@{time} +0000");
+    let out = git_command(dir, args)
         .env("GIT_AUTHOR_DATE", &date)
         .env("GIT_COMMITTER_DATE", &date)
         .output()

@@ -1,7 +1,6 @@
 //! Bare repositories to push to, and git runs that may fail (a refused push is the point).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use tempfile::TempDir;
 
@@ -41,17 +40,7 @@ pub struct GitRun {
 
 /// Runs git like `Repo::git` but returns failure instead of panicking; `env` adds variables.
 pub fn try_git(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> GitRun {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Test Author")
-        .env("GIT_AUTHOR_EMAIL", "author@example.com")
-        .env("GIT_COMMITTER_NAME", "Test Committer")
-        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+    let out = super::git::git_command(dir, args)
         .envs(env.iter().copied())
         .output()
         .expect("git runs");
