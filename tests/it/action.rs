@@ -1,5 +1,6 @@
 //! The GitHub Action (`action.yml`) run by a real runner, act, in a temp repository with a
-//! release tag: built from its own source with `cargo install`, outputs checked.
+//! release tag: installed from a release (the default) or built from its own source
+//! (`version: source`), outputs checked. And the release workflow that makes those releases.
 
 use crate::support::act::Act;
 use crate::support::registry::{Image, Mode, Registry};
@@ -184,8 +185,9 @@ fn lint(program: &str, args: &[&str]) {
     );
 }
 
-const WORKFLOWS: [&str; 4] = [
+const WORKFLOWS: [&str; 5] = [
     ".github/workflows/ci.yml",
+    ".github/workflows/release.yml",
     "tests/workflows/release.yml",
     "tests/workflows/check.yml",
     "tests/workflows/release-binary.yml",
@@ -241,10 +243,10 @@ fn no_expression_inside_a_run_script() {
 }
 
 /// A release server on loopback serving `tagguard-<version>-<arch>-unknown-linux-musl.tar.gz`
-/// (running the binary under test) and its `.sha256`, the latter corrupted when `bad_checksum`.
+/// and its `.sha256`, packed by the release workflow's own script (`.ci/release-archive.sh`)
+/// around a stand-in that runs the binary under test; the checksum is corrupted when
+/// `bad_checksum`.
 fn release_server(version: &str, bad_checksum: bool) -> crate::support::http::Server {
-    use sha2::Digest as _;
-
     use crate::support::http::{Response, Server};
     // A stand-in that runs the binary under test: the debug binary itself is ~150 MB.
     let dir = tempfile::tempdir().unwrap();
@@ -258,25 +260,28 @@ fn release_server(version: &str, bad_checksum: bool) -> crate::support::http::Se
     )
     .unwrap();
     std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let name = format!(
-        "tagguard-{version}-{}-unknown-linux-musl.tar.gz",
-        std::env::consts::ARCH
-    );
-    let status = std::process::Command::new("tar")
-        .args(["-czf", &name, "tagguard"])
-        .current_dir(dir.path())
-        .status()
+    let target = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    let name = format!("tagguard-{version}-{target}.tar.gz");
+    let out = dir.path().join("dist");
+    let packed = std::process::Command::new("bash")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/release-archive.sh"))
+        .args([version, &target])
+        .arg(&exe)
+        .arg(&out)
+        .output()
         .unwrap();
-    assert!(status.success());
-    let archive = std::fs::read(dir.path().join(&name)).unwrap();
-    let mut sum = sha2::Sha256::digest(&archive)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    assert!(
+        packed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    let archive = std::fs::read(out.join(&name)).unwrap();
+    let mut checksum = std::fs::read_to_string(out.join(format!("{name}.sha256"))).unwrap();
+    assert!(checksum.ends_with(&format!("  {name}\n")), "{checksum}");
     if bad_checksum {
-        sum = sum.replace(|c: char| c.is_ascii_digit(), "0");
+        let first = if checksum.starts_with('0') { "1" } else { "0" };
+        checksum.replace_range(..1, first);
     }
-    let checksum = format!("{sum}  {name}\n");
     let path = format!("/v{version}/{name}");
     Server::start(move |req| {
         if req.path() == path {
@@ -298,11 +303,10 @@ fn release_server(version: &str, bad_checksum: bool) -> crate::support::http::Se
 }
 
 #[test]
-fn the_version_input_installs_a_checked_release_instead_of_building() {
+fn by_default_the_actions_release_is_downloaded_and_checked_not_built() {
     let version = env!("CARGO_PKG_VERSION");
     let server = release_server(version, false);
     let act = Act::new("release-binary.yml")
-        .env("TEST_VERSION", version)
         .env("TEST_RELEASE_URL", &format!("http://{}", server.host()));
     let run = act.run().success();
     assert!(!run.log.contains("Compiling"), "{}", run.log);
@@ -338,9 +342,47 @@ fn a_release_whose_checksum_does_not_match_is_not_installed() {
     let version = env!("CARGO_PKG_VERSION");
     let server = release_server(version, true);
     let act = Act::new("release-binary.yml")
-        .env("TEST_VERSION", version)
         .env("TEST_RELEASE_URL", &format!("http://{}", server.host()));
     let run = act.run().failure();
     assert!(run.log.contains("FAILED"), "{}", run.log);
     assert!(!run.log.contains("Main tagguard tags"), "{}", run.log);
+}
+
+/// The action installs the release of its own ref by default: `version` defaults to this
+/// crate's version, which the release workflow requires the release tag to name.
+#[test]
+fn the_version_input_defaults_to_this_release() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"),
+    )
+    .unwrap();
+    let action: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(
+        action["inputs"]["version"]["default"],
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+/// The release workflow's first job, run by act on a tag push: the tag must name Cargo.toml's
+/// version, or nothing is built.
+#[test]
+fn the_release_workflow_builds_only_a_tag_that_names_cargo_tomls_version() {
+    let version = env!("CARGO_PKG_VERSION");
+    let act = Act::repository_workflow("release.yml", &["Cargo.toml"])
+        .job("plan")
+        .event(&format!(r#"{{"ref": "refs/tags/v{version}"}}"#));
+    let run = act.run().success();
+    assert!(run.log.contains(&format!("version={version}")), "{}", run.log);
+
+    let act = Act::repository_workflow("release.yml", &["Cargo.toml"])
+        .job("plan")
+        .event(r#"{"ref": "refs/tags/v99.0.0"}"#);
+    let run = act.run().failure();
+    assert!(
+        run.log.contains(&format!(
+            "the tag v99.0.0 does not name Cargo.toml's version {version}"
+        )),
+        "{}",
+        run.log
+    );
 }

@@ -5,6 +5,7 @@ mod check;
 mod check_cli;
 mod check_secrets;
 mod cli;
+mod container;
 mod docker_engine;
 mod faults;
 mod faults_cli;

