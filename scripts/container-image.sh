@@ -46,8 +46,8 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
-mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/busybox" "$root/bin" \
-  "$root/home/nonroot" "$root/tmp"
+mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/busybox" "$root/bin" "$root/tmp" \
+  "$work/home"
 cp "$binary" "$root/usr/local/bin/tagguard"
 cp "$certs" "$root/etc/ssl/certs/ca-certificates.crt"
 cp "$busybox" "$root/busybox/busybox"
@@ -75,6 +75,7 @@ label_args+=(--label "org.opencontainers.image.title=tagguard"
 cat >"$work/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 COPY root/ /
+COPY --chown=65532:65532 home/ /home/nonroot/
 ENV PATH=/usr/local/bin:/busybox \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     HOME=/home/nonroot
@@ -82,7 +83,6 @@ USER 65532:65532
 WORKDIR /home/nonroot
 ENTRYPOINT ["/usr/local/bin/tagguard"]
 DOCKERFILE
-chown -R 65532:65532 "$root/home/nonroot"
 
 docker build --quiet "${label_args[@]}" -t "$tag" "$work" >/dev/null
 size=$(docker image inspect --format '{{.Size}}' "$tag")

@@ -372,7 +372,11 @@ fn the_release_workflow_builds_only_a_tag_that_names_cargo_tomls_version() {
         .job("plan")
         .event(&format!(r#"{{"ref": "refs/tags/v{version}"}}"#));
     let run = act.run().success();
-    assert!(run.log.contains(&format!("version={version}")), "{}", run.log);
+    assert!(
+        run.log.contains(&format!("version={version}")),
+        "{}",
+        run.log
+    );
 
     let act = Act::repository_workflow("release.yml", &["Cargo.toml"])
         .job("plan")

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use crate::support::cmd::{Run, tagguard};
 use crate::support::git::Repo;
+use crate::support::gitlab_job::{job, script, template};
 use crate::support::registry::{Image, Mode, Registry};
 
 fn image() -> String {
@@ -57,24 +58,20 @@ fn docker_run(repo: &Repo, args: &[&str]) -> Run {
 #[test]
 fn the_image_runs_this_version_as_a_non_root_user_with_labels() {
     let image = image();
-    let version = run(
-        Command::new("docker")
-            .args(["run", "--rm", &image, "--version"])
-            .output()
-            .unwrap(),
-    )
+    let version = run(Command::new("docker")
+        .args(["run", "--rm", &image, "--version"])
+        .output()
+        .unwrap())
     .success();
     assert_eq!(
         version.stdout.trim(),
         format!("tagguard {}", env!("CARGO_PKG_VERSION"))
     );
 
-    let inspect = run(
-        Command::new("docker")
-            .args(["image", "inspect", "--format", "{{json .Config}}", &image])
-            .output()
-            .unwrap(),
-    )
+    let inspect = run(Command::new("docker")
+        .args(["image", "inspect", "--format", "{{json .Config}}", &image])
+        .output()
+        .unwrap())
     .success();
     let config: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
     assert_eq!(config["User"], "65532:65532");
@@ -97,13 +94,11 @@ fn the_image_runs_this_version_as_a_non_root_user_with_labels() {
     assert_eq!(labels["org.opencontainers.image.title"], "tagguard");
 
     // GitLab runs job scripts with the image's shell (`entrypoint: [""]`).
-    let shell = run(
-        Command::new("docker")
-            .args(["run", "--rm", "--entrypoint", "sh", &image, "-c"])
-            .arg("command -v tagguard && id -u")
-            .output()
-            .unwrap(),
-    )
+    let shell = run(Command::new("docker")
+        .args(["run", "--rm", "--entrypoint", "sh", &image, "-c"])
+        .arg("command -v tagguard && id -u")
+        .output()
+        .unwrap())
     .success();
     assert_eq!(shell.stdout, "/usr/local/bin/tagguard\n65532\n");
 }
@@ -143,4 +138,63 @@ fn check_against_a_loopback_registry_refuses_like_the_binary() {
     assert_eq!(in_image.stdout, on_host.stdout);
     assert!(in_image.stdout.contains("refuse"), "{}", in_image.stdout);
     assert!(in_image.stdout.contains("1.4.2"), "{}", in_image.stdout);
+}
+
+/// GitLab's Docker executor running the template's `.tagguard-tags` job in the image, with
+/// `entrypoint: [""]`: the image's shell runs the job's script as the image's non-root user, in
+/// a checkout the runner cloned as root with umask 0000.
+#[test]
+fn the_gitlab_tags_job_runs_in_the_image_as_its_user() {
+    let repo = Repo::new();
+    repo.annotated_tag("v1.4.2");
+    let status = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rwX")
+        .arg(repo.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dir = "/builds/acme/app";
+    let predefined = [
+        ("CI", "true".to_owned()),
+        ("GITLAB_CI", "true".to_owned()),
+        ("CI_PROJECT_DIR", dir.to_owned()),
+        ("CI_COMMIT_SHA", repo.head()),
+        ("CI_COMMIT_TAG", "v1.4.2".to_owned()),
+        ("CI_COMMIT_REF_NAME", "v1.4.2".to_owned()),
+        ("CI_PIPELINE_ID", "4242".to_owned()),
+        ("CI_PIPELINE_IID", "17".to_owned()),
+        ("CI_REGISTRY", "registry.example.com".to_owned()),
+        (
+            "CI_REGISTRY_IMAGE",
+            "registry.example.com/acme/app".to_owned(),
+        ),
+        ("SOURCE_DATE_EPOCH", "1704164645".to_owned()),
+    ];
+    let script = script(&job(&template(), ".tagguard-tags"), &predefined);
+    let mut cmd = Command::new("docker");
+    cmd.args(["run", "--rm", "--entrypoint", ""])
+        .arg("--volume")
+        .arg(format!("{}:{dir}", repo.path().display()))
+        .args(["--workdir", dir]);
+    for (k, v) in &predefined {
+        cmd.arg("--env").arg(format!("{k}={v}"));
+    }
+    let out = run(cmd
+        .arg(image())
+        .args(["sh", "-c", &script])
+        .output()
+        .unwrap());
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    let env = std::fs::read_to_string(repo.path().join("tagguard.env")).unwrap();
+    let image = "registry.example.com/acme/app";
+    let short = &repo.head()[..7];
+    assert!(
+        env.lines().any(|l| l
+            == format!(
+                "TAGGUARD_TAGS={image}:1.4.2,{image}:1.4,{image}:1,{image}:latest,{image}:sha-{short},{image}:20240102030405-4242"
+            )),
+        "{env}"
+    );
 }

@@ -92,9 +92,9 @@ impl JobRun {
     }
 }
 
-/// Runs `job` in `dir`: `predefined` are GitLab's variables (and project variables, which win
-/// over the job's own), `path_first` holds the tools the job's image would have.
-pub fn run(job: &Job, dir: &Path, predefined: &[(&str, String)], path_first: &[PathBuf]) -> JobRun {
+/// The shell script a runner makes of `job`: its variables (unless `predefined` sets them),
+/// then its `before_script` and `script` lines, stopping at the first failure.
+pub fn script(job: &Job, predefined: &[(&str, String)]) -> String {
     let mut script = String::from("set -eo pipefail\n");
     // The job's variables may refer to predefined ones ($CI_REGISTRY_IMAGE); project
     // variables of the same name win.
@@ -107,6 +107,13 @@ pub fn run(job: &Job, dir: &Path, predefined: &[(&str, String)], path_first: &[P
         script.push_str(line);
         script.push('\n');
     }
+    script
+}
+
+/// Runs `job` in `dir`: `predefined` are GitLab's variables (and project variables, which win
+/// over the job's own), `path_first` holds the tools the job's image would have.
+pub fn run(job: &Job, dir: &Path, predefined: &[(&str, String)], path_first: &[PathBuf]) -> JobRun {
+    let script = script(job, predefined);
     let mut path: Vec<PathBuf> = path_first.to_vec();
     path.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
