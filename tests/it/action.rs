@@ -390,3 +390,45 @@ fn the_release_workflow_builds_only_a_tag_that_names_cargo_tomls_version() {
         run.log
     );
 }
+
+/// Every snippet a user copies names this release: the action ref, the image tag, the GitLab
+/// include ref, the pre-commit `rev` and the release downloads.
+#[test]
+fn every_snippet_names_this_release() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let version = env!("CARGO_PKG_VERSION");
+    let patterns = [
+        r"tagguard/tagguard@v([0-9][0-9A-Za-z.+-]*)",
+        r"ghcr\.io/tagguard/tagguard:([0-9][0-9A-Za-z.+-]*)",
+        r"tagguard/tagguard/v([0-9][0-9A-Za-z.+-]*)/templates",
+        r"rev: v([0-9][0-9A-Za-z.+-]*)",
+        r"\bv=([0-9][0-9A-Za-z.+-]*)",
+        r"--tag v([0-9][0-9A-Za-z.+-]*)",
+    ]
+    .map(|p| regex::Regex::new(p).unwrap());
+    let mut files = vec![
+        root.join("README.md"),
+        root.join("templates/gitlab/tagguard.gitlab-ci.yml"),
+        root.join("templates/gitlab/example.gitlab-ci.yml"),
+    ];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let mut seen = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for pattern in &patterns {
+            for found in pattern.captures_iter(&text) {
+                seen += 1;
+                assert_eq!(
+                    found[1].trim_end_matches('.'),
+                    version,
+                    "{}: {}",
+                    file.display(),
+                    &found[0]
+                );
+            }
+        }
+    }
+    assert!(seen >= 6, "only {seen} versioned snippets found");
+}
