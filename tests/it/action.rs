@@ -364,24 +364,29 @@ fn the_version_input_defaults_to_this_release() {
 }
 
 /// The release workflow's first job, run by act on a tag push: the tag must name Cargo.toml's
-/// version, or nothing is built.
+/// version and CHANGELOG.md must have that version's section (the release notes), or nothing
+/// is built.
 #[test]
 fn the_release_workflow_builds_only_a_tag_that_names_cargo_tomls_version() {
     let version = env!("CARGO_PKG_VERSION");
-    let act = Act::repository_workflow("release.yml", &["Cargo.toml"])
-        .job("plan")
-        .event(&format!(r#"{{"ref": "refs/tags/v{version}"}}"#));
-    let run = act.run().success();
+    let plan = |tag: &str, changelog: &str| {
+        let act = Act::repository_workflow("release.yml", &["Cargo.toml"])
+            .job("plan")
+            .event(&format!(r#"{{"ref": "refs/tags/{tag}"}}"#));
+        act.repo.write("CHANGELOG.md", changelog);
+        act.repo.commit("the changelog");
+        act.run()
+    };
+    let released = format!("# Changelog\n\n## [{version}] - 2026-12-01\n\n### Added\n- all\n");
+
+    let run = plan(&format!("v{version}"), &released).success();
     assert!(
         run.log.contains(&format!("version={version}")),
         "{}",
         run.log
     );
 
-    let act = Act::repository_workflow("release.yml", &["Cargo.toml"])
-        .job("plan")
-        .event(r#"{"ref": "refs/tags/v99.0.0"}"#);
-    let run = act.run().failure();
+    let run = plan("v99.0.0", &released).failure();
     assert!(
         run.log.contains(&format!(
             "the tag v99.0.0 does not name Cargo.toml's version {version}"
@@ -389,8 +394,19 @@ fn the_release_workflow_builds_only_a_tag_that_names_cargo_tomls_version() {
         "{}",
         run.log
     );
-}
 
+    let run = plan(
+        &format!("v{version}"),
+        "# Changelog\n\n## [Unreleased]\n\n- all\n",
+    )
+    .failure();
+    assert!(
+        run.log
+            .contains(&format!("CHANGELOG.md has no section '## [{version}]'")),
+        "{}",
+        run.log
+    );
+}
 /// Every snippet a user copies names this release: the action ref, the image tag, the GitLab
 /// include ref, the pre-commit `rev` and the release downloads.
 #[test]
