@@ -92,6 +92,7 @@ fn check_and_push_summarize_decisions_and_a_refusal_fails_the_job() {
         .env("TEST_COMMAND", "check")
         .env("TEST_IMAGES", &image)
         .env("TEST_SOURCE", &format!("{}/ci/build:b1", r.host))
+        .env("TEST_ARGS", "--timestamp 20240102030405")
         .reuse_dependencies();
     act.repo.annotated_tag("v1.4.2");
 
@@ -155,6 +156,64 @@ fn check_and_push_summarize_decisions_and_a_refusal_fails_the_job() {
         Some(built.as_str())
     );
     assert_ne!(other, built);
+}
+
+/// `command: push` runs `tags` (for the outputs) and `push` with one build time, so the
+/// timestamp tag the outputs name is the one pushed, even when the clock ticks between them.
+#[test]
+fn push_outputs_name_the_timestamp_tag_that_was_written() {
+    let r = Registry::start(Mode::Plain);
+    r.seed(&Image::random(), "ci/build", "b1");
+    let image = format!("{}/acme/app", r.host);
+    // The binary under test behind a wrapper that records each run's build time.
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let wrapper = bin.path().join("tagguard");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$1 ${{SOURCE_DATE_EPOCH:-unset}}\" >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            env!("CARGO_BIN_EXE_tagguard")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let act = Act::new("check.yml")
+        .env("TEST_COMMAND", "push")
+        .env("TEST_IMAGES", &image)
+        .env("TEST_SOURCE", &format!("{}/ci/build:b1", r.host))
+        .env("TEST_ARGS", "")
+        .path_first(bin.path());
+    let run = act.run().success();
+
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let times: Vec<&str> = calls
+        .lines()
+        .filter_map(|l| l.strip_prefix("tags ").or_else(|| l.strip_prefix("push ")))
+        .collect();
+    assert_eq!(times.len(), 2, "{calls}");
+    assert_ne!(times[0], "unset", "{calls}");
+    assert_eq!(times[0], times[1], "{calls}");
+    // The default policy's CI tag, <timestamp>-<run id>: in the outputs and written.
+    let tags = act.output("tags");
+    let stamped = tags
+        .lines()
+        .find(|t| {
+            t.rsplit(':')
+                .next()
+                .is_some_and(|tag| tag.len() > 15 && tag.as_bytes()[14] == b'-')
+        })
+        .unwrap_or_else(|| panic!("no timestamp tag in\n{tags}\n{}", run.log));
+    assert!(
+        act.output("written").lines().any(|w| w == stamped),
+        "{stamped} not in\n{}",
+        act.output("written")
+    );
 }
 
 /// The digest `reference` (repository:tag) points at in `r`, read with skopeo.
