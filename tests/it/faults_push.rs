@@ -1,6 +1,7 @@
-//! `tagguard push` under registry faults: a write whose answer is lost or refused is never
-//! reported as done, a tag that does not read back is never reported as pushed, and a failure
-//! lists exactly what had already been written (and really is in the registry).
+//! `tagguard push` under registry faults: a write whose answer is lost is looked up and settled
+//! by tagguard itself, a refused write stops every later phase, a tag that does not read back is
+//! never reported as pushed, and a failure lists exactly what had already been written (and
+//! really is in the registry).
 
 use crate::support::cmd::{Run, tagguard};
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
@@ -33,9 +34,14 @@ fn rig() -> Rig {
 
 impl Rig {
     fn push(&self) -> Run {
+        self.push_with(&[])
+    }
+
+    fn push_with(&self, extra: &[&str]) -> Run {
         let image = format!("{}/acme/app", self.proxy.host());
         tagguard(self.repo.path())
             .args(["push", "--timestamp=1700000000", "--git-tag=v1.4.2"])
+            .args(extra)
             .args([
                 "--image",
                 &image,
@@ -119,48 +125,124 @@ fn a_failed_tag_write_exits_1_and_lists_what_was_already_written() {
         !run.stderr.contains("acme/app:latest ->") && !run.stderr.contains("pushed and verified")
     );
     assert_eq!(rig.registry.digest_of("acme/app", "latest"), None);
-    // A 500 on a tag write is not repeated: its outcome is unknown.
-    assert_eq!(rig.proxy.count("PUT", &rig.put("latest")), 1);
+    // A 500 leaves the write's outcome unknown: the tag is looked up, found as it was, and the
+    // write sent again once (--retries=1); then the push gives up.
+    assert_eq!(rig.proxy.count("PUT", &rig.put("latest")), 2);
 }
 
 #[test]
-fn a_tag_write_whose_answer_is_lost_is_not_reported_as_written() {
+fn a_tag_write_that_keeps_failing_is_named_in_the_json_with_what_was_written() {
     let rig = rig();
+    rig.proxy.rule(Rule::new(
+        Some("PUT"),
+        &rig.put("latest"),
+        Fault::status(500),
+    ));
+    let run = rig.push_with(&["--format", "json"]).code(1);
+    let report = run.json();
+    let host = rig.proxy.host();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["exit_code"], 1);
+    assert_eq!(report["verified"], false);
+    let written: Vec<&str> = report["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(written, ["1.4.2", rig.sha_tag().as_str()]);
+    assert_eq!(
+        report["failed"],
+        serde_json::json!([format!("{host}/acme/app:latest")])
+    );
+    assert_eq!(report["unsure"], serde_json::json!([]));
+    let finding = &report["findings"][0];
+    assert_eq!(finding["code"], "tagguard::push::failed");
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected status 500"),
+        "{finding}"
+    );
+}
+
+#[test]
+fn a_tag_write_whose_answer_is_lost_is_looked_up_and_found_landed() {
+    let rig = rig();
+    // The registry processes the write; its answer never comes back.
     rig.proxy
         .rule(Rule::new(Some("PUT"), &rig.put("1.4.2"), Fault::Reset).first(1));
-    let run = rig.push().code(1);
+    let run = rig.push().success();
+    assert!(
+        run.stderr.contains("pushed and verified 3 tag(s)"),
+        "{}",
+        run.stderr
+    );
+    // Not written twice: the lookup after the lost answer found this push's digest.
+    assert_eq!(rig.proxy.count("PUT", &rig.put("1.4.2")), 1);
+    assert_eq!(
+        rig.registry.digest_of("acme/app", "1.4.2"),
+        Some(rig.built.clone())
+    );
+}
+
+#[test]
+fn a_bad_gateway_on_a_tag_write_is_looked_up_and_written_again() {
+    let rig = rig();
+    // A 502 from a gateway: the registry never saw the write.
+    rig.proxy
+        .rule(Rule::new(Some("PUT"), &rig.put("latest"), Fault::status(502)).first(1));
+    let run = rig.push().success();
+    assert!(
+        run.stderr.contains("pushed and verified 3 tag(s)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(rig.proxy.count("PUT", &rig.put("latest")), 2);
+    assert_eq!(
+        rig.registry.digest_of("acme/app", "latest"),
+        Some(rig.built.clone())
+    );
+}
+
+#[test]
+fn a_lost_answer_that_cannot_be_looked_up_is_named_as_unsure() {
+    let rig = rig();
+    let tag = rig.sha_tag();
+    rig.proxy
+        .rule(Rule::new(Some("PUT"), &rig.put(&tag), Fault::Reset).first(1));
+    // The plan's lookup and the one right before the write pass; the one after the lost
+    // answer (and its retry) fail.
+    rig.proxy
+        .rule(Rule::new(Some("HEAD"), &rig.put(&tag), Fault::status(503)).from(3));
+    let run = rig.push_with(&["--format", "json"]).code(1);
+    let report = run.json();
+    let subject = format!("{}/acme/app:{tag}", rig.proxy.host());
+    assert_eq!(report["unsure"], serde_json::json!([subject]));
+    assert!(
+        run.err_text().contains("it may or may not have landed"),
+        "{}",
+        run.stderr
+    );
     assert!(
         !run.stderr.contains("pushed and verified"),
         "{}",
         run.stderr
     );
-    assert!(
-        run.err_text().contains(&format!(
-            "registry {}: PUT /v2/acme/app/manifests/1.4.2",
-            rig.proxy.host()
-        )),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(rig.proxy.count("PUT", &rig.put("1.4.2")), 1);
-    // The lost answer leaves the write's fate unknown: the tag is named as such.
-    assert!(
-        run.err_text().contains(&format!(
-            "may or may not have landed; look them up before retrying: {}/acme/app:1.4.2",
-            rig.proxy.host()
-        )),
-        "{}",
-        run.stderr
-    );
+    // Floating tags wait for the immutable phase, which did not complete.
+    assert_eq!(rig.proxy.count("PUT", &rig.put("latest")), 0);
+    assert_eq!(rig.registry.digest_of("acme/app", "latest"), None);
 }
 
 #[test]
 fn a_tag_that_cannot_be_read_back_is_never_reported_as_pushed() {
     let rig = rig();
-    // The check's lookup passes; every later lookup (the read-back) fails.
+    // The plan's lookup and the one right before the write pass; every later lookup (the
+    // read-back) fails.
     let tag = rig.sha_tag();
     rig.proxy
-        .rule(Rule::new(Some("HEAD"), &rig.put(&tag), Fault::status(503)).from(2));
+        .rule(Rule::new(Some("HEAD"), &rig.put(&tag), Fault::status(503)).from(3));
     let run = rig.push().code(1);
     assert!(
         !run.stderr.contains("pushed and verified"),
