@@ -264,3 +264,87 @@ fn a_tag_that_cannot_be_read_back_is_never_reported_as_pushed() {
         run.stderr
     );
 }
+
+/// Registries refuse a tag write their own way; whichever tag is refused, nothing of a later
+/// phase is written, so `latest` keeps what it held, and the push exits 3 listing what it wrote.
+mod registry_refusals {
+    use super::*;
+
+    const PHASED: &str = "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: edge\n    immutable: false\n  - template: latest\n    when: stable-release\n    floating: latest\n";
+
+    fn phased_rig() -> (Rig, String) {
+        let rig = rig();
+        rig.repo.write(".tagguard.yml", PHASED);
+        rig.repo.commit("phased policy");
+        let old = rig.registry.seed(&Image::random(), "acme/app", "latest");
+        (rig, old)
+    }
+
+    fn docker_hub() -> Fault {
+        Fault::status(403).with_body(
+            br#"{"errors":[{"code":"DENIED","message":"tag is immutable: 'acme/app:1.4.2'"}]}"#,
+        )
+    }
+
+    fn acr() -> Fault {
+        Fault::status(409).with_body(br#"{"errors":[{"code":"DENIED","message":"The operation is disallowed on this registry, repository or manifest."}]}"#)
+    }
+
+    #[test]
+    fn a_docker_hub_refusal_of_an_immutable_tag_writes_no_later_phase() {
+        let (rig, old) = phased_rig();
+        rig.proxy
+            .rule(Rule::new(Some("PUT"), &rig.put("1.4.2"), docker_hub()));
+        let run = rig.push_with(&["--format", "json"]).code(3);
+        assert!(
+            run.err_text().contains("tag is immutable"),
+            "{}",
+            run.stderr
+        );
+        let report = run.json();
+        assert_eq!(report["status"], "refused");
+        assert_eq!(report["written"], serde_json::json!([]));
+        assert_eq!(
+            report["refused"],
+            serde_json::json!([format!("{}/acme/app:1.4.2", rig.proxy.host())])
+        );
+        assert_eq!(
+            report["findings"][0]["code"],
+            "tagguard::push::registry_refused"
+        );
+        for later in ["edge", "latest"] {
+            assert_eq!(rig.proxy.count("PUT", &rig.put(later)), 0, "{later}");
+        }
+        assert_eq!(rig.registry.digest_of("acme/app", "latest"), Some(old));
+        assert_eq!(rig.registry.digest_of("acme/app", "edge"), None);
+    }
+
+    #[test]
+    fn an_acr_refusal_of_a_mutable_tag_still_leaves_latest_alone() {
+        let (rig, old) = phased_rig();
+        rig.proxy
+            .rule(Rule::new(Some("PUT"), &rig.put("edge"), acr()));
+        let run = rig.push().code(3);
+        assert!(
+            run.err_text().contains("operation is disallowed"),
+            "{}",
+            run.stderr
+        );
+        // The immutable phase landed and read back before the refusal; it is listed.
+        assert!(
+            run.err_text().contains(&format!(
+                "already written before the refusal: {}/acme/app:1.4.2 -> {}",
+                rig.proxy.host(),
+                rig.built
+            )),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(rig.proxy.count("PUT", &rig.put("latest")), 0);
+        assert_eq!(rig.registry.digest_of("acme/app", "latest"), Some(old));
+        assert_eq!(
+            rig.registry.digest_of("acme/app", "1.4.2"),
+            Some(rig.built.clone())
+        );
+    }
+}
