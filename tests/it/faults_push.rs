@@ -348,3 +348,86 @@ mod registry_refusals {
         );
     }
 }
+
+/// Every format carries the whole report on exit 1 and 3: what was written, refused and failed,
+/// and the reason of every refusal in the step summary.
+mod complete_output {
+    use super::*;
+
+    fn github(rig: &Rig, dir: &std::path::Path) -> (Run, String, String) {
+        let (out, summary) = (dir.join("out"), dir.join("summary.md"));
+        let image = format!("{}/acme/app", rig.proxy.host());
+        let run = tagguard(rig.repo.path())
+            .args(["push", "--timestamp=1700000000", "--git-tag=v1.4.2"])
+            .args([
+                "--image",
+                &image,
+                "--source",
+                &format!("{image}@{}", rig.built),
+            ])
+            .args(["--retries=1", "--timeout=5", "--format=github"])
+            .env("GITHUB_OUTPUT", &out)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .run();
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+        (run, read(&out), read(&summary))
+    }
+
+    #[test]
+    fn github_outputs_and_the_summary_on_a_registry_refusal() {
+        let rig = rig();
+        rig.proxy.rule(Rule::new(
+            Some("PUT"),
+            &rig.put("latest"),
+            Fault::status(412).with_body(br#"{"errors":[{"code":"PRECONDITION","message":"Failed to process request due to 'app:latest' configured as immutable."}]}"#),
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let (run, outputs, summary) = github(&rig, dir.path());
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        let host = rig.proxy.host();
+        assert!(outputs.contains("status<<"), "{outputs}");
+        assert!(outputs.contains("\nrefused\n"), "{outputs}");
+        assert!(
+            outputs.contains(&format!(
+                "{host}/acme/app:1.4.2\n{host}/acme/app:{}",
+                rig.sha_tag()
+            )),
+            "written: {outputs}"
+        );
+        assert!(
+            run.stdout.contains(&format!(
+                "::error title=tagguard refused {host}/acme/app:latest::"
+            )),
+            "{}",
+            run.stdout
+        );
+        assert!(summary.contains("configured as immutable"), "{summary}");
+        assert!(summary.contains("**Written** (2)"), "{summary}");
+    }
+
+    #[test]
+    fn gitlab_dotenv_on_a_failed_write() {
+        let rig = rig();
+        rig.proxy.rule(Rule::new(
+            Some("PUT"),
+            &rig.put("latest"),
+            Fault::status(500),
+        ));
+        let run = rig.push_with(&["--format", "gitlab"]).code(1);
+        let host = rig.proxy.host();
+        let get = |key: &str| {
+            run.stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("{key} missing: {}", run.stdout))
+                .to_owned()
+        };
+        assert_eq!(get("TAGGUARD_STATUS"), "failed");
+        assert_eq!(get("TAGGUARD_FAILED"), format!("{host}/acme/app:latest"));
+        assert_eq!(
+            get("TAGGUARD_WRITTEN"),
+            format!("{host}/acme/app:1.4.2,{host}/acme/app:{}", rig.sha_tag())
+        );
+        assert_eq!(get("TAGGUARD_VERIFIED"), "false");
+    }
+}
