@@ -53,8 +53,13 @@ fn two_pushes_of_one_immutable_tag_never_both_succeed() {
     let settle = env_or("TAGGUARD_RACE_SETTLE", "1");
     let measuring = settle.parse::<f64>().unwrap() == 0.0;
     let r = Registry::start(Mode::Plain);
-    let a = r.seed(&Image::random(), "ci/build", "a");
-    let b = r.seed(&Image::random(), "ci/build", "b");
+    let (image_a, image_b) = (Image::random(), Image::random());
+    let a = r.seed(&image_a, "ci/build", "a");
+    let b = r.seed(&image_b, "ci/build", "b");
+    // The content is already in the target repository: the rounds race on the tag alone (two
+    // processes mounting the same blob at once is distribution's own race, not this one).
+    r.seed(&image_a, "acme/app", "a");
+    r.seed(&image_b, "acme/app", "b");
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
@@ -77,12 +82,20 @@ fn two_pushes_of_one_immutable_tag_never_both_succeed() {
                 ],
             })
             .collect();
-        for Round { round, children } in started {
-            let [pa, pb] = children;
-            let outs = [
-                pa.wait_with_output().unwrap(),
-                pb.wait_with_output().unwrap(),
-            ];
+        // Every process of the batch ends before any tag is read: distribution answers 500 to
+        // reads while writes to the repository are in flight.
+        let ended: Vec<(usize, [std::process::Output; 2])> = started
+            .into_iter()
+            .map(|Round { round, children }| {
+                let [pa, pb] = children;
+                let outs = [
+                    pa.wait_with_output().unwrap(),
+                    pb.wait_with_output().unwrap(),
+                ];
+                (round, outs)
+            })
+            .collect();
+        for (round, outs) in ended {
             let fin = r
                 .digest_of("acme/app", &format!("race-{round}"))
                 .expect("the tag exists");
