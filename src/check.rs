@@ -3,7 +3,7 @@
 
 use crate::plan::{self, Decision, PlanError};
 use crate::registries::Registries;
-use crate::report::{Finding, Report, Severity, code};
+use crate::report::{Finding, Report, Status, code};
 use crate::source::{self, SourceSpec};
 use crate::tags::Computed;
 
@@ -28,9 +28,11 @@ pub async fn run(
     registries: &Registries,
     allow_dirty: bool,
 ) -> Report {
-    let mut report = Report::default();
-    if let Some(refusal) = start(computed, allow_dirty, &mut report) {
-        report.push(refusal);
+    let mut report = Report {
+        findings: plan::precheck(computed, allow_dirty),
+        ..Report::default()
+    };
+    if report.status() != Status::Ok {
         return report;
     }
     let identify = source.map(|s| source::identify(s, registries));
@@ -44,22 +46,4 @@ pub async fn run(
         Err(e) => report.push(Finding::from_error(&e, code::CHECK_FAILED)),
     }
     report
-}
-
-/// What every run that decides checks first: a refusal for a dirty tree, and a plain word when
-/// there are no tags at all.
-pub(crate) fn start(
-    computed: &Computed,
-    allow_dirty: bool,
-    report: &mut Report,
-) -> Option<Finding> {
-    if computed.tags.is_empty() {
-        report.push(Finding::new(
-            code::NO_TAGS,
-            Severity::Warning,
-            "the policy computed no tags for this build, so there is nothing to look up or push",
-        )
-        .help("`tagguard tags --format json` shows the build's facts; check the rules' `when:` conditions"));
-    }
-    plan::dirty_tree(computed, allow_dirty)
 }

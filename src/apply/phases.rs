@@ -40,8 +40,9 @@ pub fn order(decisions: &[Decision], writes: &[usize]) -> Vec<Vec<usize>> {
 struct Landed {
     index: usize,
     digest: Digest,
-    /// From the last lookup that found the tag as decided to the write's acknowledgement.
-    window: Duration,
+    /// From the last lookup that found the tag as decided to the write's acknowledgement;
+    /// unknown for a Docker engine push.
+    window: Option<Duration>,
     ack: Instant,
 }
 
@@ -181,7 +182,7 @@ async fn write_phase(
                 landed.push(Landed {
                     index: *i,
                     digest,
-                    window: ack.saturating_duration_since(since),
+                    window: since.map(|s| ack.saturating_duration_since(s)),
                     ack,
                 });
                 continue;
@@ -236,14 +237,14 @@ fn judge(
             Ok(back) if back.found.as_ref() != Some(&l.digest) => {
                 race(&subject, Some(&l.digest), back.found.as_ref())
             }
-            Ok(_) if d.immutable && !writer.settle.is_zero() && l.window >= writer.settle => {
+            Ok(_) if d.immutable && !writer.settle.is_zero() && l.window.is_some_and(|w| w >= writer.settle) => {
                 Finding::new(
                     code::UNSETTLED,
                     Severity::Error,
                     format!(
                         "{subject} holds this push's image {}, but {:.1} s passed between looking the tag up and the registry acknowledging the write, more than the settle time of {:.1} s: another push of this tag may have claimed success too",
                         l.digest,
-                        l.window.as_secs_f64(),
+                        l.window.unwrap_or_default().as_secs_f64(),
                         writer.settle.as_secs_f64()
                     ),
                 )

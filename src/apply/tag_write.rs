@@ -37,10 +37,11 @@ pub struct Look {
 /// How one tag write ended.
 pub enum Outcome {
     /// The registry holds the tag at `digest`; `since` is when the lookup that found the tag
-    /// as decided was sent, `ack` when the write was known to have landed.
+    /// as decided was sent (unknown for a Docker engine push, whose manifest write comes after
+    /// its own layer uploads), `ack` when the write was known to have landed.
     Landed {
         digest: Digest,
-        since: Instant,
+        since: Option<Instant>,
         ack: Instant,
     },
     /// The registry's own immutability refusal.
@@ -85,7 +86,7 @@ impl Writer<'_> {
     pub async fn write(&self, reference: &Reference, name: &str, before: Look) -> Outcome {
         let (bytes, media_type) = match &self.content {
             Content::Manifest { bytes, media_type } => (bytes, media_type),
-            Content::Docker { image } => return docker_push(image, name, before),
+            Content::Docker { image } => return docker_push(image, name),
         };
         let client = match self.registries.client(&reference.registry) {
             Ok(c) => c,
@@ -103,7 +104,7 @@ impl Writer<'_> {
                 Ok(digest) => {
                     return Outcome::Landed {
                         digest,
-                        since,
+                        since: Some(since),
                         ack: Instant::now(),
                     };
                 }
@@ -130,7 +131,7 @@ impl Writer<'_> {
                 Some(d) if d == ours => {
                     return Outcome::Landed {
                         digest: d,
-                        since,
+                        since: Some(since),
                         ack: Instant::now(),
                     };
                 }
@@ -147,12 +148,12 @@ impl Writer<'_> {
     }
 }
 
-fn docker_push(image: &str, target: &str, before: Look) -> Outcome {
+fn docker_push(image: &str, target: &str) -> Outcome {
     let pushed = docker::tag(image, target).and_then(|()| docker::push(target));
     match pushed {
         Ok(digest) => Outcome::Landed {
             digest,
-            since: before.sent,
+            since: None,
             ack: Instant::now(),
         },
         Err(e) => Outcome::Failed(e.into()),

@@ -2,10 +2,9 @@
 //! anything is refused; what is written goes in phases and is read back (see [`crate::apply`]).
 
 use crate::apply::{self, ApplyOptions};
-use crate::check;
 use crate::plan::{self, Decision};
 use crate::registries::Registries;
-use crate::report::{Finding, Report, code};
+use crate::report::{Finding, Report, Status, code};
 use crate::source::{self, SourceSpec};
 use crate::tags::Computed;
 
@@ -20,10 +19,10 @@ pub async fn run(
     let mut report = Report {
         dry_run: options.dry_run,
         writes: true,
+        findings: plan::precheck(computed, allow_dirty),
         ..Report::default()
     };
-    if let Some(refusal) = check::start(computed, allow_dirty, &mut report) {
-        report.push(refusal);
+    if report.status() != Status::Ok {
         return report;
     }
     let load = source::load(source, registries);
