@@ -154,10 +154,9 @@ pub struct PushArgs {
     /// Upload chunk size in MiB for copied blobs
     #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub chunk_size: u64,
-    /// Seconds a new immutable tag must stay unchallenged before the push claims it: the lookup
-    /// before the write and the write's acknowledgement must be closer than this, and a read-back
-    /// this long after the write must still show it (0 turns it off; see docs/push-protocol.md)
-    #[arg(long, value_name = "SECONDS", default_value = "2", env = "TAGGUARD_SETTLE", value_parser = parse_seconds)]
+    /// Seconds a new immutable tag must stay unchallenged before the push claims it, so two
+    /// racing pushes never both succeed (0: off; see docs/push-protocol.md)
+    #[arg(long, value_name = "SECONDS", default_value = "2", env = "TAGGUARD_SETTLE", hide_env_values = true, value_parser = parse_seconds)]
     pub settle: std::time::Duration,
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -68,15 +68,8 @@ fn ending(report: &Report) {
             output::note(&format!("pushed and verified {} tag(s)", written.len()));
         }
         Status::Ok => {}
-        status if written.is_empty() => {
-            let why = if status == Status::Refused {
-                output::refusal("nothing was written");
-                return;
-            } else {
-                "nothing was written"
-            };
-            output::note(why);
-        }
+        Status::Refused if written.is_empty() => output::refusal("nothing was written"),
+        Status::Failed if written.is_empty() => output::note("nothing was written"),
         status => {
             let what = if status == Status::Refused {
                 "refusal"
