@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 
-use crate::plan::Decision;
+use crate::plan::{Decision, SkipReason};
 use crate::registry::{Digest, Reference, RegistryError};
 use crate::report::{Finding, Severity, Written, code};
 
@@ -128,6 +128,16 @@ fn redecide(
         };
         if look.found != decision.current {
             *decision = decision.again(look.found.as_ref());
+            if decision.skip_reason == Some(SkipReason::MovedMeanwhile) {
+                applied.findings.push(
+                    Finding::new(
+                        code::MOVED_MEANWHILE,
+                        Severity::Warning,
+                        decision.to_string(),
+                    )
+                    .about(decision.reference()),
+                );
+            }
             if let Some(refusal) = decision.finding() {
                 applied.findings.push(Finding {
                     code: code::TAKEN_MEANWHILE.to_owned(),

@@ -82,6 +82,9 @@ pub enum SkipReason {
     NewerRelease,
     /// Pre-releases never move floating tags.
     Prerelease,
+    /// Another writer moved the tag between the plan and the write; whether to a newer release
+    /// is not known, and floating tags only move forward.
+    MovedMeanwhile,
 }
 
 /// What was observed for one image × tag, to decide on.
@@ -132,8 +135,17 @@ impl Decision {
         format!("{}:{}", self.image, self.tag)
     }
 
-    /// The decision again, for a tag found at `current` right before its write.
+    /// The decision again, for a tag found at `current` right before its write. A floating tag
+    /// that another writer moved meanwhile is left alone: it may now hold a newer release.
     pub fn again(&self, current: Option<&Digest>) -> Decision {
+        if self.floating.is_some() && current.is_some() && current != self.desired.as_ref() {
+            return Decision {
+                action: Action::Skip,
+                current: current.cloned(),
+                skip_reason: Some(SkipReason::MovedMeanwhile),
+                ..self.clone()
+            };
+        }
         let tag = ComputedTag {
             tag: self.tag.clone(),
             immutable: self.immutable,
@@ -238,6 +250,13 @@ impl fmt::Display for Decision {
                 self.template
             ),
             (Action::Create, _) => write!(f, "create {}:{}", self.image, self.tag),
+            (Action::Skip, _) if self.skip_reason == Some(SkipReason::MovedMeanwhile) => write!(
+                f,
+                "leave floating tag {}:{} alone: another writer moved it to {} after this push looked it up (floating tags only move forward)",
+                self.image,
+                self.tag,
+                digest(&self.current)
+            ),
             (Action::Skip, _) => match &self.held_by {
                 Some(v) => write!(
                     f,
@@ -312,6 +331,36 @@ mod tests {
         // Holds only apply to floating tags.
         let imm = tag("1.9.1", true, None);
         assert_eq!(decide_one("r/app", &imm, s).action, Action::Refuse);
+    }
+
+    #[test]
+    fn deciding_again_right_before_the_write() {
+        let (a, b, c) = (d('a'), d('b'), d('c'));
+        let imm = decide_one("r/app", &tag("1.2.3", true, None), seen(None, Some(&a)));
+        assert_eq!(imm.action, Action::Create);
+        let again = imm.again(Some(&b));
+        assert_eq!(
+            (again.action, again.reason),
+            (Action::Refuse, Some(RefusalReason::PointsElsewhere))
+        );
+        assert_eq!(imm.again(Some(&a)).action, Action::Unchanged);
+        let latest = decide_one(
+            "r/app",
+            &tag("latest", false, Some(Floating::Latest)),
+            seen(Some(&c), Some(&a)),
+        );
+        assert_eq!(latest.action, Action::Move);
+        let again = latest.again(Some(&b));
+        assert_eq!(
+            (again.action, again.skip_reason),
+            (Action::Skip, Some(SkipReason::MovedMeanwhile))
+        );
+        assert!(
+            again.to_string().contains("another writer moved it"),
+            "{again}"
+        );
+        let edge = decide_one("r/app", &tag("edge", false, None), seen(Some(&c), Some(&a)));
+        assert_eq!(edge.again(Some(&b)).action, Action::Move);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub mod code {
     pub const REGISTRY_REFUSED: &str = "tagguard::push::registry_refused";
     /// Between the decision and the write, another writer put an immutable tag elsewhere.
     pub const TAKEN_MEANWHILE: &str = "tagguard::push::taken_meanwhile";
+    /// Another writer moved a floating tag between the plan and the write; it was left alone.
+    pub const MOVED_MEANWHILE: &str = "tagguard::push::moved_meanwhile";
     /// A tag did not hold what this push wrote when read back: another writer got in.
     pub const RACE: &str = "tagguard::push::race";
     /// The write of an immutable tag could not be proven free of a race (see `--settle`).

@@ -185,27 +185,22 @@ fn source_stub(image: &Image, meanwhile: impl Fn() + Send + Sync + 'static) -> S
     })
 }
 
-#[test]
-fn a_tag_written_by_another_writer_during_the_content_copy_is_not_overwritten() {
-    let r = Registry::start(Mode::Plain);
-    let ours = Image::random();
-    let theirs = Image::random();
-    let host = r.host.clone();
-    let their_dir = theirs.dir.path().to_owned();
-    let home = tempfile::tempdir().unwrap();
-    let home_path = home.path().to_owned();
-    // Another writer (skopeo) puts the tag while tagguard copies the blobs.
-    let stub = source_stub(&ours, move || {
+/// Runs `skopeo copy` of `image` to `acme/app:tag` in `r`, as another writer would.
+fn other_writer(image: &Image, r: &Registry, tag: &str) -> impl Fn() + Send + Sync + 'static {
+    let dir = image.dir.path().to_owned();
+    let target = format!("docker://{}/acme/app:{tag}", r.host);
+    let home = r.dir.path().to_owned();
+    move || {
         let out = Command::new("skopeo")
-            .env("HOME", &home_path)
+            .env("HOME", &home)
             .args([
                 "copy",
                 "--quiet",
                 "--preserve-digests",
                 "--dest-tls-verify=false",
             ])
-            .arg(format!("oci:{}:img", their_dir.display()))
-            .arg(format!("docker://{host}/acme/app:1.0.0"))
+            .arg(format!("oci:{}:img", dir.display()))
+            .arg(&target)
             .output()
             .unwrap();
         assert!(
@@ -213,14 +208,14 @@ fn a_tag_written_by_another_writer_during_the_content_copy_is_not_overwritten() 
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-    });
+    }
+}
+
+fn push_from(stub: &Server, ours: &Image, r: &Registry, policy: &str) -> crate::support::cmd::Run {
     let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
-        "version: 1\ntags:\n  - \"{{ version }}\"\n",
-    );
+    repo.write(".tagguard.yml", policy);
     repo.commit("policy");
-    let run = tagguard(repo.path())
+    tagguard(repo.path())
         .args(["push", "--git-tag", "v1.0.0", "--format", "json"])
         .args(["--image", &format!("{}/acme/app", r.host)])
         .args([
@@ -228,7 +223,21 @@ fn a_tag_written_by_another_writer_during_the_content_copy_is_not_overwritten() 
             &format!("{}/src/app@{}", stub.host(), ours.digest),
         ])
         .run()
-        .code(3);
+}
+
+#[test]
+fn a_tag_written_by_another_writer_during_the_content_copy_is_not_overwritten() {
+    let r = Registry::start(Mode::Plain);
+    let (ours, theirs) = (Image::random(), Image::random());
+    // Another writer (skopeo) puts the tag while tagguard copies the blobs.
+    let stub = source_stub(&ours, other_writer(&theirs, &r, "1.0.0"));
+    let run = push_from(
+        &stub,
+        &ours,
+        &r,
+        "version: 1\ntags:\n  - \"{{ version }}\"\n",
+    )
+    .code(3);
     assert!(
         run.stderr.contains(&format!(
             "another writer changed {}/acme/app:1.0.0 after this push looked it up",
@@ -258,4 +267,43 @@ fn a_tag_written_by_another_writer_during_the_content_copy_is_not_overwritten() 
         tag_writes, 1,
         "only the other writer's write reached the tag"
     );
+}
+
+/// A floating tag moved by another writer meanwhile may now hold a newer release: it is left
+/// alone, with a warning, and the rest of the push goes on.
+#[test]
+fn a_floating_tag_moved_during_the_content_copy_is_left_alone() {
+    let r = Registry::start(Mode::Plain);
+    let (ours, theirs) = (Image::random(), Image::random());
+    let old = r.seed(&Image::random(), "acme/app", "latest");
+    let stub = source_stub(&ours, other_writer(&theirs, &r, "latest"));
+    let policy =
+        "version: 1\ntags:\n  - \"{{ version }}\"\n  - template: latest\n    floating: latest\n";
+    let run = push_from(&stub, &ours, &r, policy).success();
+    assert!(
+        run.stderr.contains("another writer moved it to"),
+        "{}",
+        run.stderr
+    );
+    let report = run.json();
+    let latest = report["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["tag"] == "latest")
+        .unwrap();
+    // The report has the decision as it stands after deciding again.
+    assert_eq!(latest["action"], "skip");
+    assert_eq!(latest["skip_reason"], "moved_meanwhile");
+    assert_eq!(latest["current"], theirs.digest.as_str());
+    assert_ne!(old, theirs.digest);
+    assert_eq!(
+        report["findings"][0]["code"],
+        "tagguard::push::moved_meanwhile"
+    );
+    assert_eq!(
+        r.digest_of("acme/app", "latest"),
+        Some(theirs.digest.clone())
+    );
+    assert_eq!(r.digest_of("acme/app", "1.0.0"), Some(ours.digest.clone()));
 }
