@@ -302,3 +302,39 @@ pub fn not_written(applied: &mut Applied, indexes: &[usize]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Seen, decide_one};
+    use crate::policy::Floating;
+    use crate::tags::ComputedTag;
+
+    fn decision(tag: &str, immutable: bool, floating: Option<Floating>) -> Decision {
+        let tag = ComputedTag {
+            tag: tag.into(),
+            immutable,
+            floating,
+            rule: 0,
+            template: String::new(),
+        };
+        decide_one("r/app", &tag, Seen::default())
+    }
+
+    #[test]
+    fn immutable_then_mutable_then_floating_and_empty_phases_left_out() {
+        let decisions = [
+            decision("latest", false, Some(Floating::Latest)),
+            decision("1.2.3", true, None),
+            decision("main", false, None),
+            decision("1", true, Some(Floating::Major)),
+            decision("sha-abc", true, None),
+        ];
+        assert_eq!(
+            order(&decisions, &[0, 1, 2, 3, 4]),
+            [vec![1, 4], vec![2], vec![0, 3]]
+        );
+        assert_eq!(order(&decisions, &[0, 1]), [vec![1], vec![0]]);
+        assert!(order(&decisions, &[]).is_empty());
+    }
+}
