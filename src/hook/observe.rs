@@ -1,21 +1,15 @@
 //! Asks the registry what stands at a release's immutable image tags: absent, or an image
 //! and the commit its config's revision label names. The only network I/O of the hook.
 
-use std::collections::BTreeMap;
-
-use crate::registry::{CredentialConfig, Digest, Reference, RegistryClient, TransportConfig};
+use crate::registries::Registries;
+use crate::registry::{Digest, Reference, RegistryClient};
 
 use super::image_revision::{self, Next};
 use super::pre_push::Lookup;
 
 /// Looks up each `image:tag` reference. A failure is a [`Lookup::Failed`] for that reference,
 /// never an error of the whole hook: what it means is the policy's call.
-pub async fn lookup_all(
-    references: &[String],
-    credentials: &CredentialConfig,
-    transport: &TransportConfig,
-) -> Vec<Lookup> {
-    let mut clients: BTreeMap<String, Result<RegistryClient, String>> = BTreeMap::new();
+pub async fn lookup_all(references: &[String], registries: &Registries) -> Vec<Lookup> {
     let mut out = Vec::with_capacity(references.len());
     for text in references {
         let reference: Reference = match text.parse() {
@@ -27,18 +21,12 @@ pub async fn lookup_all(
                 continue;
             }
         };
-        let client = clients
-            .entry(reference.registry.clone())
-            .or_insert_with(|| {
-                RegistryClient::new(&reference.registry, credentials, transport)
-                    .map_err(|e| e.to_string())
-            });
-        out.push(match client {
-            Ok(client) => lookup(client, &reference)
+        out.push(match registries.client(&reference.registry) {
+            Ok(client) => lookup(&client, &reference)
                 .await
                 .unwrap_or_else(|error| Lookup::Failed { error }),
             Err(error) => Lookup::Failed {
-                error: error.clone(),
+                error: error.to_string(),
             },
         });
     }

@@ -6,10 +6,11 @@
 
 use semver::Version;
 
-use super::finding::{Finding, Problem, Severity};
+use super::issue::Issue;
 use super::pushed_ref::{PushedRef, RemoteOid};
 use crate::policy::{RegistryCheck, ReleasePattern};
 use crate::release;
+use crate::report::{Finding, Severity};
 
 /// A valid release tag the push creates, to be checked against the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,16 +41,12 @@ pub fn review_refs(pattern: &ReleasePattern, refs: &[PushedRef]) -> Review {
         if pattern.version_text(tag).is_none() {
             continue;
         }
-        let refuse = |problem| Finding {
-            tag: tag.to_owned(),
-            severity: Severity::Refuse,
-            problem,
-        };
+        let refuse = |issue: Issue| issue.finding(tag, Severity::Refusal);
         let Some(local) = &pushed.local_oid else {
             if let RemoteOid::Present(oid) = &pushed.remote_oid {
                 review
                     .findings
-                    .push(refuse(Problem::Deletes { oid: oid.clone() }));
+                    .push(refuse(Issue::Deletes { oid: oid.clone() }));
             }
             continue;
         };
@@ -57,7 +54,7 @@ pub fn review_refs(pattern: &ReleasePattern, refs: &[PushedRef]) -> Review {
             Ok(Some(found)) => found.version,
             Ok(None) => continue,
             Err(invalid) => {
-                review.findings.push(refuse(Problem::InvalidVersion {
+                review.findings.push(refuse(Issue::InvalidVersion {
                     reason: invalid.reason,
                     example: invalid.example,
                 }));
@@ -66,7 +63,7 @@ pub fn review_refs(pattern: &ReleasePattern, refs: &[PushedRef]) -> Review {
         };
         match &pushed.remote_oid {
             RemoteOid::Present(remote) if remote == local => {}
-            RemoteOid::Present(remote) => review.findings.push(refuse(Problem::Moves {
+            RemoteOid::Present(remote) => review.findings.push(refuse(Issue::Moves {
                 from: remote.clone(),
                 to: local.clone(),
             })),
@@ -82,7 +79,7 @@ pub fn review_refs(pattern: &ReleasePattern, refs: &[PushedRef]) -> Review {
 
 /// What the registry said about one immutable image tag of a new release.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observation {
+pub struct ReleaseImage {
     pub tag: String,
     /// `image:tag`, or what could not be looked up.
     pub reference: String,
@@ -106,28 +103,28 @@ pub enum Lookup {
 /// An image built from the same commit is fine (a re-pushed tag, or images built before
 /// tagging); one from another commit refuses the push. Lookups that failed, and images that do
 /// not say their commit, refuse only in `strict` mode.
-pub fn review_registry(mode: RegistryCheck, observations: &[Observation]) -> Vec<Finding> {
+pub fn review_registry(mode: RegistryCheck, observations: &[ReleaseImage]) -> Vec<Finding> {
     if mode == RegistryCheck::Off {
         return Vec::new();
     }
     let doubt = if mode == RegistryCheck::Strict {
-        Severity::Refuse
+        Severity::Refusal
     } else {
-        Severity::Warn
+        Severity::Warning
     };
     observations
         .iter()
         .filter_map(|o| {
-            let (severity, problem) = match &o.lookup {
+            let (severity, issue) = match &o.lookup {
                 Lookup::Absent => return None,
                 Lookup::Found { revision: Some(r) } if same_commit(r, &o.commit) => return None,
                 Lookup::Found { revision } => (
                     if revision.is_some() {
-                        Severity::Refuse
+                        Severity::Refusal
                     } else {
                         doubt
                     },
-                    Problem::ImageExists {
+                    Issue::ImageExists {
                         reference: o.reference.clone(),
                         commit: o.commit.clone(),
                         revision: revision.clone(),
@@ -135,17 +132,13 @@ pub fn review_registry(mode: RegistryCheck, observations: &[Observation]) -> Vec
                 ),
                 Lookup::Failed { error } => (
                     doubt,
-                    Problem::RegistryUnreachable {
+                    Issue::RegistryUnreachable {
                         what: o.reference.clone(),
                         error: error.clone(),
                     },
                 ),
             };
-            Some(Finding {
-                tag: o.tag.clone(),
-                severity,
-                problem,
-            })
+            Some(issue.finding(&o.tag, severity))
         })
         .collect()
 }
@@ -159,6 +152,7 @@ fn same_commit(label: &str, commit: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hook::code;
     use crate::hook::pushed_ref::parse_lines;
 
     const A: &str = "1111111111111111111111111111111111111111";
@@ -169,8 +163,8 @@ mod tests {
         review_refs(&ReleasePattern::default(), &parse_lines(lines).unwrap())
     }
 
-    fn problems(r: &Review) -> Vec<&Problem> {
-        r.findings.iter().map(|f| &f.problem).collect()
+    fn codes(r: &Review) -> Vec<&str> {
+        r.findings.iter().map(|f| f.code.as_str()).collect()
     }
 
     #[test]
@@ -196,12 +190,13 @@ mod tests {
             "refs/tags/v1.2 {A} refs/tags/v1.2 {Z}\nrefs/tags/v01.2.3 {A} refs/tags/v01.2.3 {Z}"
         ));
         assert!(r.releases.is_empty());
-        assert!(r.findings.iter().all(|f| f.severity == Severity::Refuse));
+        assert!(r.findings.iter().all(|f| f.severity == Severity::Refusal));
+        assert_eq!(codes(&r), [code::INVALID_VERSION; 2]);
         assert_eq!(
             r.findings[0].to_string(),
             "release tag v1.2 is not valid SemVer 2.0: \"1.2\" has 2 of the 3 numbers MAJOR.MINOR.PATCH"
         );
-        assert!(r.findings[0].hint().unwrap().contains("e.g. v1.4.2"));
+        assert!(r.findings[0].help.as_ref().unwrap().contains("e.g. v1.4.2"));
         assert!(
             r.findings[1].to_string().contains("leading zero"),
             "{}",
@@ -212,13 +207,8 @@ mod tests {
     #[test]
     fn moving_a_published_release_tag_is_refused() {
         let r = review(&format!("refs/tags/v1.2.3 {A} refs/tags/v1.2.3 {B}"));
-        assert_eq!(
-            problems(&r),
-            [&Problem::Moves {
-                from: B.to_owned(),
-                to: A.to_owned()
-            }]
-        );
+        assert_eq!(codes(&r), [code::TAG_MOVES]);
+        assert_eq!(r.findings[0].subject.as_deref(), Some("v1.2.3"));
         assert_eq!(
             r.findings[0].to_string(),
             "release tag v1.2.3 would move on the remote from 222222222222 to 111111111111"
@@ -229,7 +219,12 @@ mod tests {
     #[test]
     fn deleting_a_published_release_tag_is_refused() {
         let r = review(&format!("(delete) {Z} refs/tags/v1.2.3 {B}"));
-        assert_eq!(problems(&r), [&Problem::Deletes { oid: B.to_owned() }]);
+        assert_eq!(codes(&r), [code::TAG_DELETED]);
+        assert!(
+            r.findings[0].message.contains(&B[..12]),
+            "{}",
+            r.findings[0]
+        );
     }
 
     #[test]
@@ -247,7 +242,7 @@ mod tests {
         .unwrap();
         let r = review_refs(&pattern, &refs);
         assert_eq!(r.findings.len(), 1);
-        assert_eq!(r.findings[0].tag, "api/v1.2");
+        assert_eq!(r.findings[0].subject.as_deref(), Some("api/v1.2"));
     }
 
     #[test]
@@ -258,8 +253,8 @@ mod tests {
         assert!(pushes_tags(&refs));
     }
 
-    fn seen(lookup: Lookup) -> Observation {
-        Observation {
+    fn seen(lookup: Lookup) -> ReleaseImage {
+        ReleaseImage {
             tag: "v1.2.3".into(),
             reference: "registry.example/app:1.2.3".into(),
             commit: A.into(),
@@ -290,7 +285,8 @@ mod tests {
         })];
         for mode in [RegistryCheck::Strict, RegistryCheck::Warn] {
             let f = review_registry(mode, &obs);
-            assert_eq!(f[0].severity, Severity::Refuse);
+            assert_eq!(f[0].severity, Severity::Refusal);
+            assert_eq!(f[0].code, code::IMAGE_EXISTS);
             assert_eq!(
                 f[0].to_string(),
                 "release tag v1.2.3: image registry.example/app:1.2.3 already exists, built from commit 222222222222, not 111111111111"
@@ -308,10 +304,11 @@ mod tests {
             seen(Lookup::Found { revision: None }),
         ];
         let strict = review_registry(RegistryCheck::Strict, &obs);
-        assert!(strict.iter().all(|f| f.severity == Severity::Refuse));
+        assert!(strict.iter().all(|f| f.severity == Severity::Refusal));
         let warn = review_registry(RegistryCheck::Warn, &obs);
         assert_eq!(warn.len(), 2);
-        assert!(warn.iter().all(|f| f.severity == Severity::Warn));
+        assert!(warn.iter().all(|f| f.severity == Severity::Warning));
+        assert!(warn.iter().all(|f| f.help.is_none()));
         assert_eq!(
             warn[0].to_string(),
             "release tag v1.2.3: could not ask the registry about registry.example/app:1.2.3: connection refused"

@@ -42,7 +42,18 @@ fn is_oid(text: &str) -> bool {
 }
 
 /// Parses the pre-push hook's stdin. Blank lines are skipped.
-pub fn parse_lines(input: &str) -> Result<Vec<PushedRef>, String> {
+/// git's pre-push input could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("{0}")]
+#[diagnostic(
+    code(tagguard::hook::bad_input),
+    help(
+        "git runs the hook with the pushed refs on stdin, one `<local ref> <local oid> <remote ref> <remote oid>` per line (githooks(5))"
+    )
+)]
+pub struct InputError(String);
+
+pub fn parse_lines(input: &str) -> Result<Vec<PushedRef>, InputError> {
     let mut refs = Vec::new();
     for (n, line) in input.lines().enumerate() {
         if line.trim().is_empty() {
@@ -51,18 +62,18 @@ pub fn parse_lines(input: &str) -> Result<Vec<PushedRef>, String> {
         // Ref names cannot hold spaces, so four fields split from the right are exact.
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [local_ref, local_oid, remote_ref, remote_oid] = fields[..] else {
-            return Err(format!(
+            return Err(InputError(format!(
                 "line {} of the pre-push input has {} fields, not the 4 `<local ref> <local oid> <remote ref> <remote oid>`: {line:?}",
                 n + 1,
                 fields.len()
-            ));
+            )));
         };
         for oid in [local_oid, remote_oid] {
             if !is_oid(oid) {
-                return Err(format!(
+                return Err(InputError(format!(
                     "line {} of the pre-push input: {oid:?} is not an object name",
                     n + 1
-                ));
+                )));
             }
         }
         refs.push(PushedRef {
@@ -143,12 +154,13 @@ mod tests {
     fn malformed_lines_say_which() {
         let err = parse_lines(&format!("refs/heads/main {A}\n")).unwrap_err();
         assert!(
-            err.starts_with("line 1 of the pre-push input has 2 fields"),
+            err.to_string()
+                .starts_with("line 1 of the pre-push input has 2 fields"),
             "{err}"
         );
         let err = parse_lines(&format!("\nrefs/heads/main xyz refs/heads/main {A}")).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "line 2 of the pre-push input: \"xyz\" is not an object name"
         );
     }

@@ -1,16 +1,18 @@
 //! `check` against a real registry: decisions, credentials, transport, request counts.
 
-use tagguard::check::{self, CheckError};
-use tagguard::decision::{Action, RefusalReason};
+use tagguard::check;
+use tagguard::plan::PlanError;
+use tagguard::plan::{Action, RefusalReason};
 use tagguard::policy::Floating;
 use tagguard::registry::RegistryError;
+use tagguard::source::SourceError;
 use tagguard::tags::{Computed, ComputedTag};
 
 use crate::support::registry::{
     Image, Mode, PASSWORD, Registry, USER, check_config, docker_config,
 };
 
-fn src_of(text: &str) -> tagguard::source::Source {
+fn src_of(text: &str) -> tagguard::source::SourceSpec {
     text.parse().unwrap()
 }
 
@@ -135,7 +137,10 @@ async fn without_a_source_an_existing_immutable_tag_is_refused_and_a_missing_sou
     let e = check::check(&c, Some(&src_of(&missing)), &check_config(Some(&r), &[]))
         .await
         .unwrap_err();
-    assert!(matches!(e, CheckError::SourceMissing { .. }), "{e}");
+    assert!(
+        matches!(e, PlanError::Source(SourceError::Missing { .. })),
+        "{e}"
+    );
     assert_eq!(
         e.to_string(),
         format!("--source {missing}: no such image in registry {}", r.host)
@@ -323,7 +328,7 @@ async fn tls_with_the_test_ca_over_http2_and_a_clear_error_without_it() {
     let e = check::check(&c, None, &config).await.unwrap_err();
     let text = e.to_string();
     assert!(
-        matches!(&e, CheckError::Registry(b) if matches!(**b, RegistryError::Tls { .. })),
+        matches!(&e, PlanError::Registry(b) if matches!(**b, RegistryError::Tls { .. })),
         "{text}"
     );
     assert!(

@@ -92,6 +92,8 @@ fn check_renders_decisions_and_exits_3_on_refusal() {
     );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("| **refuse** |"), "{md}");
+    // The reason of the refusal, not only the word.
+    assert!(md.contains("refusing to move immutable tag"), "{md}");
     assert!(!stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
 
     // gitlab dotenv, and an unreachable registry is an error (exit 1), not a refusal.
@@ -129,4 +131,50 @@ fn check_help_is_reviewed() {
         .run()
         .success();
     insta::assert_snapshot!("help-check---help", run.stdout);
+}
+
+#[test]
+fn format_github_without_github_output_fails_before_any_output() {
+    let repo = Repo::new();
+    for command in ["tags", "check", "push"] {
+        let mut args = vec![command, "--image=127.0.0.1:9/acme/app", "--format=github"];
+        if command == "push" {
+            args.push("--source=127.0.0.1:9/ci/build:1");
+        }
+        let run = tagguard(repo.path()).args(&args).run().code(1);
+        assert_eq!(run.stdout, "", "{command}");
+        assert!(
+            run.err_text().contains("$GITHUB_OUTPUT, which is not set"),
+            "{command}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn zero_computed_tags_are_said_plainly_and_check_prints_no_table() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
+    );
+    repo.commit("policy");
+    let run = tagguard(repo.path())
+        .args(["check", STAMP, "--image=127.0.0.1:9/acme/app"])
+        .run()
+        .success();
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .contains("the policy computed no tags for this build"),
+        "{}",
+        run.stderr
+    );
+    let run = tagguard(repo.path()).args(["tags", STAMP]).run().success();
+    assert!(
+        run.stderr
+            .contains("the policy computed no tags for this build"),
+        "{}",
+        run.stderr
+    );
 }

@@ -19,7 +19,8 @@ fn guarded() -> (Repo, Remote) {
     (repo, remote)
 }
 
-/// Pushes and asserts the outcome; a refused push must leave the remote's refs unchanged.
+/// Pushes and asserts the outcome; a refused push must leave the remote's refs unchanged, and
+/// must have been refused by tagguard (exit 3 with its refusal line), not by a crash or an error.
 pub(super) fn push(repo: &Repo, remote: &Remote, args: &[&str], accepted: bool) -> String {
     let before = remote.refs();
     let mut argv = vec!["push", "origin"];
@@ -27,8 +28,31 @@ pub(super) fn push(repo: &Repo, remote: &Remote, args: &[&str], accepted: bool) 
     let run = try_git(repo.path(), &argv, &[]);
     assert_eq!(run.ok, accepted, "git {argv:?}:\n{}", run.stderr);
     if !accepted {
+        assert!(
+            run.stderr
+                .contains("tagguard: push refused (exit 3): nothing was pushed"),
+            "git {argv:?} failed, but not by tagguard's refusal:\n{}",
+            run.stderr
+        );
         assert_eq!(remote.refs(), before, "a refused push changed the remote");
     }
+    run.stderr
+}
+
+/// Pushes and asserts it fails for a reason other than tagguard's refusal (a broken policy, a
+/// chained hook), leaving the remote unchanged.
+fn push_blocked(repo: &Repo, remote: &Remote, args: &[&str]) -> String {
+    let before = remote.refs();
+    let mut argv = vec!["push", "origin"];
+    argv.extend_from_slice(args);
+    let run = try_git(repo.path(), &argv, &[]);
+    assert!(!run.ok, "git {argv:?} was accepted:\n{}", run.stderr);
+    assert!(
+        !run.stderr.contains("tagguard: push refused"),
+        "git {argv:?}: {}",
+        run.stderr
+    );
+    assert_eq!(remote.refs(), before, "a blocked push changed the remote");
     run.stderr
 }
 
@@ -118,7 +142,7 @@ fn branch_pushes_do_not_read_the_policy() {
     push(&repo, &remote, &["main"], true);
     // A tag push does read it, and a broken policy stops it.
     repo.tag("v1.0.0");
-    let err = push(&repo, &remote, &["v1.0.0"], false);
+    let err = push_blocked(&repo, &remote, &["v1.0.0"]);
     assert!(err.contains("invalid YAML"), "{err}");
 }
 
@@ -238,7 +262,7 @@ fn chain_keeps_the_old_hook_and_runs_it_first_with_the_same_input() {
     assert!(saw.starts_with("origin\nrefs/tags/v1.2 "), "{saw}");
     // The old hook's refusal counts too.
     repo.tag("blocked");
-    push(&repo, &remote, &["blocked"], false);
+    push_blocked(&repo, &remote, &["blocked"]);
     repo.tag("v1.0.0");
     push(&repo, &remote, &["v1.0.0", "main"], true);
 

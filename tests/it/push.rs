@@ -564,3 +564,81 @@ fn a_declined_mount_falls_back_to_uploading() {
     );
     assert_eq!(*tagged.lock().unwrap(), ["1.0.0"]);
 }
+
+/// `--settle`: a push that creates an immutable tag waits the settle time before its read-back;
+/// a run that creates nothing immutable does not wait.
+#[test]
+fn a_new_immutable_tag_settles_before_it_is_claimed() {
+    let r = Registry::start(Mode::Plain);
+    let built = r.seed(&Image::random(), "acme/app", "build-1");
+    let repo = project();
+    let image = format!("{}/acme/app", r.host);
+    let source = format!("{image}@{built}");
+    let started = std::time::Instant::now();
+    push(
+        &repo,
+        &image,
+        &source,
+        &["--git-tag", "v1.4.2", "--settle", "1"],
+    )
+    .success();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    // Again: everything unchanged, nothing to settle.
+    let started = std::time::Instant::now();
+    push(
+        &repo,
+        &image,
+        &source,
+        &["--git-tag", "v1.4.2", "--settle", "1"],
+    )
+    .success();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}
+
+/// When the lookup before the write and the write's acknowledgement are further apart than the
+/// settle time, the push cannot rule out that another push claimed the tag too: exit 1, naming
+/// the tag and what it holds.
+#[test]
+fn a_write_slower_than_the_settle_time_is_not_claimed() {
+    let r = Registry::start(Mode::Plain);
+    let built = r.seed(&Image::random(), "acme/app", "build-1");
+    let repo = project();
+    let image = format!("{}/acme/app", r.host);
+    let run = push(
+        &repo,
+        &image,
+        &format!("{image}@{built}"),
+        &[
+            "--git-tag",
+            "v1.4.2",
+            "--settle",
+            "0.000001",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let report = run.json();
+    assert_eq!(
+        report["races"],
+        serde_json::json!([
+            format!("{image}:1.4.2"),
+            format!("{image}:sha-{}", &repo.head()[..7])
+        ])
+    );
+    assert!(
+        run.err_text().contains(&format!(
+            "{image}:1.4.2 holds this push's image {built}, but"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.err_text()
+            .contains("another push of this tag may have claimed success too"),
+        "{}",
+        run.stderr
+    );
+    // Floating tags wait for the immutable phase to be proven.
+    assert_eq!(r.digest_of("acme/app", "latest"), None);
+}

@@ -154,8 +154,21 @@ pub struct PushArgs {
     /// Upload chunk size in MiB for copied blobs
     #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub chunk_size: u64,
+    /// Seconds a new immutable tag must stay unchallenged before the push claims it, so two
+    /// racing pushes never both succeed (0: off; see docs/push-protocol.md)
+    #[arg(long, value_name = "SECONDS", default_value = "2", env = "TAGGUARD_SETTLE", hide_env_values = true, value_parser = parse_seconds)]
+    pub settle: std::time::Duration,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && (0.0..=600.0).contains(s))
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds from 0 to 600"))
 }
 
 /// How to reach registries.

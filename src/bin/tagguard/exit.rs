@@ -1,18 +1,12 @@
-//! Exit codes, a published contract: 0 ok, 1 error, 2 usage (clap), 3 refused by policy.
+//! Exit codes, a published contract: 0 ok, 1 error, 2 usage (clap), 3 refused. A run that made a
+//! report exits with what the report says ([`Status::exit_code`]); one that failed before it had
+//! a report exits 1.
 
 use std::process::ExitCode;
 
-/// What a command ended with when it did not fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    /// The policy refused something (a finding, not a failure).
-    Refused,
-}
+use tagguard::report::Status;
 
-pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;
-pub const REFUSED: u8 = 3;
 
 pub fn install_reporting() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
@@ -28,10 +22,12 @@ pub fn install_reporting() {
     .expect("the report hook is installed once");
 }
 
-pub fn finish(result: miette::Result<Outcome>) -> ExitCode {
+/// Kept for the commands that have no report (`policy`).
+pub use tagguard::report::Status as Outcome;
+
+pub fn finish(result: miette::Result<Status>) -> ExitCode {
     match result {
-        Ok(Outcome::Ok) => ExitCode::from(OK),
-        Ok(Outcome::Refused) => ExitCode::from(REFUSED),
+        Ok(status) => ExitCode::from(status.exit_code()),
         Err(report) => {
             #[allow(clippy::print_stderr)]
             {

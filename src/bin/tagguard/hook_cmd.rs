@@ -1,21 +1,22 @@
 //! `tagguard hook pre-push` and `tagguard hook install`.
 
 use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::time::Duration;
 
-use miette::{IntoDiagnostic, Result, WrapErr, miette};
+use miette::{IntoDiagnostic, Result, WrapErr};
 use tagguard::hook::install::{self, Installed};
-use tagguard::hook::pre_push::{Lookup, NewRelease, Observation};
-use tagguard::hook::{Finding, PushedRef, Severity, observe, pre_push, pushed_ref, release_images};
+use tagguard::hook::pre_push::{Lookup, NewRelease, ReleaseImage};
+use tagguard::hook::{PushedRef, observe, pre_push, pushed_ref, release_images};
 use tagguard::policy::{Policy, RegistryCheck};
-use tagguard::registry::{CredentialConfig, TransportConfig};
+use tagguard::registries::{Registries, RegistryConfig};
+use tagguard::registry::CredentialConfig;
+use tagguard::report::{Report, Status};
 
 use crate::cli::{HookCommand, PrePushArgs};
-use crate::exit::Outcome;
-use crate::output;
+use crate::{output, render, setup};
 
-pub fn run(cmd: &HookCommand) -> Result<Outcome> {
+pub fn run(cmd: &HookCommand) -> Result<Status> {
     match cmd {
         HookCommand::PrePush(args) => pre_push(args),
         HookCommand::Install { chain, repo } => {
@@ -31,16 +32,16 @@ pub fn run(cmd: &HookCommand) -> Result<Outcome> {
                     kept.display()
                 )),
             }
-            Ok(Outcome::Ok)
+            Ok(Status::Ok)
         }
     }
 }
 
-fn pre_push(args: &PrePushArgs) -> Result<Outcome> {
+fn pre_push(args: &PrePushArgs) -> Result<Status> {
     let refs = pushed_refs(args)?;
     // Branch pushes must stay fast and must not fail on a broken policy: no tag, no work.
     if !pre_push::pushes_tags(&refs) {
-        return Ok(Outcome::Ok);
+        return Ok(Status::Ok);
     }
     let repo = tagguard::git::read(&args.repo)?;
     let root = repo.as_ref().map(|r| r.root.clone());
@@ -54,7 +55,12 @@ fn pre_push(args: &PrePushArgs) -> Result<Outcome> {
             &observations,
         ));
     }
-    Ok(report(&findings))
+    let report = Report {
+        findings,
+        ..Report::default()
+    };
+    render::hook(&report);
+    Ok(report.status())
 }
 
 /// What the registry holds at each new release's immutable image tags.
@@ -62,7 +68,7 @@ fn observe(
     args: &PrePushArgs,
     policy: &Policy,
     releases: &[NewRelease],
-) -> Result<Vec<Observation>> {
+) -> Result<Vec<ReleaseImage>> {
     let repo = git2::Repository::discover(&args.repo)
         .into_diagnostic()
         .wrap_err_with(|| {
@@ -87,7 +93,7 @@ fn observe(
                 refs.into_iter()
                     .map(|r| (release.tag.clone(), sha.clone(), r)),
             ),
-            Err(e) => observations.push(Observation {
+            Err(e) => observations.push(ReleaseImage {
                 tag: release.tag.clone(),
                 reference: "its image tags".to_owned(),
                 commit: sha,
@@ -101,26 +107,26 @@ fn observe(
         log::info!("pre-push: no images to look releases up in");
         return Ok(observations);
     }
-    let credentials = CredentialConfig {
-        explicit: None,
-        env: std::env::vars().collect(),
-    };
-    let mut transport = TransportConfig {
-        insecure: args.insecure_registry.clone(),
-        ca_file: args.ca_file.clone(),
-        timeout: Duration::from_secs(args.timeout.max(1)),
-        connect_timeout: Duration::from_secs(args.timeout.clamp(1, 5)),
-        ..TransportConfig::default()
-    };
-    transport.retry.max_retries = 1;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .into_diagnostic()?;
+    // A push should not wait long: short limits, one retry.
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let transport = setup::transport(
+        &args.insecure_registry,
+        args.ca_file.clone(),
+        timeout,
+        timeout.min(Duration::from_secs(5)),
+        1,
+    );
+    let registries = Registries::new(RegistryConfig {
+        credentials: CredentialConfig {
+            explicit: None,
+            env: std::env::vars().collect(),
+        },
+        transport,
+    });
     let references: Vec<String> = wanted.iter().map(|(_, _, r)| r.clone()).collect();
-    let lookups = runtime.block_on(observe::lookup_all(&references, &credentials, &transport));
+    let lookups = setup::runtime()?.block_on(observe::lookup_all(&references, &registries));
     observations.extend(wanted.into_iter().zip(lookups).map(
-        |((tag, commit, reference), lookup)| Observation {
+        |((tag, commit, reference), lookup)| ReleaseImage {
             tag,
             reference,
             commit,
@@ -141,32 +147,11 @@ fn pushed_refs(args: &PrePushArgs) -> Result<Vec<PushedRef>> {
         .read_to_string(&mut input)
         .into_diagnostic()
         .wrap_err("could not read the pushed refs from stdin")?;
-    pushed_ref::parse_lines(&input).map_err(|e| miette!("{e}"))
+    Ok(pushed_ref::parse_lines(&input)?)
 }
 
 fn resolve(args: &PrePushArgs, name: &str) -> Option<String> {
     let repo = git2::Repository::discover(&args.repo).ok()?;
     let object = repo.revparse_single(name).ok()?;
     Some(object.id().to_string())
-}
-
-/// Findings on stderr, where git shows a hook's output; refusals fail the push.
-fn report(findings: &[Finding]) -> Outcome {
-    let mut err = std::io::stderr().lock();
-    for f in findings {
-        let word = match f.severity {
-            Severity::Refuse => "refused",
-            Severity::Warn => "warning",
-        };
-        let _ = writeln!(err, "tagguard: {word}: {f}");
-        if let Some(hint) = f.hint() {
-            let _ = writeln!(err, "  hint: {hint}");
-        }
-    }
-    if findings.iter().any(|f| f.severity == Severity::Refuse) {
-        let _ = writeln!(err, "tagguard: push refused: nothing was pushed");
-        Outcome::Refused
-    } else {
-        Outcome::Ok
-    }
 }

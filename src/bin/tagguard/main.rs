@@ -7,6 +7,8 @@ mod hook_cmd;
 mod output;
 mod policy_cmd;
 mod push_cmd;
+mod render;
+mod setup;
 mod tags_cmd;
 
 use clap::Parser;

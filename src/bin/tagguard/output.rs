@@ -21,6 +21,15 @@ pub fn refusal(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "refused: {text}");
 }
 
+/// A diagnostic (code, message, help) on stderr, the way errors are shown.
+pub fn diagnostic(d: &(impl miette::Diagnostic + Clone + Send + Sync + 'static)) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{:?}",
+        miette::Report::new(d.clone())
+    );
+}
+
 /// A note for the person reading the log, on stderr.
 pub fn note(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
@@ -126,9 +135,13 @@ pub fn tags_dotenv(computed: &Computed) -> Vec<(&'static str, String)> {
 }
 
 /// dotenv lines for GitLab's `artifacts:reports:dotenv` (single-line values only).
-pub fn dotenv(pairs: &[(&str, String)]) {
+pub fn dotenv<K: AsRef<str>>(pairs: &[(K, String)]) {
     for (key, value) in pairs {
-        line(&format!("{key}={}", value.replace(['\n', '\r'], " ")));
+        line(&format!(
+            "{}={}",
+            key.as_ref(),
+            value.replace(['\n', '\r'], " ")
+        ));
     }
 }
 
@@ -137,7 +150,7 @@ pub fn dotenv(pairs: &[(&str, String)]) {
 pub fn github_outputs(pairs: &[(&str, String)]) -> Result<()> {
     let path = std::env::var_os("GITHUB_OUTPUT")
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| miette!("--format github writes to $GITHUB_OUTPUT, which is not set (is this a GitHub Actions step?)"))?;
+        .ok_or_else(|| miette!(code = "tagguard::output::no_github_output", "--format github writes to $GITHUB_OUTPUT, which is not set (is this a GitHub Actions step?)"))?;
     let mut text = String::new();
     for (name, value) in pairs {
         let delimiter = delimiter_for(value);

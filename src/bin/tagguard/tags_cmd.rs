@@ -4,18 +4,23 @@ use std::collections::HashMap;
 
 use miette::{Result, miette};
 use tagguard::context::{self, Overrides};
+use tagguard::plan;
 use tagguard::policy::Policy;
+use tagguard::report::Status;
 use tagguard::tags::{self, Computed};
 
 use crate::cli::{BuildArgs, Format, TagsArgs};
-use crate::exit::Outcome;
-use crate::output;
+use crate::{output, render, setup};
 
-pub fn run(args: &TagsArgs) -> Result<Outcome> {
+pub fn run(args: &TagsArgs) -> Result<Status> {
+    setup::preflight(args.format)?;
     let computed = compute(&args.build)?;
-    if let Some(refusal) = dirty_refusal(&computed, args.build.allow_dirty) {
-        output::refusal(&refusal);
-        return Ok(Outcome::Refused);
+    if let Some(refusal) = plan::dirty_tree(&computed, args.build.allow_dirty) {
+        render::findings(&[refusal]);
+        return Ok(Status::Refused);
+    }
+    if computed.tags.is_empty() {
+        output::note("warning: the policy computed no tags for this build");
     }
     match args.format {
         Format::Text => output::tags_text(&computed),
@@ -26,7 +31,7 @@ pub fn run(args: &TagsArgs) -> Result<Outcome> {
         }
         Format::Gitlab => output::dotenv(&output::tags_dotenv(&computed)),
     }
-    Ok(Outcome::Ok)
+    Ok(Status::Ok)
 }
 
 /// Loads the policy and gathers the context, then computes the tags: the shared first step of
@@ -64,17 +69,4 @@ pub fn compute(args: &BuildArgs) -> Result<Computed> {
     let computed = tags::compute(&policy, &ctx, &args.images)?;
     log::debug!("computed: {computed:?}");
     Ok(computed)
-}
-
-/// Immutable tags must name committed source: a dirty tree is refused unless allowed.
-pub fn dirty_refusal(computed: &Computed, allow_dirty: bool) -> Option<String> {
-    let tags = computed.dirty_immutable_tags();
-    if allow_dirty || tags.is_empty() {
-        return None;
-    }
-    let names: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
-    Some(format!(
-        "the work tree has uncommitted changes, so the immutable tags {} would name an image no commit describes; commit first, or pass --allow-dirty",
-        names.join(", ")
-    ))
 }

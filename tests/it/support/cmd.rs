@@ -15,7 +15,10 @@ pub fn tagguard(dir: &Path) -> Tagguard {
     cmd.current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // The settle wait (see docs/push-protocol.md) is a second per push that creates an
+        // immutable tag; tests about it set their own value.
+        .env("TAGGUARD_SETTLE", "0");
     Tagguard { cmd, stdin: None }
 }
 

@@ -10,18 +10,25 @@ use crate::registry::manifest::is_index;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LayoutError {
+    #[diagnostic(
+        code(tagguard::layout::not_a_layout),
+        help("point oci: at the directory buildx `type=oci,tar=false`, skopeo or kaniko wrote")
+    )]
     #[error("{dir}: not an OCI image layout (no readable oci-layout and index.json): {source}")]
     NotALayout { dir: String, source: std::io::Error },
+    #[diagnostic(code(tagguard::layout::index))]
     #[error("{dir}/index.json: {detail}")]
     Index { dir: String, detail: String },
+    #[diagnostic(code(tagguard::layout::no_such_ref))]
     #[error("{dir}: no manifest named {name:?} in index.json (names: {known})")]
     NoSuchRef {
         dir: String,
         name: String,
         known: String,
     },
+    #[diagnostic(code(tagguard::layout::ambiguous))]
     #[error(
         "{dir}: index.json lists {count} manifests; name one with oci:{dir}:REF (names: {known})"
     )]
@@ -30,11 +37,13 @@ pub enum LayoutError {
         count: usize,
         known: String,
     },
+    #[diagnostic(code(tagguard::layout::blob))]
     #[error("{path}: {source}")]
     Blob {
         path: String,
         source: std::io::Error,
     },
+    #[diagnostic(code(tagguard::layout::corrupt))]
     #[error("{path}: content does not match its digest {digest}")]
     Corrupt { path: String, digest: Digest },
 }

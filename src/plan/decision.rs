@@ -1,5 +1,5 @@
 //! What to do with each image × tag, given where the tag points now and what would be pushed.
-//! Pure: the registry is observed elsewhere ([`crate::check`]).
+//! Pure: the registry is observed elsewhere ([`super::observe`]).
 
 use std::fmt;
 
@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use crate::policy::Floating;
 use crate::registry::Digest;
+use crate::report::{Finding, Severity, code};
 use crate::tags::ComputedTag;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// The tag does not exist yet (nor, perhaps, the repository).
     Create,
@@ -26,15 +26,41 @@ pub enum Action {
     Skip,
 }
 
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::Create,
+        Action::Unchanged,
+        Action::Move,
+        Action::Refuse,
+        Action::Skip,
+    ];
+
+    /// The one name of an action, in text, JSON and CI outputs.
+    pub fn name(self) -> &'static str {
+        match self {
             Action::Create => "create",
             Action::Unchanged => "unchanged",
             Action::Move => "move",
             Action::Refuse => "refuse",
             Action::Skip => "skip",
-        })
+        }
+    }
+
+    /// Whether carrying it out writes the tag.
+    pub fn writes(self) -> bool {
+        matches!(self, Action::Create | Action::Move)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 
@@ -56,6 +82,9 @@ pub enum SkipReason {
     NewerRelease,
     /// Pre-releases never move floating tags.
     Prerelease,
+    /// Another writer moved the tag between the plan and the write; whether to a newer release
+    /// is not known, and floating tags only move forward.
+    MovedMeanwhile,
 }
 
 /// What was observed for one image × tag, to decide on.
@@ -80,12 +109,13 @@ pub struct Decision {
     pub action: Action,
     pub immutable: bool,
     /// `latest`, `major`, `minor` or null.
-    pub floating: Option<&'static str>,
+    pub floating: Option<Floating>,
     /// Where the tag points now; null when it does not exist.
     pub current: Option<Digest>,
     /// What would be pushed; null when no source was given.
     pub desired: Option<Digest>,
-    /// Index of the policy rule that made this tag, and its template.
+    /// Index of the policy rule that made this tag (from 0, as in `tags --format json`), and its
+    /// template. Messages count rules from 1.
     pub rule: usize,
     pub template: String,
     /// Set when `action` is `refuse`.
@@ -100,19 +130,61 @@ impl Decision {
     pub fn is_refusal(&self) -> bool {
         self.action == Action::Refuse
     }
-}
 
-fn floating_name(f: Floating) -> &'static str {
-    match f {
-        Floating::Latest => "latest",
-        Floating::Major => "major",
-        Floating::Minor => "minor",
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.image, self.tag)
+    }
+
+    /// The decision again, for a tag found at `current` right before its write. A floating tag
+    /// that another writer moved meanwhile is left alone: it may now hold a newer release.
+    pub fn again(&self, current: Option<&Digest>) -> Decision {
+        if self.floating.is_some() && current.is_some() && current != self.desired.as_ref() {
+            return Decision {
+                action: Action::Skip,
+                current: current.cloned(),
+                skip_reason: Some(SkipReason::MovedMeanwhile),
+                ..self.clone()
+            };
+        }
+        let tag = ComputedTag {
+            tag: self.tag.clone(),
+            immutable: self.immutable,
+            floating: self.floating,
+            rule: self.rule,
+            template: self.template.clone(),
+        };
+        let seen = Seen {
+            current,
+            desired: self.desired.as_ref(),
+            same_image: same_digest(current, self.desired.as_ref()),
+            hold: None,
+        };
+        decide_one(&self.image, &tag, seen)
+    }
+
+    /// The planner's finding for a refusal.
+    pub fn finding(&self) -> Option<Finding> {
+        let (code, help) = match self.reason? {
+            RefusalReason::PointsElsewhere => (
+                code::IMMUTABLE_TAG_TAKEN,
+                "an immutable tag never moves: release a new version, or make the rule mutable if the tag is meant to move",
+            ),
+            RefusalReason::NoSourceToCompare => (
+                code::IMMUTABLE_TAG_UNPROVEN,
+                "pass --source with the image to be pushed, so tagguard can tell whether the tag already holds it",
+            ),
+        };
+        Some(
+            Finding::new(code, Severity::Refusal, self.to_string())
+                .about(self.reference())
+                .help(help),
+        )
     }
 }
 
 /// Decides for one tag of one image. A floating tag moves by design, so it is never held
 /// immutable even if its rule says so; it only ever moves forward.
-pub fn decide(image: &str, tag: &ComputedTag, seen: Seen<'_>) -> Decision {
+pub fn decide_one(image: &str, tag: &ComputedTag, seen: Seen<'_>) -> Decision {
     let immutable = tag.immutable && tag.floating.is_none();
     let hold = seen.hold.filter(|_| tag.floating.is_some());
     let (action, reason) = match (seen.current, seen.same_image) {
@@ -130,7 +202,7 @@ pub fn decide(image: &str, tag: &ComputedTag, seen: Seen<'_>) -> Decision {
         tag: tag.tag.clone(),
         action,
         immutable,
-        floating: tag.floating.map(floating_name),
+        floating: tag.floating,
         current: seen.current.cloned(),
         desired: seen.desired.cloned(),
         rule: tag.rule,
@@ -160,24 +232,31 @@ impl fmt::Display for Decision {
         match (self.action, self.reason) {
             (Action::Refuse, Some(RefusalReason::PointsElsewhere)) => write!(
                 f,
-                "refusing to move immutable tag {}:{} from {} to {} (rule #{} {:?})",
+                "refusing to move immutable tag {}:{} from {} to {} (rule {} {:?})",
                 self.image,
                 self.tag,
                 digest(&self.current),
                 digest(&self.desired),
-                self.rule,
+                self.rule + 1,
                 self.template
             ),
             (Action::Refuse, _) => write!(
                 f,
-                "immutable tag {}:{} already exists at {} and no --source was given to prove it is the same image (rule #{} {:?})",
+                "immutable tag {}:{} already exists at {} and no --source was given to prove it is the same image (rule {} {:?})",
                 self.image,
                 self.tag,
                 digest(&self.current),
-                self.rule,
+                self.rule + 1,
                 self.template
             ),
             (Action::Create, _) => write!(f, "create {}:{}", self.image, self.tag),
+            (Action::Skip, _) if self.skip_reason == Some(SkipReason::MovedMeanwhile) => write!(
+                f,
+                "leave floating tag {}:{} alone: another writer moved it to {} after this push looked it up (floating tags only move forward)",
+                self.image,
+                self.tag,
+                digest(&self.current)
+            ),
             (Action::Skip, _) => match &self.held_by {
                 Some(v) => write!(
                     f,
@@ -245,13 +324,43 @@ mod tests {
         let (a, b) = (d('a'), d('b'));
         let mut s = seen(Some(&a), Some(&b));
         s.hold = Some((SkipReason::NewerRelease, Some(&newer)));
-        let decision = decide("r/app", &floating, s);
+        let decision = decide_one("r/app", &floating, s);
         assert_eq!(decision.action, Action::Skip);
         assert_eq!(decision.held_by.as_deref(), Some("2.0.0"));
         assert!(decision.to_string().contains("release 2.0.0 is newer"));
         // Holds only apply to floating tags.
         let imm = tag("1.9.1", true, None);
-        assert_eq!(decide("r/app", &imm, s).action, Action::Refuse);
+        assert_eq!(decide_one("r/app", &imm, s).action, Action::Refuse);
+    }
+
+    #[test]
+    fn deciding_again_right_before_the_write() {
+        let (a, b, c) = (d('a'), d('b'), d('c'));
+        let imm = decide_one("r/app", &tag("1.2.3", true, None), seen(None, Some(&a)));
+        assert_eq!(imm.action, Action::Create);
+        let again = imm.again(Some(&b));
+        assert_eq!(
+            (again.action, again.reason),
+            (Action::Refuse, Some(RefusalReason::PointsElsewhere))
+        );
+        assert_eq!(imm.again(Some(&a)).action, Action::Unchanged);
+        let latest = decide_one(
+            "r/app",
+            &tag("latest", false, Some(Floating::Latest)),
+            seen(Some(&c), Some(&a)),
+        );
+        assert_eq!(latest.action, Action::Move);
+        let again = latest.again(Some(&b));
+        assert_eq!(
+            (again.action, again.skip_reason),
+            (Action::Skip, Some(SkipReason::MovedMeanwhile))
+        );
+        assert!(
+            again.to_string().contains("another writer moved it"),
+            "{again}"
+        );
+        let edge = decide_one("r/app", &tag("edge", false, None), seen(Some(&c), Some(&a)));
+        assert_eq!(edge.again(Some(&b)).action, Action::Move);
     }
 
     #[test]
@@ -261,7 +370,7 @@ mod tests {
         let floating = tag("1", true, Some(Floating::Major));
         let (a, b) = (d('a'), d('b'));
         let act = |t: &ComputedTag, cur: Option<&Digest>, des: Option<&Digest>| {
-            decide("r/app", t, seen(cur, des)).action
+            decide_one("r/app", t, seen(cur, des)).action
         };
         for t in [&imm, &mutable, &floating] {
             assert_eq!(act(t, None, Some(&a)), Action::Create);
@@ -277,7 +386,7 @@ mod tests {
 
     #[test]
     fn a_refusal_says_which_tag_where_what_and_which_rule() {
-        let r = decide(
+        let r = decide_one(
             "ghcr.io/acme/app",
             &tag("1.2.3", true, None),
             seen(Some(&d('a')), Some(&d('b'))),
@@ -289,8 +398,8 @@ mod tests {
             text.contains(&format!("from {} to {}", d('a'), d('b'))),
             "{text}"
         );
-        assert!(text.contains("rule #2 \"{{ version }}\""), "{text}");
-        let r = decide(
+        assert!(text.contains("rule 3 \"{{ version }}\""), "{text}");
+        let r = decide_one(
             "ghcr.io/acme/app",
             &tag("1.2.3", true, None),
             seen(Some(&d('a')), None),
@@ -301,7 +410,7 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let v = serde_json::to_value(decide(
+        let v = serde_json::to_value(decide_one(
             "r/app",
             &tag("1", true, Some(Floating::Major)),
             seen(Some(&d('a')), None),
@@ -315,7 +424,7 @@ mod tests {
         assert_eq!(v["current"], d('a').to_string());
         assert_eq!(v["desired"], serde_json::Value::Null);
         assert_eq!(v["reason"], serde_json::Value::Null);
-        let v = serde_json::to_value(decide(
+        let v = serde_json::to_value(decide_one(
             "r/app",
             &tag("1.0.0", true, None),
             seen(Some(&d('a')), Some(&d('b'))),

@@ -3,7 +3,7 @@
 
 use semver::Version;
 
-use crate::decision::SkipReason;
+use super::decision::SkipReason;
 use crate::policy::Floating;
 
 /// Whether a floating tag of kind `kind` must stay where it is for release `version`, given the

@@ -7,11 +7,48 @@ use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 
-use crate::layout::Layout;
 use crate::registry::manifest::{self, Descriptor};
 use crate::registry::{Digest, Mount, RegistryClient, RegistryError};
+use crate::source::{Layout, LayoutError};
 
-use super::{Progress, PushError};
+use super::Progress;
+
+/// Getting content into a target repository failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TransferError {
+    #[error(transparent)]
+    #[diagnostic(code(tagguard::push::registry))]
+    Registry(Box<RegistryError>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Layout(#[from] LayoutError),
+    #[error("manifest {digest} vanished from {repository}")]
+    #[diagnostic(
+        code(tagguard::push::source_vanished),
+        help("the source image was deleted while it was being copied; push it again")
+    )]
+    Vanished { digest: Digest, repository: String },
+    #[error("manifest {digest}: {detail}")]
+    #[diagnostic(code(tagguard::push::malformed_manifest))]
+    Malformed { digest: String, detail: String },
+    #[error("reading {what}: {detail}")]
+    #[diagnostic(code(tagguard::push::read_failed))]
+    Read { what: String, detail: String },
+    #[error("blob {digest} read from the source hashes to {actual}")]
+    #[diagnostic(
+        code(tagguard::push::blob_corrupt),
+        help(
+            "the source's content does not match its digest; rebuild or re-push the source image"
+        )
+    )]
+    Corrupt { digest: Digest, actual: String },
+}
+
+impl From<RegistryError> for TransferError {
+    fn from(e: RegistryError) -> Self {
+        TransferError::Registry(Box::new(e))
+    }
+}
 
 /// Where content is read from.
 pub enum Origin<'a> {
@@ -52,17 +89,15 @@ impl Origin<'_> {
         &self,
         digest: &Digest,
         hint: Option<&str>,
-    ) -> Result<(Vec<u8>, String), PushError> {
+    ) -> Result<(Vec<u8>, String), TransferError> {
         match self {
             Origin::Registry { client, repository } => {
                 let m = client
                     .get_manifest(repository, &digest.to_string())
                     .await?
-                    .ok_or_else(|| {
-                        PushError::Content(format!(
-                            "manifest {digest} vanished from {}/{repository}",
-                            client.host()
-                        ))
+                    .ok_or_else(|| TransferError::Vanished {
+                        digest: digest.clone(),
+                        repository: format!("{}/{repository}", client.host()),
                     })?;
                 Ok((m.bytes, m.media_type))
             }
@@ -70,7 +105,7 @@ impl Origin<'_> {
                 let bytes = layout.read_blob(digest)?;
                 let media_type = hint
                     .map(str::to_owned)
-                    .or_else(|| crate::layout::media_type_of(&bytes))
+                    .or_else(|| crate::source::layout::media_type_of(&bytes))
                     .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".to_owned());
                 Ok((bytes, media_type))
             }
@@ -84,13 +119,20 @@ pub async fn ensure_content(
     origin: &Origin<'_>,
     target: &Target<'_>,
     bytes: &[u8],
-) -> Result<(), PushError> {
-    let parts = manifest::parse(bytes).map_err(PushError::Content)?;
+) -> Result<(), TransferError> {
+    let parts = manifest::parse(bytes).map_err(|detail| TransferError::Malformed {
+        digest: Digest::sha256_of(bytes).to_string(),
+        detail,
+    })?;
     for child in &parts.manifests {
         let (child_bytes, media_type) = origin
             .manifest(&child.digest, child.media_type.as_deref())
             .await?;
-        let child_parts = manifest::parse(&child_bytes).map_err(PushError::Content)?;
+        let child_parts =
+            manifest::parse(&child_bytes).map_err(|detail| TransferError::Malformed {
+                digest: child.digest.to_string(),
+                detail,
+            })?;
         copy_blobs(origin, target, &child_parts.blobs).await?;
         target
             .client
@@ -109,8 +151,8 @@ async fn copy_blobs(
     origin: &Origin<'_>,
     target: &Target<'_>,
     blobs: &[Descriptor],
-) -> Result<(), PushError> {
-    let results: Vec<Result<(), PushError>> =
+) -> Result<(), TransferError> {
+    let results: Vec<Result<(), TransferError>> =
         futures_util::stream::iter(blobs.iter().map(|b| copy_blob(origin, target, b)))
             .buffer_unordered(PARALLEL_BLOBS)
             .collect()
@@ -122,7 +164,7 @@ async fn copy_blob(
     origin: &Origin<'_>,
     target: &Target<'_>,
     blob: &Descriptor,
-) -> Result<(), PushError> {
+) -> Result<(), TransferError> {
     if target
         .client
         .blob_exists(target.repository, &blob.digest)
@@ -160,7 +202,7 @@ async fn stream_blob(
     target: &Target<'_>,
     blob: &Descriptor,
     session: reqwest::Url,
-) -> Result<(), PushError> {
+) -> Result<(), TransferError> {
     let mut hasher = Sha256::new();
     let mut location = session;
     let capacity = |size: u64| target.chunk_size.min(size as usize) + READ_SIZE;
@@ -195,10 +237,10 @@ async fn stream_blob(
     }
     let actual = format!("sha256:{:x}", hasher.finalize());
     if blob.digest.algorithm() == "sha256" && actual != blob.digest.to_string() {
-        return Err(PushError::Content(format!(
-            "blob {} read from the source hashes to {actual}",
-            blob.digest
-        )));
+        return Err(TransferError::Corrupt {
+            digest: blob.digest.clone(),
+            actual,
+        });
     }
     let last = buffer.len() as u64;
     target
@@ -221,7 +263,7 @@ enum Reader {
 }
 
 impl Reader {
-    async fn open(origin: &Origin<'_>, digest: &Digest) -> Result<Reader, PushError> {
+    async fn open(origin: &Origin<'_>, digest: &Digest) -> Result<Reader, TransferError> {
         match origin {
             Origin::Registry { client, repository } => {
                 let what = format!("{}/{repository}@{digest}", client.host());
@@ -232,39 +274,37 @@ impl Reader {
             }
             Origin::Layout(layout) => {
                 let path = layout.blob_path(digest);
-                let file = tokio::fs::File::open(&path).await.map_err(|source| {
-                    crate::layout::LayoutError::Blob {
-                        path: path.display().to_string(),
-                        source,
-                    }
-                })?;
+                let file =
+                    tokio::fs::File::open(&path)
+                        .await
+                        .map_err(|source| LayoutError::Blob {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
                 Ok(Reader::File(file, path.display().to_string()))
             }
         }
     }
 
-    async fn next(&mut self) -> Result<Option<Vec<u8>>, PushError> {
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, TransferError> {
         match self {
             Reader::Http(response, what) => response
                 .chunk()
                 .await
                 .map(|c| c.map(|b| b.to_vec()))
-                .map_err(|e| PushError::Content(format!("reading {what}: {e}"))),
+                .map_err(|e| TransferError::Read {
+                    what: what.clone(),
+                    detail: e.to_string(),
+                }),
             Reader::File(file, path) => {
                 let mut buf = vec![0u8; READ_SIZE];
-                let n = file
-                    .read(&mut buf)
-                    .await
-                    .map_err(|e| PushError::Content(format!("reading {path}: {e}")))?;
+                let n = file.read(&mut buf).await.map_err(|e| TransferError::Read {
+                    what: path.clone(),
+                    detail: e.to_string(),
+                })?;
                 buf.truncate(n);
                 Ok((n > 0).then_some(buf))
             }
         }
-    }
-}
-
-impl From<RegistryError> for PushError {
-    fn from(e: RegistryError) -> Self {
-        PushError::Registry(Box::new(e))
     }
 }

@@ -1,0 +1,171 @@
+//! The apply stage: carry out a [`Plan`]'s writes, and prove them.
+//!
+//! Content first (blobs and child manifests into every target repository), then the tags in
+//! phases: immutable tags of every image, then mutable tags, then floating tags (`latest`, `1`,
+//! `1.4`). Each tag is looked up again right before its write, and every write of a phase is
+//! read back before the next phase starts, so a refusal, a failure or a race stops the run
+//! before anything that depends on it moves. See docs/push-protocol.md.
+
+mod phases;
+mod tag_write;
+mod transfer;
+
+use std::time::Duration;
+
+use crate::plan::{Decision, Plan};
+use crate::registries::Registries;
+use crate::registry::Digest;
+use crate::report::{Finding, Severity, Written, code};
+use crate::source::SourceImage;
+
+pub use transfer::TransferError;
+
+use tag_write::Content;
+use transfer::{Origin, Target};
+
+pub struct ApplyOptions<'a> {
+    /// Decide and report, but send no write request.
+    pub dry_run: bool,
+    /// Upload chunk size for copied blobs.
+    pub chunk_size: usize,
+    /// How long a write of an immutable tag must stay unchallenged before it counts (zero: off).
+    pub settle: Duration,
+    /// Told about long transfers and written tags.
+    pub progress: &'a (dyn Fn(Progress) + Sync),
+}
+
+/// Progress of a long transfer, for the binary to render.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Blob {
+        repository: String,
+        digest: Digest,
+        size: u64,
+        done: u64,
+    },
+    /// A tag was written (`image:tag`).
+    Tagged { reference: String, digest: Digest },
+}
+
+/// What applying did: the decisions as they stand after any re-decision, what was written, and
+/// the findings of the writes.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub decisions: Vec<Decision>,
+    pub written: Vec<Written>,
+    pub findings: Vec<Finding>,
+}
+
+/// Writes what `plan` allows, unless anything is refused or this is a dry run.
+pub async fn apply(plan: Plan, registries: &Registries, options: &ApplyOptions<'_>) -> Applied {
+    let mut applied = Applied {
+        decisions: plan.decisions,
+        ..Applied::default()
+    };
+    let writes: Vec<usize> = (0..applied.decisions.len())
+        .filter(|i| applied.decisions[*i].action.writes())
+        .collect();
+    let refused = applied.decisions.iter().any(Decision::is_refusal);
+    if refused || options.dry_run || writes.is_empty() {
+        return applied;
+    }
+    let Some(source) = &plan.source else {
+        applied.findings.push(Finding::new(
+            code::PUSH_FAILED,
+            Severity::Error,
+            "push needs a source image (--source)",
+        ));
+        return applied;
+    };
+    let content = match prepare(source, &plan.targets, &writes, registries, options).await {
+        Ok(content) => content,
+        Err(e) => {
+            applied.findings.push(
+                Finding::new(
+                    code::PUSH_FAILED,
+                    Severity::Error,
+                    format!("copying the image failed, so no tag was written: {e}"),
+                )
+                .help("run the push again; content already copied is not sent twice"),
+            );
+            phases::not_written(&mut applied, &writes);
+            return applied;
+        }
+    };
+    let refs = plan
+        .targets
+        .iter()
+        .flat_map(|t| &t.tags)
+        .collect::<Vec<_>>();
+    let writer = tag_write::Writer {
+        registries,
+        content,
+        retries: registries.retries(),
+        settle: options.settle,
+        progress: options.progress,
+    };
+    phases::run(&writer, &refs, &writes, &mut applied).await;
+    applied
+}
+
+/// Makes the content present in every target repository that gets a tag; returns what the tags
+/// will be written with.
+async fn prepare<'a>(
+    source: &'a SourceImage,
+    targets: &[crate::plan::Target],
+    writes: &[usize],
+    registries: &Registries,
+    options: &ApplyOptions<'_>,
+) -> Result<Content<'a>, TransferError> {
+    let client;
+    let (origin, known, digest, hint) = match source {
+        SourceImage::Docker { image, .. } => return Ok(Content::Docker { image }),
+        SourceImage::Registry {
+            reference,
+            digest,
+            manifest,
+        } => {
+            client = registries.client(&reference.registry)?;
+            let origin = Origin::Registry {
+                client: &client,
+                repository: &reference.repository,
+            };
+            let known = manifest
+                .as_ref()
+                .map(|m| (m.bytes.clone(), m.media_type.clone()));
+            (origin, known, digest, None)
+        }
+        SourceImage::Layout {
+            layout,
+            digest,
+            media_type,
+        } => (
+            Origin::Layout(layout),
+            None,
+            digest,
+            Some(media_type.as_str()),
+        ),
+    };
+    let (bytes, media_type) = match known {
+        Some(known) => known,
+        None => origin.manifest(digest, hint).await?,
+    };
+    let per_image = targets.first().map_or(0, |t| t.tags.len());
+    for (k, target) in targets.iter().enumerate() {
+        let gets_a_tag = writes.iter().any(|i| i / per_image.max(1) == k);
+        let same_repository = matches!(&origin, Origin::Registry { client, repository }
+            if client.host() == target.image.registry && *repository == target.image.repository);
+        if !gets_a_tag || same_repository {
+            continue;
+        }
+        let client = registries.client(&target.image.registry)?;
+        let to = Target {
+            client: &client,
+            repository: &target.image.repository,
+            chunk_size: options.chunk_size.max(1 << 16),
+            progress: options.progress,
+        };
+        transfer::ensure_content(&origin, &to, &bytes).await?;
+    }
+    Ok(Content::Manifest { bytes, media_type })
+}

@@ -1,0 +1,161 @@
+//! One tag write and what it takes to know its outcome: the lookup right before it, the write
+//! itself, and — when the registry's answer is lost (a 5xx, a reset, a timeout) — a lookup that
+//! tells whether it landed, so the user is never handed the question.
+
+use std::time::{Duration, Instant};
+
+use crate::docker::{self, DockerError};
+use crate::registries::Registries;
+use crate::registry::{Digest, Reference, RegistryError, WriteFate};
+
+use super::Progress;
+
+/// What the tags are written with.
+pub enum Content<'a> {
+    /// A manifest's exact bytes, the same under every tag (so the same digest).
+    Manifest { bytes: Vec<u8>, media_type: String },
+    /// A Docker engine image, tagged and pushed by the engine.
+    Docker { image: &'a str },
+}
+
+pub struct Writer<'a> {
+    pub registries: &'a Registries,
+    pub content: Content<'a>,
+    /// Writes repeated after they provably did not land (`--retries`).
+    pub retries: u32,
+    pub settle: Duration,
+    pub progress: &'a (dyn Fn(Progress) + Sync),
+}
+
+/// A lookup of a tag: what it held, and when the question was sent.
+#[derive(Debug, Clone)]
+pub struct Look {
+    pub found: Option<Digest>,
+    pub sent: Instant,
+}
+
+/// How one tag write ended.
+pub enum Outcome {
+    /// The registry holds the tag at `digest`; `since` is when the lookup that found the tag
+    /// as decided was sent (unknown for a Docker engine push, whose manifest write comes after
+    /// its own layer uploads), `ack` when the write was known to have landed.
+    Landed {
+        digest: Digest,
+        since: Option<Instant>,
+        ack: Instant,
+    },
+    /// The registry's own immutability refusal.
+    Refused(Box<RegistryError>),
+    /// The write provably did not land (or failed every time it was repeated).
+    Failed(WriteError),
+    /// The answer was lost, and a lookup found the tag at another digest.
+    Raced { found: Option<Digest> },
+    /// The answer was lost, and the lookup to settle it failed too.
+    Unsure {
+        write: Box<RegistryError>,
+        lookup: Box<RegistryError>,
+    },
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum WriteError {
+    #[error(transparent)]
+    #[diagnostic(code(tagguard::push::registry))]
+    Registry(Box<RegistryError>),
+    #[error(transparent)]
+    #[diagnostic(code(tagguard::push::docker))]
+    Docker(#[from] DockerError),
+}
+
+impl Writer<'_> {
+    /// Looks `reference` up (HEAD).
+    pub async fn look(&self, reference: &Reference) -> Result<Look, RegistryError> {
+        let sent = Instant::now();
+        let found = self
+            .registries
+            .client(&reference.registry)?
+            .resolve(reference)
+            .await?;
+        Ok(Look { found, sent })
+    }
+
+    /// Writes the tag, which `before` found as decided. After a lost answer, the tag is looked
+    /// up: this push's digest means it landed, what it held before means it did not (the write
+    /// is sent again, up to `retries` times), anything else is another writer's.
+    /// `name` is the `image:tag` as the policy wrote it (what the Docker engine is told).
+    pub async fn write(&self, reference: &Reference, name: &str, before: Look) -> Outcome {
+        let (bytes, media_type) = match &self.content {
+            Content::Manifest { bytes, media_type } => (bytes, media_type),
+            Content::Docker { image } => return docker_push(image, name),
+        };
+        let client = match self.registries.client(&reference.registry) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Failed(WriteError::Registry(Box::new(e))),
+        };
+        let tag = reference.tag.as_deref().unwrap_or_default();
+        let ours = Digest::sha256_of(bytes);
+        let mut since = before.sent;
+        let mut repeats = 0;
+        loop {
+            let put = client
+                .put_manifest(&reference.repository, tag, media_type, bytes)
+                .await;
+            let error = match put {
+                Ok(digest) => {
+                    return Outcome::Landed {
+                        digest,
+                        since: Some(since),
+                        ack: Instant::now(),
+                    };
+                }
+                Err(e) => e,
+            };
+            match error.write_fate() {
+                WriteFate::Refused => return Outcome::Refused(Box::new(error)),
+                WriteFate::NotApplied => {
+                    return Outcome::Failed(WriteError::Registry(Box::new(error)));
+                }
+                WriteFate::Unknown => {}
+            }
+            log::info!("{reference}: the write's answer was lost ({error}); looking the tag up");
+            let look = match self.look(reference).await {
+                Ok(look) => look,
+                Err(lookup) => {
+                    return Outcome::Unsure {
+                        write: Box::new(error),
+                        lookup: Box::new(lookup),
+                    };
+                }
+            };
+            match look.found {
+                Some(d) if d == ours => {
+                    return Outcome::Landed {
+                        digest: d,
+                        since: Some(since),
+                        ack: Instant::now(),
+                    };
+                }
+                found if found == before.found && repeats < self.retries => {
+                    repeats += 1;
+                    since = look.sent;
+                }
+                found if found == before.found => {
+                    return Outcome::Failed(WriteError::Registry(Box::new(error)));
+                }
+                found => return Outcome::Raced { found },
+            }
+        }
+    }
+}
+
+fn docker_push(image: &str, target: &str) -> Outcome {
+    let pushed = docker::tag(image, target).and_then(|()| docker::push(target));
+    match pushed {
+        Ok(digest) => Outcome::Landed {
+            digest,
+            since: None,
+            ack: Instant::now(),
+        },
+        Err(e) => Outcome::Failed(e.into()),
+    }
+}

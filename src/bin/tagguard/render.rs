@@ -1,0 +1,294 @@
+//! Renders a run's [`Report`] in every output format the same way, on success, refusal and
+//! failure: the decisions, what was written, and every finding.
+
+use std::fmt::Write as _;
+
+use miette::{Result, WrapErr};
+use serde_json::json;
+use tagguard::plan::{Action, Decision};
+use tagguard::registry::Digest;
+use tagguard::report::{Finding, Report, Severity, Status};
+
+use crate::cli::Format;
+use crate::output;
+
+/// Renders `report` in `format` on stdout (and the GitHub files), then says every finding and
+/// how the run ended on stderr.
+pub fn report(format: Format, title: &str, report: &Report) -> Result<()> {
+    match format {
+        Format::Text => output::raw(&table(&report.decisions)),
+        Format::Json => output::json(&serde_json::to_value(report).expect("reports serialize")),
+        Format::Github => {
+            output::raw(&table(&report.decisions));
+            for f in &report.findings {
+                output::line(&annotation(f));
+            }
+            output::github_outputs(&github_outputs(report))?;
+            if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+                output::append(&path, &markdown(title, report))
+                    .wrap_err("could not write $GITHUB_STEP_SUMMARY")?;
+            }
+        }
+        Format::Gitlab => output::dotenv(&dotenv(report)),
+    }
+    findings(&report.findings);
+    if report.writes {
+        ending(report);
+    }
+    Ok(())
+}
+
+/// Every finding on stderr: refusals and warnings as one line with their help, errors as
+/// diagnostics with their code.
+pub fn findings(findings: &[Finding]) {
+    for f in findings {
+        match f.severity {
+            Severity::Error => output::diagnostic(f),
+            Severity::Refusal => output::refusal(&f.message),
+            Severity::Warning => output::note(&format!("warning: {}", f.message)),
+        }
+        if f.severity != Severity::Error
+            && let Some(help) = &f.help
+        {
+            output::note(&format!("  help: {help}"));
+        }
+    }
+}
+
+/// How a push ended, in a sentence: what was written is always said.
+fn ending(report: &Report) {
+    let written: Vec<String> = report
+        .written
+        .iter()
+        .map(|w| format!("  {} -> {}", w.reference(), w.digest))
+        .collect();
+    match report.status() {
+        Status::Ok if report.dry_run => output::note("dry run: nothing was written"),
+        Status::Ok if !written.is_empty() => {
+            output::note(&format!("pushed and verified {} tag(s)", written.len()));
+        }
+        Status::Ok => {}
+        Status::Refused if written.is_empty() => output::refusal("nothing was written"),
+        Status::Failed if written.is_empty() => output::note("nothing was written"),
+        status => {
+            let what = if status == Status::Refused {
+                "refusal"
+            } else {
+                "failure"
+            };
+            output::note(&format!(
+                "already written before the {what}:\n{}",
+                written.join("\n")
+            ));
+        }
+    }
+}
+
+fn short(d: &Option<Digest>) -> String {
+    d.as_ref().map_or_else(
+        || "-".to_owned(),
+        |d| format!("{}:{}", d.algorithm(), &d.hex()[..12.min(d.hex().len())]),
+    )
+}
+
+/// The decisions as an aligned table; nothing at all when there are none.
+pub fn table(decisions: &[Decision]) -> String {
+    if decisions.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<[String; 4]> = decisions
+        .iter()
+        .map(|d| {
+            [
+                d.reference(),
+                d.action.to_string(),
+                short(&d.current),
+                short(&d.desired),
+            ]
+        })
+        .collect();
+    let header = ["TAG", "ACTION", "CURRENT", "DESIRED"].map(str::to_owned);
+    let mut widths = [0usize; 4];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line = format!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}
+
+/// The step summary: the decisions, what was written, and every finding with its reason.
+pub fn markdown(title: &str, report: &Report) -> String {
+    let status = report.status();
+    let mut out = format!("### {title}: {}\n\n", status.name());
+    if !report.decisions.is_empty() {
+        out.push_str("| Tag | Action | Current | Desired |\n| --- | --- | --- | --- |\n");
+        for d in &report.decisions {
+            let action = if d.is_refusal() {
+                "**refuse**".to_owned()
+            } else {
+                d.action.to_string()
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | {action} | `{}` | `{}` |",
+                d.reference(),
+                short(&d.current),
+                short(&d.desired)
+            );
+        }
+        out.push('\n');
+    }
+    if report.writes && !report.dry_run {
+        out.push_str(&format!("**Written** ({}):", report.written.len()));
+        for w in &report.written {
+            let _ = write!(out, " `{}`", w.reference());
+        }
+        out.push_str("\n\n");
+    }
+    for f in &report.findings {
+        let subject = f
+            .subject
+            .as_deref()
+            .map(|s| format!(" `{s}`"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- **{}**{subject}: {} (`{}`)",
+            f.severity.name(),
+            md_escape(&f.message),
+            f.code
+        );
+        if let Some(help) = &f.help {
+            let _ = writeln!(out, "  - {}", md_escape(help));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn md_escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// A GitHub workflow command for a finding.
+fn annotation(f: &Finding) -> String {
+    let (level, title) = match f.severity {
+        Severity::Refusal => ("error", "tagguard refused"),
+        Severity::Error => ("error", "tagguard failed"),
+        Severity::Warning => ("warning", "tagguard"),
+    };
+    let subject = f
+        .subject
+        .as_deref()
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default();
+    format!(
+        "::{level} title={title}{subject}::{}",
+        escape_annotation(&f.message)
+    )
+}
+
+/// Workflow-command data: `%`, CR and LF must be escaped.
+pub fn escape_annotation(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn refs_with(decisions: &[Decision], action: Action) -> Vec<String> {
+    decisions
+        .iter()
+        .filter(|d| d.action == action)
+        .map(Decision::reference)
+        .collect()
+}
+
+/// The report as GitHub outputs: one list per action, what was written, and the whole report.
+pub fn github_outputs(report: &Report) -> Vec<(&'static str, String)> {
+    let mut pairs: Vec<(&'static str, String)> = Action::ALL
+        .iter()
+        .map(|a| (a.name(), refs_with(&report.decisions, *a).join("\n")))
+        .collect();
+    let written: Vec<String> = report.written.iter().map(|w| w.reference()).collect();
+    pairs.extend([
+        ("refused", (!report.refused().is_empty()).to_string()),
+        ("status", report.status().name().to_owned()),
+        ("written", written.join("\n")),
+        ("verified", report.verified().to_string()),
+        ("unsure", report.unsure().join("\n")),
+        ("races", report.races().join("\n")),
+        ("failed", report.failed().join("\n")),
+        ("not_written", report.not_written().join("\n")),
+        (
+            "decisions",
+            json!({ "decisions": report.decisions }).to_string(),
+        ),
+        (
+            "report",
+            serde_json::to_string(report).expect("reports serialize"),
+        ),
+    ]);
+    pairs
+}
+
+/// The report as dotenv pairs for GitLab.
+pub fn dotenv(report: &Report) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = Action::ALL
+        .iter()
+        .map(|a| {
+            (
+                format!("TAGGUARD_{}", a.name().to_ascii_uppercase()),
+                refs_with(&report.decisions, *a).join(","),
+            )
+        })
+        .collect();
+    let written: Vec<String> = report.written.iter().map(|w| w.reference()).collect();
+    for (key, value) in [
+        ("REFUSED", (!report.refused().is_empty()).to_string()),
+        ("STATUS", report.status().name().to_owned()),
+        ("WRITTEN", written.join(",")),
+        ("VERIFIED", report.verified().to_string()),
+        ("UNSURE", report.unsure().join(",")),
+        ("RACES", report.races().join(",")),
+        ("FAILED", report.failed().join(",")),
+        ("NOT_WRITTEN", report.not_written().join(",")),
+    ] {
+        pairs.push((format!("TAGGUARD_{key}"), value));
+    }
+    pairs
+}
+
+/// The pre-push hook's findings on stderr, where git shows a hook's output.
+pub fn hook(report: &Report) {
+    for f in &report.findings {
+        let word = match f.severity {
+            Severity::Refusal | Severity::Error => "refused",
+            Severity::Warning => "warning",
+        };
+        output::note(&format!("tagguard: {word}: {}", f.message));
+        if let Some(help) = &f.help {
+            output::note(&format!("  hint: {help}"));
+        }
+    }
+    if report.status() != Status::Ok {
+        output::note(&format!(
+            "tagguard: push refused (exit {}): nothing was pushed",
+            report.status().exit_code()
+        ));
+    }
+}

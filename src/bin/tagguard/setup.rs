@@ -1,0 +1,102 @@
+//! What the commands that talk to registries share: the registry configuration from the flags
+//! and the environment, the async runtime, and the checks made before any request.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+use tagguard::registries::{Registries, RegistryConfig};
+use tagguard::registry::retry::RetryPolicy;
+use tagguard::registry::{CredentialConfig, TransportConfig};
+use tagguard::secret::Secret;
+use tagguard::source::SourceSpec;
+use tagguard::tags::Computed;
+
+use crate::cli::{Format, RegistryArgs};
+
+/// The run's registries, from the flags and the environment.
+pub fn registries(args: &RegistryArgs) -> Result<Registries> {
+    let explicit = match (&args.username, args.password_stdin) {
+        (Some(user), true) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .into_diagnostic()
+                .wrap_err("could not read the password from stdin")?;
+            let password = Secret::new(password.trim_end_matches(['\n', '\r']));
+            Some((user.clone(), password))
+        }
+        _ => None,
+    };
+    let transport = transport(
+        &args.insecure_registry,
+        args.ca_file.clone(),
+        Duration::from_secs(args.timeout.max(1)),
+        Duration::from_secs(args.connect_timeout.max(1)),
+        args.retries,
+    );
+    Ok(Registries::new(RegistryConfig {
+        credentials: CredentialConfig {
+            explicit,
+            env: std::env::vars().collect(),
+        },
+        transport,
+    }))
+}
+
+/// Transport settings; the hook passes its own, shorter limits.
+pub fn transport(
+    insecure: &[String],
+    ca_file: Option<std::path::PathBuf>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    retries: u32,
+) -> TransportConfig {
+    TransportConfig {
+        insecure: insecure.to_vec(),
+        ca_file,
+        timeout,
+        connect_timeout,
+        retry: RetryPolicy {
+            max_retries: retries,
+            ..RetryPolicy::default()
+        },
+        ..TransportConfig::default()
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()
+        .wrap_err("could not start the async runtime")
+}
+
+pub fn parse_source(text: &str) -> Result<SourceSpec> {
+    Ok(text.parse::<SourceSpec>()?)
+}
+
+pub fn require_images(computed: &Computed, command: &str) -> Result<()> {
+    if computed.images.is_empty() {
+        return Err(miette!(
+            code = "tagguard::check::no_images",
+            help = "name them under `images:` in the policy or pass --image",
+            "{command} needs the images to look up"
+        ));
+    }
+    Ok(())
+}
+
+/// A format that writes somewhere else than stdout must be able to, before anything runs.
+pub fn preflight(format: Format) -> Result<()> {
+    if format == Format::Github && std::env::var_os("GITHUB_OUTPUT").is_none_or(|p| p.is_empty()) {
+        return Err(miette!(
+            code = "tagguard::output::no_github_output",
+            help =
+                "use --format github inside a GitHub Actions step, or --format text/json elsewhere",
+            "--format github writes to $GITHUB_OUTPUT, which is not set"
+        ));
+    }
+    Ok(())
+}

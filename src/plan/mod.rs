@@ -1,0 +1,101 @@
+//! The plan stage: observe where every computed tag points, then decide what pushing would do.
+//! Observing is the network part ([`observe`]); deciding is a pure function of the computed
+//! tags, the source image and the observed state ([`decide`]).
+
+mod decide;
+mod decision;
+mod dirty;
+pub mod floating;
+mod observe;
+mod targets;
+
+pub use decide::decide;
+pub use decision::{Action, Decision, RefusalReason, Seen, SkipReason, decide_one, same_digest};
+pub use dirty::{dirty_tree, precheck};
+pub use observe::{Observed, observe};
+pub use targets::{Target, targets};
+
+use crate::registries::Registries;
+use crate::registry::RegistryError;
+use crate::registry::reference::{ReferenceError, TagError};
+use crate::source::{SourceError, SourceImage};
+use crate::tags::Computed;
+
+/// What the plan stage hands on: every decision, and what the apply stage needs to act on them.
+pub struct Plan {
+    pub decisions: Vec<Decision>,
+    pub targets: Vec<Target>,
+    pub source: Option<SourceImage>,
+}
+
+/// An operational failure of planning (a refusal is a [`Decision`], not an error).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PlanError {
+    #[error("image {image:?} of the policy is not a valid image name: {source}")]
+    #[diagnostic(
+        code(tagguard::check::invalid_image),
+        help("an image is host/repository in lowercase, e.g. ghcr.io/acme/app")
+    )]
+    Image {
+        image: String,
+        source: ReferenceError,
+    },
+    #[error(
+        "image {image:?} of the policy carries a tag or digest; tags come from the policy's rules"
+    )]
+    #[diagnostic(
+        code(tagguard::check::image_with_tag),
+        help("name the image without :tag or @digest")
+    )]
+    ImageWithTag { image: String },
+    #[error("tag {tag:?} for image {image}: {source}")]
+    #[diagnostic(code(tagguard::check::invalid_tag))]
+    Tag {
+        image: String,
+        tag: String,
+        source: TagError,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    #[diagnostic(code(tagguard::check::registry))]
+    Registry(Box<RegistryError>),
+}
+
+impl From<RegistryError> for PlanError {
+    fn from(e: RegistryError) -> Self {
+        PlanError::Registry(Box::new(e))
+    }
+}
+
+/// Observes every image × tag of `computed` while `source` resolves (both at once), then
+/// decides. `source` is [`crate::source::identify`] for a check, [`crate::source::load`] for a
+/// push: the plan does not care how much of the source was read.
+pub async fn plan<F>(
+    computed: &Computed,
+    source: Option<F>,
+    registries: &Registries,
+) -> Result<Plan, PlanError>
+where
+    F: Future<Output = Result<SourceImage, SourceError>>,
+{
+    let targets = targets(computed)?;
+    let resolve = async {
+        match source {
+            Some(f) => f.await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (source, observed) =
+        futures_util::future::join(resolve, observe(computed, &targets, registries)).await;
+    let (source, mut observed) = (source?, observed?);
+    observed
+        .compare_configs(source.as_ref(), &targets, registries)
+        .await?;
+    Ok(Plan {
+        decisions: decide(computed, source.as_ref(), &observed),
+        targets,
+        source,
+    })
+}

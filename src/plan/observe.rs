@@ -1,0 +1,109 @@
+//! Observing the registry: where each image × tag points now, and (for forward-only floating
+//! tags) which releases each repository already has. Every lookup of a run is in flight at once
+//! (bounded), over one connection pool per registry, with one token per scope.
+
+use futures_util::StreamExt as _;
+
+use crate::docker::IdKind;
+use crate::registries::Registries;
+use crate::registry::{Digest, RegistryError, manifest};
+use crate::source::SourceImage;
+use crate::tags::Computed;
+
+use super::{PlanError, Target};
+
+/// What the registry holds, indexed like the targets and the computed tags.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// `current[image][tag]`: where the tag points; `None` when it does not exist.
+    pub current: Vec<Vec<Option<Digest>>>,
+    /// `existing[image]`: the repository's tags, when floating tags need them.
+    pub existing: Vec<Vec<String>>,
+    /// `configs[image][tag]`: the config digest an existing tag's image names, fetched only
+    /// for a Docker source known by its config digest (the classic image store).
+    pub configs: Vec<Vec<Option<Digest>>>,
+}
+
+/// Looks up every image × tag of `computed` (and lists each repository's tags when a release
+/// has floating tags to place).
+pub async fn observe(
+    computed: &Computed,
+    targets: &[Target],
+    registries: &Registries,
+) -> Result<Observed, PlanError> {
+    let floating = computed.version.is_some() && computed.tags.iter().any(|t| t.floating.is_some());
+    let lookups = futures_util::stream::iter(
+        targets
+            .iter()
+            .flat_map(|t| &t.tags)
+            .map(|r| async { registries.client(&r.registry)?.resolve(r).await }),
+    )
+    .buffered(registries.concurrency())
+    .collect::<Vec<_>>();
+    let listings = futures_util::stream::iter(targets.iter().filter(|_| floating).map(|t| async {
+        match registries
+            .client(&t.image.registry)?
+            .list_tags(&t.image.repository)
+            .await
+        {
+            Err(RegistryError::UnknownRepository { .. }) => Ok(Vec::new()),
+            other => other,
+        }
+    }))
+    .buffered(registries.concurrency())
+    .collect::<Vec<_>>();
+    let (lookups, listings) = futures_util::future::join(lookups, listings).await;
+
+    let mut lookups = lookups.into_iter();
+    let mut current = Vec::with_capacity(targets.len());
+    for t in targets {
+        let row = lookups.by_ref().take(t.tags.len());
+        current.push(row.collect::<Result<Vec<_>, _>>()?);
+    }
+    let mut existing = listings.into_iter().collect::<Result<Vec<_>, _>>()?;
+    existing.resize(targets.len(), Vec::new());
+    Ok(Observed {
+        current,
+        existing,
+        configs: Vec::new(),
+    })
+}
+
+impl Observed {
+    /// For a Docker source known only by its config digest: which config each existing tag's
+    /// image names (one manifest GET per existing tag), so deciding can tell the same image.
+    pub async fn compare_configs(
+        &mut self,
+        source: Option<&SourceImage>,
+        targets: &[Target],
+        registries: &Registries,
+    ) -> Result<(), PlanError> {
+        let Some(SourceImage::Docker {
+            kind: IdKind::Config,
+            ..
+        }) = source
+        else {
+            return Ok(());
+        };
+        for (t, row) in targets.iter().zip(&self.current) {
+            let client = registries.client(&t.image.registry)?;
+            let mut configs = Vec::with_capacity(row.len());
+            for cur in row {
+                let Some(cur) = cur else {
+                    configs.push(None);
+                    continue;
+                };
+                let found = client
+                    .get_manifest(&t.image.repository, &cur.to_string())
+                    .await?;
+                configs.push(
+                    found
+                        .and_then(|m| manifest::parse(&m.bytes).ok())
+                        .and_then(|p| p.config),
+                );
+            }
+            self.configs.push(configs);
+        }
+        Ok(())
+    }
+}
