@@ -219,6 +219,9 @@ mod tests {
             immutable,
             floating,
             rule: 2,
+            rule_number: 3,
+            rule_line: 1,
+            on_conflict: crate::policy::OnConflict::Refuse,
             template: "{{ version }}".into(),
         }
     }

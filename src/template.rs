@@ -5,7 +5,7 @@
 //! error unless the template asks `is defined` or uses `default`. Fuel bounds the work any
 //! template can do, so a hostile policy cannot hang a pipeline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use chrono::NaiveDateTime;
@@ -28,7 +28,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "git_tag",
-        "the release tag at HEAD (or the CI's tag), sanitized for tags",
+        "the release tag, else the CI's tag, else the first tag at HEAD; sanitized for tags",
     ),
     ("pr_number", "pull/merge request number"),
     (
@@ -121,6 +121,8 @@ fn date(value: String, format: String) -> Result<String, Error> {
 pub struct TemplateError {
     pub message: String,
     pub range: Option<Range<usize>>,
+    /// The variable used without a guard that the rule's `when` does not promise.
+    pub unguarded: Option<&'static str>,
 }
 
 impl TemplateError {
@@ -132,19 +134,25 @@ impl TemplateError {
         Self {
             message,
             range: err.range(),
+            unguarded: None,
         }
     }
 }
 
 /// Checks a template once at load time: it parses, uses only known variables and filters,
-/// and renders against sample values of every variable.
-pub fn check(env: &Environment<'static>, source: &str) -> Result<(), TemplateError> {
+/// renders against sample values, and uses a variable outside `guaranteed` (those its rule's
+/// `when` promises a value) only where it is guarded (`default`, `is defined`).
+pub fn check(
+    env: &Environment<'static>,
+    source: &str,
+    guaranteed: &BTreeSet<&'static str>,
+) -> Result<(), TemplateError> {
     let template = env
         .template_from_str(source)
         .map_err(|e| TemplateError::from_minijinja(&e))?;
-    let mut unknown: Vec<String> = template
-        .undeclared_variables(false)
-        .into_iter()
+    let used = template.undeclared_variables(false);
+    let mut unknown: Vec<&String> = used
+        .iter()
         .filter(|name| !VARIABLES.iter().any(|(known, _)| known == name))
         .collect();
     unknown.sort();
@@ -155,12 +163,80 @@ pub fn check(env: &Environment<'static>, source: &str) -> Result<(), TemplateErr
         return Err(TemplateError {
             message: format!("unknown variable `{name}`{hint}"),
             range: find_identifier(source, name),
+            unguarded: None,
         });
     }
+    let all: BTreeSet<&'static str> = VARIABLES.iter().map(|(n, _)| *n).collect();
     template
-        .render(sample_values())
-        .map(drop)
-        .map_err(|e| TemplateError::from_minijinja(&e))
+        .render(sample_values(&all))
+        .map_err(|e| TemplateError::from_minijinja(&e))?;
+    let optional: Vec<&'static str> = VARIABLES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| used.contains(*n) && !guaranteed.contains(n))
+        .collect();
+    for present in subsets(&optional) {
+        let mut defined = guaranteed.clone();
+        defined.extend(present.iter().copied());
+        let Err(err) = template.render(sample_values(&defined)) else {
+            continue;
+        };
+        let missing: Vec<&'static str> = optional
+            .iter()
+            .copied()
+            .filter(|n| !present.contains(n))
+            .collect();
+        if err.kind() != ErrorKind::UndefinedError {
+            return Err(TemplateError::from_minijinja(&err));
+        }
+        let name = blamed(source, err.range(), &missing);
+        return Err(TemplateError {
+            message: format!("`{name}` may have no value when this rule applies"),
+            range: find_identifier(source, name),
+            unguarded: Some(name),
+        });
+    }
+    Ok(())
+}
+
+/// The variable an undefined-value error is about: one of `missing` named in the failing
+/// expression, else the first of them the template names.
+fn blamed(source: &str, range: Option<Range<usize>>, missing: &[&'static str]) -> &'static str {
+    let expression = range.and_then(|r| source.get(r)).unwrap_or("");
+    let named = |text: &str| {
+        missing
+            .iter()
+            .copied()
+            .filter(|m| find_identifier(text, m).is_some())
+            .min_by_key(|m| find_identifier(text, m).map(|r| r.start))
+    };
+    named(expression)
+        .or_else(|| named(source))
+        .or_else(|| missing.first().copied())
+        .unwrap_or("?")
+}
+
+/// Which of the optional variables have a value, in the orders worth trying: every subset
+/// while there are few, else none, each alone, all but each, and all.
+fn subsets(optional: &[&'static str]) -> Vec<Vec<&'static str>> {
+    let n = optional.len();
+    if n <= 6 {
+        return (0u32..1 << n)
+            .map(|mask| {
+                (0..n)
+                    .filter(|i| mask & (1 << i) != 0)
+                    .map(|i| optional[i])
+                    .collect()
+            })
+            .collect();
+    }
+    let mut out = vec![Vec::new()];
+    for i in 0..n {
+        out.push(vec![optional[i]]);
+        out.push((0..n).filter(|j| *j != i).map(|j| optional[j]).collect());
+    }
+    out.push(optional.to_vec());
+    out
 }
 
 /// Renders a template with this build's variables (absent ones are undefined).
@@ -177,7 +253,7 @@ pub fn render(
         .map_err(|e| TemplateError::from_minijinja(&e))
 }
 
-fn sample_values() -> BTreeMap<&'static str, Value> {
+fn sample_values(defined: &BTreeSet<&'static str>) -> BTreeMap<&'static str, Value> {
     let sample = |name: &str| -> Value {
         match name {
             "sha" => "0123456789abcdef0123456789abcdef01234567".into(),
@@ -190,7 +266,7 @@ fn sample_values() -> BTreeMap<&'static str, Value> {
             _ => "main".into(),
         }
     };
-    VARIABLES.iter().map(|(n, _)| (*n, sample(n))).collect()
+    defined.iter().map(|n| (*n, sample(n))).collect()
 }
 
 /// The byte range of the first whole-word occurrence of `name` inside `{{ }}`/`{% %}`.
@@ -207,6 +283,42 @@ fn find_identifier(source: &str, name: &str) -> Option<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn all() -> BTreeSet<&'static str> {
+        VARIABLES.iter().map(|(n, _)| *n).collect()
+    }
+
+    fn some(names: &[&'static str]) -> BTreeSet<&'static str> {
+        names.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_variable_the_rule_does_not_promise_must_be_guarded() {
+        let env = environment();
+        let release = some(&["sha", "version", "major"]);
+        let src = "{{ version }}-{{ branch }}";
+        let err = check(&env, src, &release).unwrap_err();
+        assert_eq!(err.unguarded, Some("branch"));
+        assert_eq!(
+            err.message,
+            "`branch` may have no value when this rule applies"
+        );
+        assert_eq!(&src[err.range.unwrap()], "branch");
+        for guarded in [
+            "{{ version }}-{{ branch | default('none') }}",
+            "{{ version }}{% if branch is defined %}-{{ branch }}{% endif %}",
+            "{{ version }}{% if branch is undefined %}x{% else %}{{ branch }}{% endif %}",
+        ] {
+            assert_eq!(check(&env, guarded, &release), Ok(()), "{guarded}");
+        }
+        // Guarding one variable does not guard another behind it.
+        let src = "{% if branch is defined %}{{ pr_number }}{% endif %}";
+        let err = check(&env, src, &release).unwrap_err();
+        assert_eq!(err.unguarded, Some("pr_number"));
+        let src = "{{ branch if pr_number is defined else major }}";
+        let err = check(&env, src, &release).unwrap_err();
+        assert_eq!(err.unguarded, Some("branch"));
+    }
 
     fn vars(pairs: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> {
         pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
@@ -250,7 +362,7 @@ mod tests {
     fn unknown_variables_point_at_the_name() {
         let env = environment();
         let src = "v-{{ verison }}";
-        let err = check(&env, src).unwrap_err();
+        let err = check(&env, src, &all()).unwrap_err();
         assert_eq!(
             err.message,
             "unknown variable `verison`; did you mean `version`?"
@@ -261,14 +373,14 @@ mod tests {
     #[test]
     fn syntax_errors_have_a_range() {
         let env = environment();
-        let err = check(&env, "v-{{ version ").unwrap_err();
+        let err = check(&env, "v-{{ version ", &all()).unwrap_err();
         assert!(err.range.is_some(), "{err:?}");
     }
 
     #[test]
     fn unknown_filters_fail_at_load() {
         let env = environment();
-        let err = check(&env, "{{ branch | shout }}").unwrap_err();
+        let err = check(&env, "{{ branch | shout }}", &all()).unwrap_err();
         assert!(
             err.message.contains("shout") || err.message.contains("filter"),
             "{err:?}"
@@ -280,12 +392,12 @@ mod tests {
         let env = environment();
         let src = "{% for a in 'xxxxxxxxxx' * 1000 %}{% for b in 'xxxxxxxxxx' * 1000 %}x{% endfor %}{% endfor %}";
         assert_eq!(
-            check(&env, src).unwrap_err().message,
+            check(&env, src, &all()).unwrap_err().message,
             "engine ran out of fuel"
         );
         let src = "{{ ('x' * 40000) * 40000 }}";
         assert_eq!(
-            check(&env, src).unwrap_err().message,
+            check(&env, src, &all()).unwrap_err().message,
             "engine ran out of fuel"
         );
     }

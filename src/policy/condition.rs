@@ -16,7 +16,7 @@ pub enum Condition {
     Prerelease,
     /// A pull request (GitHub) or merge request (GitLab) build.
     PullRequest,
-    /// A CI build ID is known.
+    /// A CI build: its build ID and build number are known.
     Ci,
     /// The branch name matches (a regex search: anchor it to match whole names).
     Branch(Regex),
@@ -24,6 +24,9 @@ pub enum Condition {
     GitTag(Regex),
     /// A release whose version satisfies the SemVer requirement, e.g. `>=1.0.0`.
     Version(VersionReq),
+    /// The CI's event is one of these (`GITHUB_EVENT_NAME`, GitLab's `CI_PIPELINE_SOURCE`),
+    /// e.g. `schedule`.
+    Event(Vec<String>),
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
@@ -40,7 +43,7 @@ pub const NAMED: &[&str] = &[
 ];
 
 /// The keys usable in a `when: { KEY: … }` mapping.
-pub const KEYS: &[&str] = &["branch", "git-tag", "version", "all", "any", "not"];
+pub const KEYS: &[&str] = &["branch", "git-tag", "version", "event", "all", "any", "not"];
 
 impl Condition {
     pub fn named(name: &str) -> Option<Condition> {
@@ -66,6 +69,7 @@ impl Condition {
             Condition::Branch(re) => facts.branch.is_some_and(|b| re.is_match(b)),
             Condition::GitTag(re) => facts.git_tags.iter().any(|t| re.is_match(t)),
             Condition::Version(req) => facts.version.is_some_and(|v| req.matches(v)),
+            Condition::Event(names) => facts.event.is_some_and(|e| names.iter().any(|n| n == e)),
             Condition::All(all) => all.iter().all(|c| c.holds(facts)),
             Condition::Any(any) => any.iter().any(|c| c.holds(facts)),
             Condition::Not(c) => !c.holds(facts),
@@ -82,6 +86,8 @@ pub struct Facts<'a> {
     /// The raw branch name, before sanitizing.
     pub branch: Option<&'a str>,
     pub git_tags: &'a [String],
+    /// The CI's event name, e.g. `push`, `schedule`, `merge_request_event`.
+    pub event: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -95,6 +101,7 @@ mod tests {
             ci: false,
             branch,
             git_tags: &[],
+            event: None,
         }
     }
 

@@ -20,7 +20,7 @@ fn racing_pushes_end_at_a_written_digest_and_losers_say_so() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"race-{{ build_id }}\"\n",
+        "version: 1\ntags:\n  - template: \"race-{{ build_id }}\"\n    when: ci\n",
     );
     repo.commit("policy");
     let image = format!("{}/acme/app", r.host);
@@ -39,7 +39,7 @@ fn racing_pushes_end_at_a_written_digest_and_losers_say_so() {
                     "--source",
                     &format!("{}/ci/build@{source}", r.host),
                 ])
-                .args(["--build-id", &round.to_string()])
+                .args(["--build-id", &round.to_string(), "--build-number", "1"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()

@@ -100,7 +100,7 @@ fn detached_head_takes_the_branch_from_github_actions() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"{{ branch }}-{{ build_number }}\"\n    immutable: false\n  - template: \"{{ branch }}-{{ build_id }}-{{ timestamp }}\"\n    when: { branch: \"^main$\" }\n",
+        "version: 1\ntags:\n  - template: \"{{ branch }}-{{ build_number }}\"\n    when: { all: [ci, { branch: \".\" }] }\n    immutable: false\n  - template: \"{{ branch }}-{{ build_id }}-{{ timestamp }}\"\n    when: { all: [ci, { branch: \"^main$\" }] }\n",
     );
     repo.commit("policy");
     repo.detach();
@@ -125,7 +125,7 @@ fn github_pull_request_tags_the_source_branch_and_number() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"pr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n  - template: \"{{ branch }}\"\n    immutable: false\n",
+        "version: 1\ntags:\n  - template: \"pr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n",
     );
     repo.commit("policy");
     let run = tagguard(repo.path())
@@ -177,7 +177,7 @@ fn gitlab_tag_pipeline_and_merge_request() {
         ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "fix-1"),
         ("CI_PIPELINE_ID", "99002"),
     ];
-    let policy = "version: 1\ntags:\n  - template: \"mr-{{ pr_number }}-{{ branch }}\"\n    when: pull-request\n    immutable: false\n";
+    let policy = "version: 1\ntags:\n  - template: \"mr-{{ pr_number }}-{{ branch }}\"\n    when: { all: [pull-request, { branch: \".\" }] }\n    immutable: false\n";
     repo.write("p.yml", policy);
     let run = tagguard(repo.path())
         .args(["tags", "--policy", "p.yml", "--allow-dirty", STAMP])
@@ -215,7 +215,7 @@ fn nasty_branch_names_become_valid_distinct_tags() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n",
+        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n",
     );
     repo.commit("policy");
     let long_a = format!("{}-a", "x".repeat(200));
@@ -256,7 +256,7 @@ fn real_branch_with_slashes() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n",
+        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n",
     );
     repo.commit("policy");
     repo.branch("feature/JIRA-12_fix.it");
