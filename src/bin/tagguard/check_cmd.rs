@@ -132,12 +132,14 @@ pub fn config(args: &RegistryArgs) -> Result<CheckConfig> {
             env: std::env::vars().collect(),
         },
         transport: TransportConfig {
-            insecure: args.insecure_registry.clone(),
-            ca_file: args.ca_file.clone(),
-            timeout: Duration::from_secs(args.timeout.max(1)),
-            connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+            insecure: args.connection.insecure_registry.clone(),
+            ca_file: args.connection.ca_file.clone(),
+            timeout: Duration::from_secs(args.connection.timeout.unwrap_or(60).max(1)),
+            connect_timeout: Duration::from_secs(
+                args.connection.connect_timeout.unwrap_or(10).max(1),
+            ),
             retry: RetryPolicy {
-                max_retries: args.retries,
+                max_retries: args.connection.retries.unwrap_or(3),
                 ..RetryPolicy::default()
             },
             ..TransportConfig::default()

@@ -105,14 +105,21 @@ fn observe(
         explicit: None,
         env: std::env::vars().collect(),
     };
+    let connection = &args.connection;
+    let timeout = connection.timeout.unwrap_or(10);
     let mut transport = TransportConfig {
-        insecure: args.insecure_registry.clone(),
-        ca_file: args.ca_file.clone(),
-        timeout: Duration::from_secs(args.timeout.max(1)),
-        connect_timeout: Duration::from_secs(args.timeout.clamp(1, 5)),
+        insecure: connection.insecure_registry.clone(),
+        ca_file: connection.ca_file.clone(),
+        timeout: Duration::from_secs(timeout.max(1)),
+        connect_timeout: Duration::from_secs(
+            connection
+                .connect_timeout
+                .unwrap_or(timeout.clamp(1, 5))
+                .max(1),
+        ),
         ..TransportConfig::default()
     };
-    transport.retry.max_retries = 1;
+    transport.retry.max_retries = connection.retries.unwrap_or(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

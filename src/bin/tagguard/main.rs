@@ -9,10 +9,8 @@ mod policy_cmd;
 mod push_cmd;
 mod tags_cmd;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     exit::install_reporting();
     let result = match cli.command {
         cli::Command::Tags(args) => tags_cmd::run(&args),
