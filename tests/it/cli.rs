@@ -178,3 +178,34 @@ fn invalid_flag_values_exit_2() {
         .success();
     assert_eq!(run.lines(), ["sha-abcdef0"]);
 }
+
+/// A reader that went away (`tagguard … 2>&1 | head -c 10`) is no reason to panic: tagguard
+/// exits as the run would have.
+#[test]
+fn a_closed_pipe_is_no_panic() {
+    let fixtures = root().join("tests/fixtures/policy");
+    let repo = Repo::new();
+    for (dir, args, expected) in [
+        (
+            fixtures.as_path(),
+            &["tags", "--policy", "many-problems.yml", "--sha", "abcdef0"][..],
+            1,
+        ),
+        (repo.path(), &["tags"], 0),
+        (repo.path(), &["--help"], 0),
+        (repo.path(), &["tags", "--bogus"], 2),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_tagguard"))
+            .current_dir(dir)
+            .env_clear()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(expected), "{args:?}");
+    }
+}

@@ -527,3 +527,27 @@ fn repository_owned_by_another_user_names_the_fix() {
         .run()
         .success();
 }
+
+/// A dirty tree names its first changed tracked files, for the message that refuses it.
+#[test]
+fn a_dirty_tree_names_its_changed_files() {
+    let repo = Repo::new();
+    for i in 0..12 {
+        repo.write(&format!("f{i:02}.txt"), "a");
+    }
+    repo.write("untracked-later.txt", "x");
+    repo.commit("files");
+    repo.write("untracked.txt", "new");
+    for i in [3, 1, 7] {
+        repo.write(&format!("f{i:02}.txt"), "b");
+    }
+    let facts = tagguard::git::read(repo.path()).unwrap().unwrap();
+    assert!(facts.dirty);
+    assert_eq!(facts.dirty_files, ["f01.txt", "f03.txt", "f07.txt"]);
+    for i in 0..12 {
+        repo.write(&format!("f{i:02}.txt"), "c");
+    }
+    let facts = tagguard::git::read(repo.path()).unwrap().unwrap();
+    assert_eq!(facts.dirty_files.len(), tagguard::git::DIRTY_FILES_SHOWN);
+    assert_eq!(facts.dirty_files[0], "f00.txt");
+}

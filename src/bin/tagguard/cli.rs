@@ -1,6 +1,7 @@
 //! Command-line arguments.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -87,10 +88,7 @@ fn exit_usage(command: &clap::Command, args: &[OsString], err: clap::Error) -> !
                 &format!("'{shown}'"),
                 &format!("environment variable {var}"),
             );
-            #[allow(clippy::print_stderr)]
-            {
-                eprint!("{text}");
-            }
+            let _ = write!(std::io::stderr().lock(), "{text}");
             std::process::exit(2)
         }
         None => err.exit(),

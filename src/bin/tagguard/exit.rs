@@ -1,5 +1,6 @@
 //! Exit codes, a published contract: 0 ok, 1 error, 2 usage (clap), 3 refused by policy.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 /// What a command ended with when it did not fail.
@@ -33,10 +34,8 @@ pub fn finish(result: miette::Result<Outcome>) -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::from(OK),
         Ok(Outcome::Refused) => ExitCode::from(REFUSED),
         Err(report) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("{report:?}");
-            }
+            // A closed stderr (`2>&1 | head -c 10`) must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr().lock(), "{report:?}");
             ExitCode::from(ERROR)
         }
     }
