@@ -551,3 +551,89 @@ fn a_dirty_tree_names_its_changed_files() {
     assert_eq!(facts.dirty_files.len(), tagguard::git::DIRTY_FILES_SHOWN);
     assert_eq!(facts.dirty_files[0], "f00.txt");
 }
+
+/// Pushing a branch and its release tag together starts two CI runs: only the tag's run is the
+/// release, else both would claim the immutable version tag.
+#[test]
+fn a_branch_build_is_no_release_even_with_a_release_tag_at_head() {
+    let repo = Repo::new();
+    repo.tag("v9.9.9");
+    let github = |git_ref: &str| {
+        let run = tagguard(repo.path())
+            .args(["tags", STAMP])
+            .envs([
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_EVENT_NAME", "push"),
+                ("GITHUB_REF", git_ref),
+            ])
+            .run()
+            .success();
+        run.lines()
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(github("refs/heads/main"), [short(&repo.head())]);
+    assert_eq!(
+        github("refs/tags/v9.9.9"),
+        ["9.9.9", "9.9", "9", "latest", &short(&repo.head())]
+    );
+    let gitlab = tagguard(repo.path())
+        .args(["tags", STAMP])
+        .envs([
+            ("GITLAB_CI", "true"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_COMMIT_REF_NAME", "main"),
+        ])
+        .run()
+        .success();
+    assert_eq!(gitlab.lines(), [short(&repo.head())]);
+    // Without a CI, git decides: a laptop on the tagged commit builds the release.
+    let laptop = tagguard(repo.path()).args(["tags", STAMP]).run().success();
+    assert_eq!(laptop.lines()[0], "9.9.9");
+}
+
+#[test]
+fn release_from_git_makes_any_release_tag_at_head_a_release() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\nrelease:\n  git-tag: \"v{version}\"\n  from: git\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
+    );
+    repo.commit("policy");
+    repo.tag("v2.0.0");
+    let run = tagguard(repo.path())
+        .args(["tags", STAMP])
+        .envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/heads/main"),
+        ])
+        .run()
+        .success();
+    assert_eq!(run.lines(), ["2.0.0"]);
+}
+
+/// In a monorepo, another service's tag build is no release of this one, even when this
+/// service's release tag is at the same commit.
+#[test]
+fn another_services_tag_build_is_no_release() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\nrelease:\n  git-tag: \"api/v{version}\"\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - \"sha-{{ short_sha }}\"\n",
+    );
+    repo.commit("policy");
+    repo.tag("api/v1.0.0").tag("web/v4.0.0").detach();
+    let run = |tag: &str| {
+        tagguard(repo.path())
+            .args(["tags", STAMP])
+            .envs([("GITHUB_ACTIONS", "true"), ("GITHUB_REF", tag)])
+            .run()
+            .success()
+            .lines()
+            .len()
+    };
+    assert_eq!(run("refs/tags/web/v4.0.0"), 1);
+    assert_eq!(run("refs/tags/api/v1.0.0"), 2);
+}
