@@ -164,6 +164,7 @@ pub fn compute(
     let facts = Facts {
         version: release.as_ref().map(|r| &r.version),
         pull_request: ctx.pr_number.is_some(),
+        tag_build: ctx.ref_kind == Some(RefKind::Tag) && ctx.ci_tag.is_some(),
         ci: ctx.build_id.is_some() && ctx.build_number.is_some(),
         branch: ctx.branch.as_deref(),
         git_tags: &ctx.git_tags,

@@ -16,6 +16,8 @@ pub enum Condition {
     Prerelease,
     /// A pull request (GitHub) or merge request (GitLab) build.
     PullRequest,
+    /// The CI builds a tag (`GITHUB_REF=refs/tags/…`, `CI_COMMIT_TAG`, `--git-tag`).
+    TagBuild,
     /// A CI build: its build ID and build number are known.
     Ci,
     /// The branch name matches (a regex search: anchor it to match whole names).
@@ -39,6 +41,7 @@ pub const NAMED: &[&str] = &[
     "stable-release",
     "prerelease",
     "pull-request",
+    "tag-build",
     "ci",
 ];
 
@@ -53,6 +56,7 @@ impl Condition {
             "stable-release" => Condition::StableRelease,
             "prerelease" => Condition::Prerelease,
             "pull-request" => Condition::PullRequest,
+            "tag-build" => Condition::TagBuild,
             "ci" => Condition::Ci,
             _ => return None,
         })
@@ -65,6 +69,7 @@ impl Condition {
             Condition::StableRelease => facts.version.is_some_and(|v| v.pre.is_empty()),
             Condition::Prerelease => facts.version.is_some_and(|v| !v.pre.is_empty()),
             Condition::PullRequest => facts.pull_request,
+            Condition::TagBuild => facts.tag_build,
             Condition::Ci => facts.ci,
             Condition::Branch(re) => facts.branch.is_some_and(|b| re.is_match(b)),
             Condition::GitTag(re) => facts.git_tags.iter().any(|t| re.is_match(t)),
@@ -82,6 +87,8 @@ impl Condition {
 pub struct Facts<'a> {
     pub version: Option<&'a Version>,
     pub pull_request: bool,
+    /// The CI (or `--git-tag`) says this build is of a tag.
+    pub tag_build: bool,
     pub ci: bool,
     /// The raw branch name, before sanitizing.
     pub branch: Option<&'a str>,
@@ -98,6 +105,7 @@ mod tests {
         Facts {
             version,
             pull_request: false,
+            tag_build: false,
             ci: false,
             branch,
             git_tags: &[],

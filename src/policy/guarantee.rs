@@ -60,7 +60,7 @@ fn guarantee(c: &Condition, value: bool) -> Guarantee {
         (Condition::PullRequest, true) => some(&[PULL_REQUEST]),
         (Condition::Ci, true) => some(&[CI]),
         (Condition::Branch(_), true) => some(&[&["branch"]]),
-        (Condition::GitTag(_), true) => some(&[&["git_tag"]]),
+        (Condition::GitTag(_) | Condition::TagBuild, true) => some(&[&["git_tag"]]),
         (Condition::Always | Condition::Event(_), true) => some(&[]),
     }
 }

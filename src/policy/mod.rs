@@ -22,6 +22,10 @@ pub use validate::image_name_problem;
 /// The policy compiled in, used when the repository has no policy file.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.yml");
 
+/// A policy that gives docker/metadata-action's default tags (`policy default --preset
+/// metadata-action`), for users who migrate.
+pub const METADATA_ACTION_POLICY: &str = include_str!("../../policies/metadata-action.yml");
+
 /// The file looked for in the repository root when no `--policy` is given.
 pub const DEFAULT_FILE_NAME: &str = ".tagguard.yml";
 

@@ -637,3 +637,50 @@ fn another_services_tag_build_is_no_release() {
     assert_eq!(run("refs/tags/web/v4.0.0"), 1);
     assert_eq!(run("refs/tags/api/v1.0.0"), 2);
 }
+
+/// `policy default --preset metadata-action` gives docker/metadata-action's default tags, as
+/// its README documents them per event (plus its `type=schedule` default, `nightly`).
+#[test]
+fn the_metadata_action_preset_gives_its_documented_tags() {
+    let repo = Repo::new();
+    let preset = tagguard(repo.path())
+        .args(["policy", "default", "--preset", "metadata-action"])
+        .run()
+        .success();
+    repo.write(".tagguard.yml", &preset.stdout).commit("policy");
+    repo.detach();
+    for (event, git_ref, expected) in [
+        ("pull_request", "refs/pull/2/merge", &["pr-2"][..]),
+        ("push", "refs/heads/master", &["master"]),
+        ("push", "refs/heads/releases/v1", &["releases-v1"]),
+        ("push", "refs/tags/v1.2.3", &["v1.2.3", "latest"]),
+        (
+            "push",
+            "refs/tags/v2.0.8-beta.67",
+            &["v2.0.8-beta.67", "latest"],
+        ),
+        ("workflow_dispatch", "refs/heads/master", &["master"]),
+        ("schedule", "refs/heads/master", &["nightly", "master"]),
+    ] {
+        let run = tagguard(repo.path())
+            .args(["tags", STAMP])
+            .envs([
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_EVENT_NAME", event),
+                ("GITHUB_REF", git_ref),
+                (
+                    "GITHUB_HEAD_REF",
+                    if event == "pull_request" {
+                        "feature/x"
+                    } else {
+                        ""
+                    },
+                ),
+                ("GITHUB_RUN_ID", "7001234567"),
+                ("GITHUB_RUN_NUMBER", "42"),
+            ])
+            .run()
+            .success();
+        assert_eq!(run.lines(), expected, "{event} {git_ref}");
+    }
+}

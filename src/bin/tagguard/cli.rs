@@ -134,7 +134,7 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Check, then retag and push only what the policy allows, and read every tag back
     Push(Box<PushArgs>),
-    /// Check, print or explain policy files
+    /// Check a policy file, print its JSON Schema, or print the default policy or a preset
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Git hooks that guard release tags before they are pushed
@@ -189,8 +189,21 @@ pub enum PolicyCommand {
     },
     /// Print the policy file's JSON Schema (for yaml-language-server and linters)
     Schema,
-    /// Print the embedded default policy (used when there is no .tagguard.yml)
-    Default,
+    /// Print the embedded default policy (used when there is no .tagguard.yml), or a preset
+    Default {
+        /// Which policy: tagguard's default, or one that gives docker/metadata-action's
+        /// default tags (schedule, branch, tag, pull request)
+        #[arg(long, value_enum, default_value_t = Preset::Tagguard)]
+        preset: Preset,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// The embedded default policy
+    Tagguard,
+    /// docker/metadata-action's default tags
+    MetadataAction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
