@@ -209,3 +209,73 @@ fn a_closed_pipe_is_no_panic() {
         assert_eq!(status.code(), Some(expected), "{args:?}");
     }
 }
+
+#[test]
+fn completion_scripts_for_every_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let run = tagguard(root())
+            .args(["completions", shell])
+            .run()
+            .success();
+        for sub in [
+            "tags",
+            "check",
+            "push",
+            "policy",
+            "hook",
+            "completions",
+            "man",
+        ] {
+            assert!(run.stdout.contains(sub), "{shell} script lacks {sub}");
+        }
+        assert!(run.stdout.contains("allow-dirty"), "{shell}");
+    }
+    // The bash script is valid bash.
+    let run = tagguard(root())
+        .args(["completions", "bash"])
+        .run()
+        .success();
+    let script = dir.path().join("tagguard.bash");
+    std::fs::write(&script, &run.stdout).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tagguard(root()).args(["completions", "tcsh"]).run().code(2);
+}
+
+#[test]
+fn the_man_page_is_roff() {
+    let run = tagguard(root()).args(["man"]).run().success();
+    let page = &run.stdout;
+    assert!(page.contains(".TH tagguard 1"), "{page}");
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH DESCRIPTION",
+        ".SH SUBCOMMANDS",
+    ] {
+        assert!(page.contains(section), "{section}");
+    }
+    for sub in [
+        "tagguard\\-tags",
+        "tagguard\\-push",
+        "tagguard\\-completions",
+    ] {
+        assert!(page.contains(sub), "{sub}");
+    }
+    // groff reads it without a warning.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tagguard.1");
+    std::fs::write(&file, page).unwrap();
+    let out = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&file)
+        .output()
+        .expect("groff is installed (man-db)");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -130,7 +130,7 @@ impl Cli {
 pub enum Command {
     /// Compute the tags of this build (no network)
     Tags(Box<TagsArgs>),
-    /// Look up every computed tag in the registry: create, unchanged, move, or refuse
+    /// Look up every computed tag in the registry: create, unchanged, move, skip or refuse
     Check(Box<CheckArgs>),
     /// Check, then retag and push only what the policy allows, and read every tag back
     Push(Box<PushArgs>),
@@ -140,6 +140,19 @@ pub enum Command {
     /// Git hooks that guard release tags before they are pushed
     #[command(subcommand)]
     Hook(HookCommand),
+    /// Print a shell completion script
+    ///
+    /// For example: `tagguard completions bash > /etc/bash_completion.d/tagguard`,
+    /// `tagguard completions zsh > "${fpath[1]}/_tagguard"`,
+    /// `tagguard completions fish > ~/.config/fish/completions/tagguard.fish`.
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    ///
+    /// For example: `tagguard man > /usr/local/share/man/man1/tagguard.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]

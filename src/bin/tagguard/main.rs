@@ -2,6 +2,7 @@
 
 mod check_cmd;
 mod cli;
+mod docs_cmd;
 mod exit;
 mod hook_cmd;
 mod output;
@@ -18,6 +19,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Push(args) => push_cmd::run(&args),
         cli::Command::Policy(cmd) => policy_cmd::run(&cmd),
         cli::Command::Hook(cmd) => hook_cmd::run(&cmd),
+        cmd @ (cli::Command::Completions { .. } | cli::Command::Man) => docs_cmd::run(&cmd),
     };
     exit::finish(result)
 }
