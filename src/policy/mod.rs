@@ -1,6 +1,6 @@
 //! The policy file: which tags to compute and which of them are immutable or floating.
 //!
-//! Version 1 of the file format is a public contract (see README "Policy reference"):
+//! Version 1 of the file format is a public contract (see docs/policy.md):
 //! extend it, never break it.
 
 mod condition;
