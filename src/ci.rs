@@ -316,6 +316,41 @@ mod tests {
     }
 
     #[test]
+    fn what_each_ci_says_it_builds() {
+        let kind = |pairs: &[(&str, &str)]| detect(&env(pairs)).ref_kind;
+        assert_eq!(
+            kind(&[
+                ("GITLAB_CI", "true"),
+                ("CI_COMMIT_BRANCH", "main"),
+                ("CI_COMMIT_REF_NAME", "main")
+            ]),
+            Some(RefKind::Branch)
+        );
+        assert_eq!(
+            kind(&[("GITLAB_CI", "true"), ("CI_COMMIT_TAG", "deploy-prod")]),
+            Some(RefKind::Tag)
+        );
+        assert_eq!(
+            kind(&[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_EVENT_NAME", "pull_request_target"),
+                ("GITHUB_REF", "refs/heads/main")
+            ]),
+            Some(RefKind::PullRequest)
+        );
+        assert_eq!(kind(&[("TAG_NAME", "v1.0.0")]), Some(RefKind::Tag));
+        assert_eq!(kind(&[("BUILD_ID", "7")]), None);
+        assert_eq!(kind(&[]), None);
+        let f = detect(&env(&[
+            ("GITLAB_CI", "true"),
+            ("CI_PIPELINE_SOURCE", "schedule"),
+            ("CI_COMMIT_BRANCH", ""),
+        ]));
+        assert_eq!(f.event.as_deref(), Some("schedule"));
+        assert_eq!(f.ref_kind, None);
+    }
+
+    #[test]
     fn generic_build_id() {
         let f = detect(&env(&[("BUILD_ID", "77"), ("BUILD_NUMBER", "3")]));
         assert_eq!(f.kind, CiKind::Generic);

@@ -251,6 +251,60 @@ mod tests {
         assert!(parse_timestamp("yesterday").is_err());
     }
 
+    fn ci_facts(env: &Env) -> ci::CiFacts {
+        ci::detect(env)
+    }
+
+    #[test]
+    fn without_a_checkout_the_commit_time_is_the_cis_else_the_build_time() {
+        let now = DateTime::from_timestamp(1_704_164_645, 0).unwrap();
+        let dir = Path::new("/nowhere");
+        let overrides = Overrides {
+            sha: Some("abcdef0".into()),
+            ..Overrides::default()
+        };
+        let env = Env::new();
+        let ctx = from_parts(None, ci_facts(&env), &env, &overrides, now, dir).unwrap();
+        assert_eq!(ctx.commit_time, now);
+        let env: Env = [
+            ("GITLAB_CI", "true"),
+            ("CI_COMMIT_TIMESTAMP", "2023-11-14T22:13:20+00:00"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let ctx = from_parts(None, ci_facts(&env), &env, &overrides, now, dir).unwrap();
+        assert_eq!(ctx.commit_time.timestamp(), 1_700_000_000);
+    }
+
+    #[test]
+    fn an_explicit_tag_is_a_tag_build_and_an_empty_branch_an_error() {
+        let now = DateTime::from_timestamp(1_704_164_645, 0).unwrap();
+        let dir = Path::new("/nowhere");
+        let env: Env = [
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REF", "refs/heads/main"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let overrides = Overrides {
+            sha: Some("abcdef0".into()),
+            git_tag: Some("v1.0.0".into()),
+            ..Overrides::default()
+        };
+        let ctx = from_parts(None, ci_facts(&env), &env, &overrides, now, dir).unwrap();
+        assert_eq!(ctx.ref_kind, Some(RefKind::Tag));
+        assert_eq!(ctx.git_tags, ["v1.0.0"]);
+        let overrides = Overrides {
+            sha: Some("abcdef0".into()),
+            branch: Some(" ".into()),
+            ..Overrides::default()
+        };
+        let err = from_parts(None, ci_facts(&env), &env, &overrides, now, dir).unwrap_err();
+        assert!(matches!(err, ContextError::EmptyBranch), "{err:?}");
+    }
+
     #[test]
     fn web_urls() {
         assert_eq!(
