@@ -123,6 +123,8 @@ pub struct TemplateError {
     pub range: Option<Range<usize>>,
     /// The variable used without a guard that the rule's `when` does not promise.
     pub unguarded: Option<&'static str>,
+    /// The template renders a text that is no valid tag.
+    pub invalid_tag: bool,
 }
 
 impl TemplateError {
@@ -135,6 +137,7 @@ impl TemplateError {
             message,
             range: err.range(),
             unguarded: None,
+            invalid_tag: false,
         }
     }
 }
@@ -164,28 +167,39 @@ pub fn check(
             message: format!("unknown variable `{name}`{hint}"),
             range: find_identifier(source, name),
             unguarded: None,
+            invalid_tag: false,
         });
     }
     let all: BTreeSet<&'static str> = VARIABLES.iter().map(|(n, _)| *n).collect();
-    template
+    let rendered = template
         .render(sample_values(&all))
         .map_err(|e| TemplateError::from_minijinja(&e))?;
+    a_valid_tag(&rendered, &[])?;
     let optional: Vec<&'static str> = VARIABLES
         .iter()
         .map(|(n, _)| *n)
         .filter(|n| used.contains(*n) && !guaranteed.contains(n))
         .collect();
+    let mut invalid = Ok(());
     for present in subsets(&optional) {
         let mut defined = guaranteed.clone();
         defined.extend(present.iter().copied());
-        let Err(err) = template.render(sample_values(&defined)) else {
-            continue;
-        };
+        let rendered = template.render(sample_values(&defined));
         let missing: Vec<&'static str> = optional
             .iter()
             .copied()
             .filter(|n| !present.contains(n))
             .collect();
+        let err = match rendered {
+            Ok(tag) => {
+                // An unguarded variable is the likelier mistake: look for one first.
+                if invalid.is_ok() {
+                    invalid = a_valid_tag(&tag, &missing);
+                }
+                continue;
+            }
+            Err(err) => err,
+        };
         if err.kind() != ErrorKind::UndefinedError {
             return Err(TemplateError::from_minijinja(&err));
         }
@@ -194,9 +208,36 @@ pub fn check(
             message: format!("`{name}` may have no value when this rule applies"),
             range: find_identifier(source, name),
             unguarded: Some(name),
+            invalid_tag: false,
         });
     }
-    Ok(())
+    invalid
+}
+
+/// A sample rendering must be a valid tag, else every real build would fail the same way.
+fn a_valid_tag(rendered: &str, missing: &[&str]) -> Result<(), TemplateError> {
+    let tag = rendered.trim();
+    let Some(reason) = crate::sanitize::tag_problem(tag) else {
+        return Ok(());
+    };
+    let when = match missing {
+        [] => "with sample values".to_owned(),
+        names => format!(
+            "when {} {} no value",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if names.len() == 1 { "has" } else { "have" }
+        ),
+    };
+    Err(TemplateError {
+        message: format!("the rule renders the invalid tag {tag:?} {when}: {reason}"),
+        range: None,
+        unguarded: None,
+        invalid_tag: true,
+    })
 }
 
 /// The variable an undefined-value error is about: one of `missing` named in the failing
@@ -385,6 +426,25 @@ mod tests {
             err.message.contains("shout") || err.message.contains("filter"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_template_must_render_a_valid_tag() {
+        let env = environment();
+        let err = check(&env, "a/{{ short_sha }}", &all()).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the rule renders the invalid tag \"a/0123456\" with sample values: '/' is not allowed in a tag (only A-Z a-z 0-9 . _ -)"
+        );
+        let src = "{% if pr_number is defined %}pr-{{ pr_number }}{% endif %}";
+        let err = check(&env, src, &some(&["sha"])).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("the rule renders the invalid tag \"\" when `pr_number` has no value"),
+            "{err:?}"
+        );
+        let src = "{% if pr_number is defined %}pr-{{ pr_number }}{% else %}main{% endif %}";
+        assert_eq!(check(&env, src, &some(&["sha"])), Ok(()));
     }
 
     #[test]

@@ -124,9 +124,12 @@ fn a_variable_without_a_value_is_an_error_naming_the_rule() {
 
 #[test]
 fn every_rule_that_cannot_give_a_tag_is_reported() {
-    let p =
-        policy("version: 1\ntags:\n  - \"a/{{ short_sha }}\"\n  - ok\n  - \"b/{{ short_sha }}\"\n");
-    let err = compute(&p, &ctx(), &[]).unwrap_err();
+    // Valid with sample values, too long with this build's long branch name.
+    let long = "  - template: \"{{ sha }}-{{ sha }}-{{ branch }}\"\n    when: { branch: \".\" }\n";
+    let p = policy(&format!("version: 1\ntags:\n{long}  - ok\n{long}"));
+    let mut c = ctx();
+    c.branch = Some("x".repeat(100));
+    let err = compute(&p, &c, &[]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "2 rules of policy test.yml cannot give a tag in this build"
@@ -135,16 +138,30 @@ fn every_rule_that_cannot_give_a_tag_is_reported() {
         panic!("{err:?}")
     };
     let numbers: Vec<(usize, usize)> = all.errors.iter().map(|e| (e.number, e.line)).collect();
-    assert_eq!(numbers, [(1, 3), (3, 5)]);
+    assert_eq!(numbers, [(1, 3), (3, 6)]);
 }
 
 #[test]
 fn a_rendered_tag_must_be_valid() {
-    let p = policy("version: 1\ntags:\n  - \"a/{{ short_sha }}\"\n");
-    let err = compute(&p, &ctx(), &[]).unwrap_err();
+    // A template that renders an invalid tag with any values is refused when it loads ...
+    let err =
+        Policy::parse("test.yml", "version: 1\ntags:\n  - \"a/{{ short_sha }}\"\n").unwrap_err();
+    assert!(
+        err.problems[0]
+            .message
+            .contains("renders the invalid tag \"a/0123456\""),
+        "{err:?}"
+    );
+    // ... one that does so with this build's values, when it renders.
+    let p = policy(
+        "version: 1\ntags:\n  - template: \"{{ branch | replace('x', '/') }}\"\n    when: { branch: \".\" }\n",
+    );
+    let mut c = ctx();
+    c.branch = Some("fix".into());
+    let err = compute(&p, &c, &[]).unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("rule 1 (test.yml:3) renders the invalid tag \"a/0123456\""),
+            .starts_with("rule 1 (test.yml:3) renders the invalid tag \"fi/\""),
         "{err}"
     );
 }

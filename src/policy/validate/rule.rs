@@ -189,6 +189,13 @@ impl Validator<'_> {
                 p.help = Some(unguarded_help(name, when_text.as_deref(), &guaranteed));
                 return None;
             }
+            if err.invalid_tag {
+                let p = self.problem(span, err.message, "this template");
+                p.help = Some(
+                    "a tag is 1 to 128 of A-Z a-z 0-9 . _ -, not starting with . or -; give every case a value (`{% else %}…`, `| default(…)`) or limit the rule with `when:`".to_owned(),
+                );
+                return None;
+            }
             let p = self.problem(span, format!("invalid template: {}", err.message), "here");
             if err.message.contains("unknown variable") {
                 p.help = Some(format!(
