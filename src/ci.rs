@@ -17,6 +17,15 @@ pub enum CiKind {
     Generic,
 }
 
+/// What kind of ref the CI builds, when it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefKind {
+    Branch,
+    Tag,
+    PullRequest,
+}
+
 /// What the CI environment says, before flags and git are weighed against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CiFacts {
@@ -31,6 +40,12 @@ pub struct CiFacts {
     pub build_number: Option<String>,
     /// Web address of the repository, for the `org.opencontainers.image.source` label.
     pub source_url: Option<String>,
+    /// The event that started the build (`GITHUB_EVENT_NAME`, `CI_PIPELINE_SOURCE`).
+    pub event: Option<String>,
+    /// Whether the CI builds a branch, a tag or a pull request, when it says.
+    pub ref_kind: Option<RefKind>,
+    /// The commit's time as the CI gives it (GitLab's `CI_COMMIT_TIMESTAMP`).
+    pub commit_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl CiFacts {
@@ -44,6 +59,9 @@ impl CiFacts {
             build_id: None,
             build_number: None,
             source_url: None,
+            event: None,
+            ref_kind: None,
+            commit_time: None,
         }
     }
 }
@@ -64,6 +82,13 @@ pub fn detect(env: &Env) -> CiFacts {
         facts.branch = get("BRANCH_NAME");
         facts.pr_number = get("CHANGE_ID");
         facts.tag = get("TAG_NAME");
+        facts.ref_kind = if facts.pr_number.is_some() {
+            Some(RefKind::PullRequest)
+        } else if facts.tag.is_some() {
+            Some(RefKind::Tag)
+        } else {
+            facts.branch.as_ref().map(|_| RefKind::Branch)
+        };
         if facts.build_id.is_some() || get("CI").is_some_and(|v| v == "true" || v == "1") {
             facts.kind = CiKind::Generic;
         }
@@ -77,6 +102,7 @@ fn github(env: &Env, get: &dyn Fn(&str) -> Option<String>) -> CiFacts {
     let is_pr = matches!(event.as_str(), "pull_request" | "pull_request_target");
     let mut facts = CiFacts::none();
     facts.kind = CiKind::GitHub;
+    facts.event = get("GITHUB_EVENT_NAME");
     facts.sha = get("GITHUB_SHA");
     facts.build_id = get("GITHUB_RUN_ID");
     facts.build_number = get("GITHUB_RUN_NUMBER");
@@ -88,10 +114,13 @@ fn github(env: &Env, get: &dyn Fn(&str) -> Option<String>) -> CiFacts {
     };
     if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
         facts.branch = Some(branch.to_owned());
+        facts.ref_kind = Some(RefKind::Branch);
     } else if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
         facts.tag = Some(tag.to_owned());
+        facts.ref_kind = Some(RefKind::Tag);
     }
     if is_pr {
+        facts.ref_kind = Some(RefKind::PullRequest);
         facts.branch = get("GITHUB_HEAD_REF").or(facts.branch);
         facts.pr_number = git_ref
             .strip_prefix("refs/pull/")
@@ -133,6 +162,17 @@ fn gitlab(get: &dyn Fn(&str) -> Option<String>) -> CiFacts {
     facts.build_id = get("CI_PIPELINE_ID");
     facts.build_number = get("CI_PIPELINE_IID");
     facts.source_url = get("CI_PROJECT_URL").and_then(source_url);
+    facts.event = get("CI_PIPELINE_SOURCE");
+    facts.ref_kind = if facts.pr_number.is_some() {
+        Some(RefKind::PullRequest)
+    } else if facts.tag.is_some() {
+        Some(RefKind::Tag)
+    } else {
+        facts.branch.as_ref().map(|_| RefKind::Branch)
+    };
+    facts.commit_time = get("CI_COMMIT_TIMESTAMP")
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
     facts
 }
 
@@ -202,6 +242,8 @@ mod tests {
         assert_eq!(f.build_number.as_deref(), Some("42"));
         assert_eq!(f.source_url.as_deref(), Some("https://github.com/acme/app"));
         assert_eq!(f.pr_number, None);
+        assert_eq!(f.event.as_deref(), Some("push"));
+        assert_eq!(f.ref_kind, Some(RefKind::Branch));
     }
 
     #[test]
@@ -240,6 +282,7 @@ mod tests {
         ]));
         assert_eq!(f.tag.as_deref(), Some("v1.2.3"));
         assert_eq!(f.branch, None);
+        assert_eq!(f.ref_kind, Some(RefKind::Tag));
     }
 
     #[test]
@@ -254,6 +297,7 @@ mod tests {
             ("CI_PIPELINE_IID", "12"),
         ]));
         assert_eq!(f.kind, CiKind::GitLab);
+        assert_eq!(f.ref_kind, Some(RefKind::PullRequest));
         assert_eq!(f.pr_number.as_deref(), Some("8"));
         assert_eq!(f.branch.as_deref(), Some("feature"));
         assert_eq!(f.build_id.as_deref(), Some("1000"));
@@ -269,6 +313,41 @@ mod tests {
         ]));
         assert_eq!(f.tag.as_deref(), Some("v2.0.0"));
         assert_eq!(f.branch, None);
+    }
+
+    #[test]
+    fn what_each_ci_says_it_builds() {
+        let kind = |pairs: &[(&str, &str)]| detect(&env(pairs)).ref_kind;
+        assert_eq!(
+            kind(&[
+                ("GITLAB_CI", "true"),
+                ("CI_COMMIT_BRANCH", "main"),
+                ("CI_COMMIT_REF_NAME", "main")
+            ]),
+            Some(RefKind::Branch)
+        );
+        assert_eq!(
+            kind(&[("GITLAB_CI", "true"), ("CI_COMMIT_TAG", "deploy-prod")]),
+            Some(RefKind::Tag)
+        );
+        assert_eq!(
+            kind(&[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_EVENT_NAME", "pull_request_target"),
+                ("GITHUB_REF", "refs/heads/main")
+            ]),
+            Some(RefKind::PullRequest)
+        );
+        assert_eq!(kind(&[("TAG_NAME", "v1.0.0")]), Some(RefKind::Tag));
+        assert_eq!(kind(&[("BUILD_ID", "7")]), None);
+        assert_eq!(kind(&[]), None);
+        let f = detect(&env(&[
+            ("GITLAB_CI", "true"),
+            ("CI_PIPELINE_SOURCE", "schedule"),
+            ("CI_COMMIT_BRANCH", ""),
+        ]));
+        assert_eq!(f.event.as_deref(), Some("schedule"));
+        assert_eq!(f.ref_kind, None);
     }
 
     #[test]

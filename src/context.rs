@@ -3,11 +3,11 @@
 //! Gathering does the I/O (reading git, the CI's event file); computing tags from the
 //! gathered [`Context`] is pure.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::ci::{self, CiKind, Env};
+use crate::ci::{self, CiKind, Env, RefKind};
 use crate::git::{self, GitError};
 
 /// The facts of one build.
@@ -23,11 +23,47 @@ pub struct Context {
     pub pr_number: Option<String>,
     pub build_id: Option<String>,
     pub build_number: Option<String>,
-    pub commit_time: Option<DateTime<Utc>>,
+    /// The commit's time: git's, else the CI's, else the build time (no repository at hand).
+    pub commit_time: DateTime<Utc>,
     pub build_time: DateTime<Utc>,
+    /// Tracked files differ from HEAD.
     pub dirty: bool,
+    /// The first changed tracked files (see [`git::DIRTY_FILES_SHOWN`]), for messages.
+    pub dirty_files: Vec<String>,
     pub ci: CiKind,
     pub source_url: Option<String>,
+    /// The event that started the CI build, e.g. `push`, `schedule`, `merge_request_event`.
+    pub event: Option<String>,
+    /// Whether the build is of a branch, a tag or a pull request, when the CI (or `--git-tag`)
+    /// says; `None` outside CI.
+    pub ref_kind: Option<RefKind>,
+    /// The work tree's root, where `.tagguard.yml` is looked for; `None` outside a checkout.
+    pub root: Option<PathBuf>,
+}
+
+impl Context {
+    /// A build of `sha` at `time` with no CI, no branch and no tags: the start for callers
+    /// that describe a build themselves (the pre-push hook, tests).
+    pub fn for_commit(sha: &str, time: DateTime<Utc>) -> Context {
+        Context {
+            sha: sha.to_owned(),
+            branch: None,
+            git_tags: Vec::new(),
+            ci_tag: None,
+            pr_number: None,
+            build_id: None,
+            build_number: None,
+            commit_time: time,
+            build_time: time,
+            dirty: false,
+            dirty_files: Vec::new(),
+            ci: CiKind::None,
+            source_url: None,
+            event: None,
+            ref_kind: None,
+            root: None,
+        }
+    }
 }
 
 /// Values given on the command line; each wins over what git and the CI say.
@@ -61,10 +97,17 @@ pub enum ContextError {
     #[error("invalid commit hash {value:?}: expected 7 to 64 hexadecimal digits")]
     #[diagnostic(code(tagguard::context::sha))]
     Sha { value: String },
+    #[error("the branch name is empty")]
+    #[diagnostic(
+        code(tagguard::context::empty_branch),
+        help("leave out --branch to take the CI's or git's branch")
+    )]
+    EmptyBranch,
 }
 
-/// Gathers the context for `dir`. `now` is the clock's reading, used only when neither
-/// `--timestamp` nor `SOURCE_DATE_EPOCH` names the build time.
+/// Gathers the context for `dir` from git, the CI variables in `env` and the flags. `now` is
+/// the clock's reading, used only when neither `--timestamp` nor `SOURCE_DATE_EPOCH` names the
+/// build time.
 pub fn gather(
     dir: &Path,
     env: &Env,
@@ -97,6 +140,13 @@ pub fn from_parts(
     if !(7..=64).contains(&sha.len()) || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(ContextError::Sha { value: sha });
     }
+    if overrides
+        .branch
+        .as_deref()
+        .is_some_and(|b| b.trim().is_empty())
+    {
+        return Err(ContextError::EmptyBranch);
+    }
     let branch = overrides
         .branch
         .clone()
@@ -126,6 +176,11 @@ pub fn from_parts(
             None => now,
         },
     };
+    // An explicit tag is a tag build, whatever the CI says.
+    let ref_kind = match overrides.git_tag {
+        Some(_) => Some(RefKind::Tag),
+        None => ci.ref_kind,
+    };
     Ok(Context {
         sha: sha.to_ascii_lowercase(),
         branch,
@@ -134,10 +189,17 @@ pub fn from_parts(
         pr_number: overrides.pr_number.clone().or(ci.pr_number.clone()),
         build_id: overrides.build_id.clone().or(ci.build_id.clone()),
         build_number: overrides.build_number.clone().or(ci.build_number.clone()),
-        commit_time: repo.map(|r| r.commit_time),
+        commit_time: repo
+            .map(|r| r.commit_time)
+            .or(ci.commit_time)
+            .unwrap_or(build_time),
         build_time,
         dirty: repo.is_some_and(|r| r.dirty),
+        dirty_files: repo.map(|r| r.dirty_files.clone()).unwrap_or_default(),
         ci: ci.kind,
+        event: ci.event.clone(),
+        ref_kind,
+        root: repo.map(|r| r.root.clone()),
         source_url: ci
             .source_url
             .clone()
@@ -187,6 +249,60 @@ mod tests {
         assert_eq!(parse_timestamp("2024-01-02T04:04:05+01:00").unwrap(), t);
         assert_eq!(parse_timestamp("20240102030405").unwrap(), t);
         assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    fn ci_facts(env: &Env) -> ci::CiFacts {
+        ci::detect(env)
+    }
+
+    #[test]
+    fn without_a_checkout_the_commit_time_is_the_cis_else_the_build_time() {
+        let now = DateTime::from_timestamp(1_704_164_645, 0).unwrap();
+        let dir = Path::new("/nowhere");
+        let overrides = Overrides {
+            sha: Some("abcdef0".into()),
+            ..Overrides::default()
+        };
+        let env = Env::new();
+        let ctx = from_parts(None, ci_facts(&env), &env, &overrides, now, dir).unwrap();
+        assert_eq!(ctx.commit_time, now);
+        let env: Env = [
+            ("GITLAB_CI", "true"),
+            ("CI_COMMIT_TIMESTAMP", "2023-11-14T22:13:20+00:00"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let ctx = from_parts(None, ci_facts(&env), &env, &overrides, now, dir).unwrap();
+        assert_eq!(ctx.commit_time.timestamp(), 1_700_000_000);
+    }
+
+    #[test]
+    fn an_explicit_tag_is_a_tag_build_and_an_empty_branch_an_error() {
+        let now = DateTime::from_timestamp(1_704_164_645, 0).unwrap();
+        let dir = Path::new("/nowhere");
+        let env: Env = [
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REF", "refs/heads/main"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let overrides = Overrides {
+            sha: Some("abcdef0".into()),
+            git_tag: Some("v1.0.0".into()),
+            ..Overrides::default()
+        };
+        let ctx = from_parts(None, ci_facts(&env), &env, &overrides, now, dir).unwrap();
+        assert_eq!(ctx.ref_kind, Some(RefKind::Tag));
+        assert_eq!(ctx.git_tags, ["v1.0.0"]);
+        let overrides = Overrides {
+            sha: Some("abcdef0".into()),
+            branch: Some(" ".into()),
+            ..Overrides::default()
+        };
+        let err = from_parts(None, ci_facts(&env), &env, &overrides, now, dir).unwrap_err();
+        assert!(matches!(err, ContextError::EmptyBranch), "{err:?}");
     }
 
     #[test]

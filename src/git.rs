@@ -21,9 +21,15 @@ pub struct GitFacts {
     /// Tracked files differ from HEAD (as `git describe --dirty` sees it; untracked files do
     /// not count).
     pub dirty: bool,
+    /// The first changed tracked files (at most [`DIRTY_FILES_SHOWN`]), paths relative to
+    /// the root, sorted as git lists them.
+    pub dirty_files: Vec<String>,
     /// `remote.origin.url` with any credentials removed.
     pub origin_url: Option<String>,
 }
+
+/// How many changed files a dirty work tree names.
+pub const DIRTY_FILES_SHOWN: usize = 10;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum GitError {
@@ -76,12 +82,14 @@ pub fn read(dir: &Path) -> Result<Option<GitFacts>, GitError> {
         None
     };
     let commit_time = DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default();
+    let (dirty, dirty_files) = changes(&repo).map_err(|e| read_error(&path, &e))?;
     Ok(Some(GitFacts {
         sha: oid.to_string(),
         branch,
         tags_at_head: tags_pointing_at(&repo, oid).map_err(|e| read_error(&path, &e))?,
         commit_time,
-        dirty: is_dirty(&repo).map_err(|e| read_error(&path, &e))?,
+        dirty,
+        dirty_files,
         origin_url: repo
             .find_remote("origin")
             .ok()
@@ -140,16 +148,23 @@ fn tags_pointing_at(repo: &Repository, head: Oid) -> Result<Vec<String>, git2::E
     Ok(names)
 }
 
-fn is_dirty(repo: &Repository) -> Result<bool, git2::Error> {
+/// Whether tracked files differ from HEAD, and the first of them.
+fn changes(repo: &Repository) -> Result<(bool, Vec<String>), git2::Error> {
     if repo.is_bare() {
-        return Ok(false);
+        return Ok((false, Vec::new()));
     }
     let mut options = StatusOptions::new();
     options
         .include_untracked(false)
         .include_ignored(false)
         .exclude_submodules(true);
-    Ok(!repo.statuses(Some(&mut options))?.is_empty())
+    let statuses = repo.statuses(Some(&mut options))?;
+    let files = statuses
+        .iter()
+        .filter_map(|entry| entry.path().ok().map(str::to_owned))
+        .take(DIRTY_FILES_SHOWN)
+        .collect();
+    Ok((!statuses.is_empty(), files))
 }
 
 /// `https://user:token@host/x.git` → `https://host/x.git`; scp-like `git@host:x` is kept.

@@ -6,8 +6,9 @@ use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
 use semver::Version;
 use serde::Serialize;
 
+use crate::ci::RefKind;
 use crate::context::Context;
-use crate::policy::{Facts, Floating, Policy, Rule};
+use crate::policy::{Facts, Floating, OnConflict, Policy, ReleaseFrom, Rule};
 use crate::release::{self, InvalidVersion, Release};
 use crate::sanitize;
 use crate::template;
@@ -25,6 +26,10 @@ pub struct Computed {
     pub labels: BTreeMap<String, String>,
     /// The work tree had uncommitted changes to tracked files.
     pub dirty: bool,
+    /// The first changed tracked files when `dirty` (see `git::DIRTY_FILES_SHOWN`).
+    pub dirty_files: Vec<String>,
+    /// The policy's name (its path, or `<embedded default>`), for messages about rules.
+    pub policy: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,8 +39,22 @@ pub struct ComputedTag {
     pub floating: Option<Floating>,
     /// Index of the rule in the policy's `tags:` list, from 0.
     pub rule: usize,
+    /// The rule's number in messages: its position in `tags:`, from 1.
+    pub rule_number: usize,
+    /// The 1-based line of the rule's template in the policy.
+    pub rule_line: usize,
     /// The rule's template, to name it in messages.
     pub template: String,
+    /// What an existing immutable tag that names another image means for this tag.
+    pub on_conflict: OnConflict,
+}
+
+impl ComputedTag {
+    /// `rule 5 (.tagguard.yml:16)`: how messages name the rule, given the policy's name
+    /// ([`Computed::policy`]).
+    pub fn rule_label(&self, policy: &str) -> String {
+        format!("rule {} ({policy}:{})", self.rule_number, self.rule_line)
+    }
 }
 
 impl Computed {
@@ -64,14 +83,29 @@ pub enum ComputeError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Rule(Box<RuleError>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Rules(Box<RuleErrors>),
+}
+
+/// Several rules that cannot give a tag in this build: all of them, not only the first.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{} rules of policy {policy} cannot give a tag in this build", .errors.len())]
+#[diagnostic(code(tagguard::tags::rules))]
+pub struct RuleErrors {
+    pub policy: String,
+    #[related]
+    pub errors: Vec<RuleError>,
 }
 
 /// A rule that cannot give a tag in this build, pointing at the rule in the policy.
 #[derive(Debug, thiserror::Error)]
-#[error("rule {number} (line {line}) {message}")]
+#[error("rule {number} ({policy}:{line}) {message}")]
 pub struct RuleError {
     /// 1-based position of the rule in `tags:`.
     pub number: usize,
+    /// The policy's name: its path or `<embedded default>`.
+    pub policy: String,
     pub line: usize,
     pub message: String,
     pub code: &'static str,
@@ -102,6 +136,7 @@ impl RuleError {
     fn new(policy: &Policy, rule: &Rule, code: &'static str, message: String) -> Self {
         RuleError {
             number: rule.index + 1,
+            policy: policy.source.name.clone(),
             line: rule.line,
             message,
             code,
@@ -111,50 +146,44 @@ impl RuleError {
         }
     }
 
-    fn with_help(mut self, help: Option<String>) -> ComputeError {
+    fn with_help(mut self, help: Option<String>) -> RuleError {
         self.help = help;
-        ComputeError::Rule(Box::new(self))
+        self
     }
 }
 
 /// Computes the tags `policy` gives the build described by `ctx`, for `images` (the policy's
-/// own when empty).
+/// own when empty). Every rule that cannot give a tag is reported, not only the first.
 pub fn compute(
     policy: &Policy,
     ctx: &Context,
     images: &[String],
 ) -> Result<Computed, ComputeError> {
-    let release = release::find(&policy.release, &ctx.git_tags)?;
+    let release = release::find(&policy.release, &release_candidates(policy, ctx))?;
     let vars = variables(policy, ctx, release.as_ref());
     let facts = Facts {
         version: release.as_ref().map(|r| &r.version),
         pull_request: ctx.pr_number.is_some(),
-        ci: ctx.build_id.is_some(),
+        tag_build: ctx.ref_kind == Some(RefKind::Tag) && ctx.ci_tag.is_some(),
+        ci: ctx.build_id.is_some() && ctx.build_number.is_some(),
         branch: ctx.branch.as_deref(),
         git_tags: &ctx.git_tags,
+        event: ctx.event.as_deref(),
     };
     let env = template::environment();
     let mut tags: Vec<ComputedTag> = Vec::new();
+    let mut errors: Vec<RuleError> = Vec::new();
     for rule in policy.rules.iter().filter(|r| r.when.holds(&facts)) {
-        let tag = render(policy, rule, &env, &vars)?;
+        let tag = match render(policy, rule, &env, &vars) {
+            Ok(tag) => tag,
+            Err(e) => {
+                errors.push(*e);
+                continue;
+            }
+        };
         if let Some(earlier) = tags.iter().find(|t| t.tag == tag) {
-            let kind = |immutable: bool, floating: Option<Floating>| match floating {
-                Some(f) => format!("floating ({})", f.name()),
-                None if immutable => "immutable".to_owned(),
-                None => "mutable".to_owned(),
-            };
-            let (a, b) = (
-                kind(earlier.immutable, earlier.floating),
-                kind(rule.immutable, rule.floating),
-            );
-            if a != b {
-                let message = format!(
-                    "gives tag {tag:?} as {b}, but rule {} gives it as {a}",
-                    earlier.rule + 1
-                );
-                return Err(RuleError::new(policy, rule, "tagguard::tags::conflict", message).with_help(Some(
-                    "one tag cannot be both; make the templates differ or give both rules the same immutability".to_owned(),
-                )));
+            if let Some(e) = conflict(policy, rule, earlier) {
+                errors.push(e);
             }
             continue;
         }
@@ -163,8 +192,21 @@ pub fn compute(
             immutable: rule.immutable,
             floating: rule.floating,
             rule: rule.index,
+            rule_number: rule.index + 1,
+            rule_line: rule.line,
             template: rule.template.clone(),
+            on_conflict: rule.on_conflict,
         });
+    }
+    match errors.len() {
+        0 => {}
+        1 => return Err(ComputeError::Rule(Box::new(errors.remove(0)))),
+        _ => {
+            return Err(ComputeError::Rules(Box::new(RuleErrors {
+                policy: policy.source.name.clone(),
+                errors,
+            })));
+        }
     }
     let images = if images.is_empty() {
         policy.images.clone()
@@ -179,6 +221,41 @@ pub fn compute(
         release_tag: release.map(|r| r.git_tag),
         labels,
         dirty: ctx.dirty,
+        dirty_files: ctx.dirty_files.clone(),
+        policy: policy.source.name.clone(),
+    })
+}
+
+/// The tags that may make this build a release. With `release.from: ci`, the CI decides when
+/// it says what it builds: a tag build is a release of its own tag only, a branch or pull
+/// request build is no release, whatever tags HEAD carries.
+fn release_candidates(policy: &Policy, ctx: &Context) -> Vec<String> {
+    match (policy.release_from, ctx.ref_kind) {
+        (ReleaseFrom::Ci, Some(RefKind::Tag)) => ctx.ci_tag.iter().cloned().collect(),
+        (ReleaseFrom::Ci, Some(RefKind::Branch | RefKind::PullRequest)) => Vec::new(),
+        (ReleaseFrom::Git, _) | (ReleaseFrom::Ci, None) => ctx.git_tags.clone(),
+    }
+}
+
+/// The same tag from two rules must agree on what kind of tag it is.
+fn conflict(policy: &Policy, rule: &Rule, earlier: &ComputedTag) -> Option<RuleError> {
+    let kind = |immutable: bool, floating: Option<Floating>| match floating {
+        Some(f) => format!("floating ({})", f.name()),
+        None if immutable => "immutable".to_owned(),
+        None => "mutable".to_owned(),
+    };
+    let (a, b) = (
+        kind(earlier.immutable, earlier.floating),
+        kind(rule.immutable, rule.floating),
+    );
+    (a != b).then(|| {
+        let message = format!(
+            "gives tag {:?} as {b}, but rule {} gives it as {a}",
+            earlier.tag, earlier.rule_number
+        );
+        RuleError::new(policy, rule, "tagguard::tags::conflict", message).with_help(Some(
+            "one tag cannot be both; make the templates differ or give both rules the same immutability".to_owned(),
+        ))
     })
 }
 
@@ -187,7 +264,7 @@ fn render(
     rule: &Rule,
     env: &minijinja::Environment<'static>,
     vars: &BTreeMap<&'static str, String>,
-) -> Result<String, ComputeError> {
+) -> Result<String, Box<RuleError>> {
     let rendered = template::render(env, &rule.template, vars).map_err(|err| {
         let missing = template::VARIABLES
             .iter()
@@ -201,14 +278,14 @@ fn render(
             )
         });
         let message = format!("could not be rendered: {}", err.message);
-        RuleError::new(policy, rule, "tagguard::tags::render", message).with_help(help)
+        Box::new(RuleError::new(policy, rule, "tagguard::tags::render", message).with_help(help))
     })?;
     let tag = rendered.trim().to_owned();
     if let Some(reason) = sanitize::tag_problem(&tag) {
         let message = format!("renders the invalid tag {tag:?}: {reason}");
-        return Err(
+        return Err(Box::new(
             RuleError::new(policy, rule, "tagguard::tags::invalid_tag", message).with_help(None),
-        );
+        ));
     }
     Ok(tag)
 }
@@ -228,13 +305,15 @@ fn variables(
         ctx.sha.chars().take(policy.short_sha_length).collect(),
     );
     vars.insert("timestamp", stamp(&ctx.build_time));
-    if let Some(t) = &ctx.commit_time {
-        vars.insert("commit_timestamp", stamp(t));
-    }
+    vars.insert("commit_timestamp", stamp(&ctx.commit_time));
     if let Some(branch) = &ctx.branch {
         vars.insert("branch", sanitize::tag_component(branch));
     }
-    let git_tag = release.map(|r| r.git_tag.clone()).or(ctx.ci_tag.clone());
+    // Any tag at HEAD gives `git_tag` a value, so that a `git-tag:` condition promises it.
+    let git_tag = release
+        .map(|r| r.git_tag.clone())
+        .or(ctx.ci_tag.clone())
+        .or_else(|| ctx.git_tags.first().cloned());
     if let Some(tag) = git_tag {
         vars.insert("git_tag", sanitize::tag_component(&tag));
     }
@@ -287,174 +366,4 @@ fn labels(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ci::CiKind;
-    use chrono::{DateTime, Utc};
-    use proptest::prelude::*;
-
-    fn ctx() -> Context {
-        Context {
-            sha: "0123456789abcdef0123456789abcdef01234567".into(),
-            branch: Some("main".into()),
-            git_tags: vec![],
-            ci_tag: None,
-            pr_number: None,
-            build_id: None,
-            build_number: None,
-            commit_time: DateTime::from_timestamp(1_700_000_000, 0),
-            build_time: DateTime::<Utc>::from_timestamp(1_704_164_645, 0).unwrap(),
-            dirty: false,
-            ci: CiKind::None,
-            source_url: None,
-        }
-    }
-
-    fn policy(yaml: &str) -> Policy {
-        Policy::parse("test.yml", yaml).unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)))
-    }
-
-    fn tags(p: &Policy, c: &Context) -> Vec<String> {
-        compute(p, c, &[])
-            .unwrap()
-            .tags
-            .into_iter()
-            .map(|t| t.tag)
-            .collect()
-    }
-
-    #[test]
-    fn default_policy_on_a_stable_release_in_ci() {
-        let mut c = ctx();
-        c.git_tags = vec!["v1.4.2".into()];
-        c.build_id = Some("9876".into());
-        let got = tags(&Policy::embedded_default(), &c);
-        assert_eq!(
-            got,
-            [
-                "1.4.2",
-                "1.4",
-                "1",
-                "latest",
-                "sha-0123456",
-                "20240102030405-9876"
-            ]
-        );
-    }
-
-    #[test]
-    fn default_policy_never_floats_prereleases_or_major_zero() {
-        let mut c = ctx();
-        c.git_tags = vec!["v2.0.0-rc.1".into()];
-        assert_eq!(
-            tags(&Policy::embedded_default(), &c),
-            ["2.0.0-rc.1", "sha-0123456"]
-        );
-        c.git_tags = vec!["v0.3.1".into()];
-        assert_eq!(
-            tags(&Policy::embedded_default(), &c),
-            ["0.3.1", "0.3", "latest", "sha-0123456"]
-        );
-    }
-
-    #[test]
-    fn floating_and_immutability_come_from_the_rules() {
-        let mut c = ctx();
-        c.git_tags = vec!["v1.4.2".into()];
-        let computed =
-            compute(&Policy::embedded_default(), &c, &["reg.example/app".into()]).unwrap();
-        let by_tag = |t: &str| computed.tags.iter().find(|x| x.tag == t).unwrap().clone();
-        assert!(by_tag("1.4.2").immutable);
-        assert_eq!(by_tag("1.4").floating, Some(Floating::Minor));
-        assert!(!by_tag("latest").immutable);
-        assert_eq!(computed.references()[0], "reg.example/app:1.4.2");
-        assert_eq!(computed.labels["org.opencontainers.image.version"], "1.4.2");
-        assert_eq!(
-            computed.labels["org.opencontainers.image.created"],
-            "2024-01-02T03:04:05Z"
-        );
-    }
-
-    #[test]
-    fn build_metadata_is_mapped_for_tags_and_kept_in_labels() {
-        let mut c = ctx();
-        c.git_tags = vec!["v1.2.3+build.7".into()];
-        let computed = compute(&Policy::embedded_default(), &c, &[]).unwrap();
-        assert_eq!(computed.tags[0].tag, "1.2.3_build.7");
-        assert_eq!(
-            computed.labels["org.opencontainers.image.version"],
-            "1.2.3+build.7"
-        );
-    }
-
-    #[test]
-    fn mutable_rules_and_branch_conditions() {
-        let p = policy(
-            "version: 1\ntags:\n  - template: \"{{ branch }}-{{ timestamp | date('%Y%m%d') }}\"\n    when: { branch: \"^main$\" }\n  - template: \"pr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n",
-        );
-        assert_eq!(tags(&p, &ctx()), ["main-20240102"]);
-        let mut c = ctx();
-        c.branch = Some("feature/x".into());
-        c.pr_number = Some("12".into());
-        let computed = compute(&p, &c, &[]).unwrap();
-        assert_eq!(computed.tags.len(), 1);
-        assert_eq!(computed.tags[0].tag, "pr-12");
-        assert!(!computed.tags[0].immutable);
-    }
-
-    #[test]
-    fn a_variable_without_a_value_is_an_error_naming_the_rule() {
-        let p = policy("version: 1\ntags:\n  - sha-{{ short_sha }}\n  - \"pr-{{ pr_number }}\"\n");
-        let err = compute(&p, &ctx(), &[]).unwrap_err();
-        let text = err.to_string();
-        assert!(
-            text.starts_with("rule 2 (line 4) could not be rendered"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn a_rendered_tag_must_be_valid() {
-        let p = policy("version: 1\ntags:\n  - \"a/{{ short_sha }}\"\n");
-        let err = compute(&p, &ctx(), &[]).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("rule 1 (line 3) renders the invalid tag \"a/0123456\""),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn same_tag_with_conflicting_immutability_is_an_error() {
-        let p = policy(
-            "version: 1\ntags:\n  - template: edge\n  - template: edge\n    immutable: false\n",
-        );
-        let err = compute(&p, &ctx(), &[]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "rule 2 (line 4) gives tag \"edge\" as mutable, but rule 1 gives it as immutable"
-        );
-        let p = policy("version: 1\ntags:\n  - template: edge\n  - template: edge\n");
-        assert_eq!(tags(&p, &ctx()), ["edge"]);
-    }
-
-    #[test]
-    fn source_date_epoch_is_just_the_build_time() {
-        let p = policy("version: 1\ntags:\n  - \"{{ timestamp }}-{{ commit_timestamp }}\"\n");
-        assert_eq!(tags(&p, &ctx()), ["20240102030405-20231114221320"]);
-    }
-
-    proptest! {
-        #[test]
-        fn any_branch_name_gives_valid_tags(branch in any::<String>(), build in "[0-9]{1,12}") {
-            let p = policy("version: 1\ntags:\n  - \"{{ branch }}\"\n  - \"{{ branch }}-{{ build_id }}-{{ timestamp }}\"\n");
-            let mut c = ctx();
-            c.branch = Some(branch);
-            c.build_id = Some(build);
-            let computed = compute(&p, &c, &[]).unwrap();
-            for t in computed.tags {
-                prop_assert_eq!(sanitize::tag_problem(&t.tag), None);
-            }
-        }
-    }
-}
+mod tests;

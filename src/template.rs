@@ -5,7 +5,7 @@
 //! error unless the template asks `is defined` or uses `default`. Fuel bounds the work any
 //! template can do, so a hostile policy cannot hang a pipeline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use chrono::NaiveDateTime;
@@ -28,7 +28,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "git_tag",
-        "the release tag at HEAD (or the CI's tag), sanitized for tags",
+        "the release tag, else the CI's tag, else the first tag at HEAD; sanitized for tags",
     ),
     ("pr_number", "pull/merge request number"),
     (
@@ -121,6 +121,10 @@ fn date(value: String, format: String) -> Result<String, Error> {
 pub struct TemplateError {
     pub message: String,
     pub range: Option<Range<usize>>,
+    /// The variable used without a guard that the rule's `when` does not promise.
+    pub unguarded: Option<&'static str>,
+    /// The template renders a text that is no valid tag.
+    pub invalid_tag: bool,
 }
 
 impl TemplateError {
@@ -132,19 +136,26 @@ impl TemplateError {
         Self {
             message,
             range: err.range(),
+            unguarded: None,
+            invalid_tag: false,
         }
     }
 }
 
 /// Checks a template once at load time: it parses, uses only known variables and filters,
-/// and renders against sample values of every variable.
-pub fn check(env: &Environment<'static>, source: &str) -> Result<(), TemplateError> {
+/// renders against sample values, and uses a variable outside `guaranteed` (those its rule's
+/// `when` promises a value) only where it is guarded (`default`, `is defined`).
+pub fn check(
+    env: &Environment<'static>,
+    source: &str,
+    guaranteed: &BTreeSet<&'static str>,
+) -> Result<(), TemplateError> {
     let template = env
         .template_from_str(source)
         .map_err(|e| TemplateError::from_minijinja(&e))?;
-    let mut unknown: Vec<String> = template
-        .undeclared_variables(false)
-        .into_iter()
+    let used = template.undeclared_variables(false);
+    let mut unknown: Vec<&String> = used
+        .iter()
         .filter(|name| !VARIABLES.iter().any(|(known, _)| known == name))
         .collect();
     unknown.sort();
@@ -155,12 +166,118 @@ pub fn check(env: &Environment<'static>, source: &str) -> Result<(), TemplateErr
         return Err(TemplateError {
             message: format!("unknown variable `{name}`{hint}"),
             range: find_identifier(source, name),
+            unguarded: None,
+            invalid_tag: false,
         });
     }
-    template
-        .render(sample_values())
-        .map(drop)
-        .map_err(|e| TemplateError::from_minijinja(&e))
+    let all: BTreeSet<&'static str> = VARIABLES.iter().map(|(n, _)| *n).collect();
+    let rendered = template
+        .render(sample_values(&all))
+        .map_err(|e| TemplateError::from_minijinja(&e))?;
+    a_valid_tag(&rendered, &[])?;
+    let optional: Vec<&'static str> = VARIABLES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| used.contains(*n) && !guaranteed.contains(n))
+        .collect();
+    let mut invalid = Ok(());
+    for present in subsets(&optional) {
+        let mut defined = guaranteed.clone();
+        defined.extend(present.iter().copied());
+        let rendered = template.render(sample_values(&defined));
+        let missing: Vec<&'static str> = optional
+            .iter()
+            .copied()
+            .filter(|n| !present.contains(n))
+            .collect();
+        let err = match rendered {
+            Ok(tag) => {
+                // An unguarded variable is the likelier mistake: look for one first.
+                if invalid.is_ok() {
+                    invalid = a_valid_tag(&tag, &missing);
+                }
+                continue;
+            }
+            Err(err) => err,
+        };
+        if err.kind() != ErrorKind::UndefinedError {
+            return Err(TemplateError::from_minijinja(&err));
+        }
+        let name = blamed(source, err.range(), &missing);
+        return Err(TemplateError {
+            message: format!("`{name}` may have no value when this rule applies"),
+            range: find_identifier(source, name),
+            unguarded: Some(name),
+            invalid_tag: false,
+        });
+    }
+    invalid
+}
+
+/// A sample rendering must be a valid tag, else every real build would fail the same way.
+fn a_valid_tag(rendered: &str, missing: &[&str]) -> Result<(), TemplateError> {
+    let tag = rendered.trim();
+    let Some(reason) = crate::sanitize::tag_problem(tag) else {
+        return Ok(());
+    };
+    let when = match missing {
+        [] => "with sample values".to_owned(),
+        names => format!(
+            "when {} {} no value",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if names.len() == 1 { "has" } else { "have" }
+        ),
+    };
+    Err(TemplateError {
+        message: format!("the rule renders the invalid tag {tag:?} {when}: {reason}"),
+        range: None,
+        unguarded: None,
+        invalid_tag: true,
+    })
+}
+
+/// The variable an undefined-value error is about: one of `missing` named in the failing
+/// expression, else the first of them the template names.
+fn blamed(source: &str, range: Option<Range<usize>>, missing: &[&'static str]) -> &'static str {
+    let expression = range.and_then(|r| source.get(r)).unwrap_or("");
+    let named = |text: &str| {
+        missing
+            .iter()
+            .copied()
+            .filter(|m| find_identifier(text, m).is_some())
+            .min_by_key(|m| find_identifier(text, m).map(|r| r.start))
+    };
+    named(expression)
+        .or_else(|| named(source))
+        .or_else(|| missing.first().copied())
+        .unwrap_or("?")
+}
+
+/// Which of the optional variables have a value, in the orders worth trying: every subset
+/// while there are few, else none, each alone, all but each, and all.
+fn subsets(optional: &[&'static str]) -> Vec<Vec<&'static str>> {
+    let n = optional.len();
+    if n <= 6 {
+        return (0u32..1 << n)
+            .map(|mask| {
+                (0..n)
+                    .filter(|i| mask & (1 << i) != 0)
+                    .map(|i| optional[i])
+                    .collect()
+            })
+            .collect();
+    }
+    let mut out = vec![Vec::new()];
+    for i in 0..n {
+        out.push(vec![optional[i]]);
+        out.push((0..n).filter(|j| *j != i).map(|j| optional[j]).collect());
+    }
+    out.push(optional.to_vec());
+    out
 }
 
 /// Renders a template with this build's variables (absent ones are undefined).
@@ -177,7 +294,7 @@ pub fn render(
         .map_err(|e| TemplateError::from_minijinja(&e))
 }
 
-fn sample_values() -> BTreeMap<&'static str, Value> {
+fn sample_values(defined: &BTreeSet<&'static str>) -> BTreeMap<&'static str, Value> {
     let sample = |name: &str| -> Value {
         match name {
             "sha" => "0123456789abcdef0123456789abcdef01234567".into(),
@@ -190,7 +307,7 @@ fn sample_values() -> BTreeMap<&'static str, Value> {
             _ => "main".into(),
         }
     };
-    VARIABLES.iter().map(|(n, _)| (*n, sample(n))).collect()
+    defined.iter().map(|n| (*n, sample(n))).collect()
 }
 
 /// The byte range of the first whole-word occurrence of `name` inside `{{ }}`/`{% %}`.
@@ -207,6 +324,42 @@ fn find_identifier(source: &str, name: &str) -> Option<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn all() -> BTreeSet<&'static str> {
+        VARIABLES.iter().map(|(n, _)| *n).collect()
+    }
+
+    fn some(names: &[&'static str]) -> BTreeSet<&'static str> {
+        names.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_variable_the_rule_does_not_promise_must_be_guarded() {
+        let env = environment();
+        let release = some(&["sha", "version", "major"]);
+        let src = "{{ version }}-{{ branch }}";
+        let err = check(&env, src, &release).unwrap_err();
+        assert_eq!(err.unguarded, Some("branch"));
+        assert_eq!(
+            err.message,
+            "`branch` may have no value when this rule applies"
+        );
+        assert_eq!(&src[err.range.unwrap()], "branch");
+        for guarded in [
+            "{{ version }}-{{ branch | default('none') }}",
+            "{{ version }}{% if branch is defined %}-{{ branch }}{% endif %}",
+            "{{ version }}{% if branch is undefined %}x{% else %}{{ branch }}{% endif %}",
+        ] {
+            assert_eq!(check(&env, guarded, &release), Ok(()), "{guarded}");
+        }
+        // Guarding one variable does not guard another behind it.
+        let src = "{% if branch is defined %}{{ pr_number }}{% endif %}";
+        let err = check(&env, src, &release).unwrap_err();
+        assert_eq!(err.unguarded, Some("pr_number"));
+        let src = "{{ branch if pr_number is defined else major }}";
+        let err = check(&env, src, &release).unwrap_err();
+        assert_eq!(err.unguarded, Some("branch"));
+    }
 
     fn vars(pairs: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> {
         pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
@@ -250,7 +403,7 @@ mod tests {
     fn unknown_variables_point_at_the_name() {
         let env = environment();
         let src = "v-{{ verison }}";
-        let err = check(&env, src).unwrap_err();
+        let err = check(&env, src, &all()).unwrap_err();
         assert_eq!(
             err.message,
             "unknown variable `verison`; did you mean `version`?"
@@ -261,14 +414,14 @@ mod tests {
     #[test]
     fn syntax_errors_have_a_range() {
         let env = environment();
-        let err = check(&env, "v-{{ version ").unwrap_err();
+        let err = check(&env, "v-{{ version ", &all()).unwrap_err();
         assert!(err.range.is_some(), "{err:?}");
     }
 
     #[test]
     fn unknown_filters_fail_at_load() {
         let env = environment();
-        let err = check(&env, "{{ branch | shout }}").unwrap_err();
+        let err = check(&env, "{{ branch | shout }}", &all()).unwrap_err();
         assert!(
             err.message.contains("shout") || err.message.contains("filter"),
             "{err:?}"
@@ -276,16 +429,35 @@ mod tests {
     }
 
     #[test]
+    fn a_template_must_render_a_valid_tag() {
+        let env = environment();
+        let err = check(&env, "a/{{ short_sha }}", &all()).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the rule renders the invalid tag \"a/0123456\" with sample values: '/' is not allowed in a tag (only A-Z a-z 0-9 . _ -)"
+        );
+        let src = "{% if pr_number is defined %}pr-{{ pr_number }}{% endif %}";
+        let err = check(&env, src, &some(&["sha"])).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("the rule renders the invalid tag \"\" when `pr_number` has no value"),
+            "{err:?}"
+        );
+        let src = "{% if pr_number is defined %}pr-{{ pr_number }}{% else %}main{% endif %}";
+        assert_eq!(check(&env, src, &some(&["sha"])), Ok(()));
+    }
+
+    #[test]
     fn runaway_templates_run_out_of_fuel() {
         let env = environment();
         let src = "{% for a in 'xxxxxxxxxx' * 1000 %}{% for b in 'xxxxxxxxxx' * 1000 %}x{% endfor %}{% endfor %}";
         assert_eq!(
-            check(&env, src).unwrap_err().message,
+            check(&env, src, &all()).unwrap_err().message,
             "engine ran out of fuel"
         );
         let src = "{{ ('x' * 40000) * 40000 }}";
         assert_eq!(
-            check(&env, src).unwrap_err().message,
+            check(&env, src, &all()).unwrap_err().message,
             "engine ran out of fuel"
         );
     }

@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|input: (&str, &str)| {
     let (template, value) = input;
     let env = tagguard::template::environment();
-    let _ = tagguard::template::check(&env, template);
+    let _ = tagguard::template::check(&env, template, &Default::default());
     let mut vars = BTreeMap::new();
     for (name, _) in tagguard::template::VARIABLES {
         vars.insert(*name, value.to_owned());

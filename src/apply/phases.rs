@@ -316,9 +316,12 @@ mod tests {
             immutable,
             floating,
             rule: 0,
+            rule_number: 1,
+            rule_line: 1,
             template: String::new(),
+            on_conflict: crate::policy::OnConflict::Refuse,
         };
-        decide_one("r/app", &tag, Seen::default())
+        decide_one("r/app", &tag, "p.yml", Seen::default())
     }
 
     #[test]

@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ci::CiKind;
 use crate::context::Context;
 use crate::policy::Policy;
 use crate::tags::{self, ComputeError};
@@ -18,20 +17,7 @@ pub fn immutable_release_refs(
     commit_time: DateTime<Utc>,
     images: &[String],
 ) -> Result<Vec<String>, ComputeError> {
-    let plain = Context {
-        sha: commit.to_owned(),
-        branch: None,
-        git_tags: Vec::new(),
-        ci_tag: None,
-        pr_number: None,
-        build_id: None,
-        build_number: None,
-        commit_time: Some(commit_time),
-        build_time: commit_time,
-        dirty: false,
-        ci: CiKind::None,
-        source_url: None,
-    };
+    let plain = Context::for_commit(commit, commit_time);
     let release = Context {
         git_tags: vec![git_tag.to_owned()],
         ci_tag: Some(git_tag.to_owned()),
@@ -93,14 +79,18 @@ mod tests {
     }
 
     #[test]
-    fn a_policy_that_renders_only_for_releases_checks_every_immutable_tag() {
-        let policy = Policy::parse(
+    fn a_policy_that_renders_only_for_releases_is_refused_when_it_loads() {
+        // `{{ version }}` without `when: release` cannot render a plain build: the policy
+        // check rejects it, so the hook never meets such a policy.
+        let err = Policy::parse(
             "p.yml",
             "version: 1\nimage: r.example/app\ntags: [\"{{ version }}\", \"sha-{{ short_sha }}\"]\n",
         )
-        .unwrap();
-        let refs = immutable_release_refs(&policy, "v1.0.0", SHA, time(), &[]).unwrap();
-        assert_eq!(refs, ["r.example/app:1.0.0", "r.example/app:sha-1a2b3c4"]);
+        .unwrap_err();
+        assert_eq!(
+            err.problems[0].message,
+            "`version` may have no value when this rule applies"
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub fn decide(
             decisions.push(decide_one(
                 image,
                 tag,
+                &computed.policy,
                 Seen {
                     current,
                     desired,

@@ -6,7 +6,7 @@ use std::fmt;
 use semver::Version;
 use serde::Serialize;
 
-use crate::policy::Floating;
+use crate::policy::{Floating, OnConflict};
 use crate::registry::Digest;
 use crate::report::{Finding, Severity, code};
 use crate::tags::ComputedTag;
@@ -117,7 +117,11 @@ pub struct Decision {
     /// Index of the policy rule that made this tag (from 0, as in `tags --format json`), and its
     /// template. Messages count rules from 1.
     pub rule: usize,
+    /// How messages name the rule: `rule 5 (.tagguard.yml:16)`.
+    pub rule_label: String,
     pub template: String,
+    /// The rule's `on-conflict`.
+    pub on_conflict: OnConflict,
     /// Set when `action` is `refuse`.
     pub reason: Option<RefusalReason>,
     /// Set when `action` is `skip`.
@@ -146,20 +150,13 @@ impl Decision {
                 ..self.clone()
             };
         }
-        let tag = ComputedTag {
-            tag: self.tag.clone(),
-            immutable: self.immutable,
-            floating: self.floating,
-            rule: self.rule,
-            template: self.template.clone(),
-        };
         let seen = Seen {
             current,
             desired: self.desired.as_ref(),
             same_image: same_digest(current, self.desired.as_ref()),
             hold: None,
         };
-        decide_one(&self.image, &tag, seen)
+        self.clone().decided(seen)
     }
 
     /// The planner's finding for a refusal.
@@ -184,32 +181,51 @@ impl Decision {
 
 /// Decides for one tag of one image. A floating tag moves by design, so it is never held
 /// immutable even if its rule says so; it only ever moves forward.
-pub fn decide_one(image: &str, tag: &ComputedTag, seen: Seen<'_>) -> Decision {
-    let immutable = tag.immutable && tag.floating.is_none();
-    let hold = seen.hold.filter(|_| tag.floating.is_some());
-    let (action, reason) = match (seen.current, seen.same_image) {
-        _ if hold.is_some() => (Action::Skip, None),
-        (None, _) => (Action::Create, None),
-        (Some(_), Some(true)) => (Action::Unchanged, None),
-        (Some(_), Some(false)) if immutable => {
-            (Action::Refuse, Some(RefusalReason::PointsElsewhere))
-        }
-        (Some(_), None) if immutable => (Action::Refuse, Some(RefusalReason::NoSourceToCompare)),
-        (Some(_), _) => (Action::Move, None),
-    };
-    Decision {
+pub fn decide_one(image: &str, tag: &ComputedTag, policy: &str, seen: Seen<'_>) -> Decision {
+    let undecided = Decision {
         image: image.to_owned(),
         tag: tag.tag.clone(),
-        action,
-        immutable,
+        action: Action::Create,
+        immutable: tag.immutable && tag.floating.is_none(),
         floating: tag.floating,
-        current: seen.current.cloned(),
-        desired: seen.desired.cloned(),
+        current: None,
+        desired: None,
         rule: tag.rule,
+        rule_label: tag.rule_label(policy),
         template: tag.template.clone(),
-        reason,
-        skip_reason: hold.map(|(r, _)| r),
-        held_by: hold.and_then(|(_, v)| v).map(ToString::to_string),
+        on_conflict: tag.on_conflict,
+        reason: None,
+        skip_reason: None,
+        held_by: None,
+    };
+    undecided.decided(seen)
+}
+
+impl Decision {
+    /// This tag's decision for what `seen` observed.
+    fn decided(self, seen: Seen<'_>) -> Decision {
+        let hold = seen.hold.filter(|_| self.floating.is_some());
+        let (action, reason) = match (seen.current, seen.same_image) {
+            _ if hold.is_some() => (Action::Skip, None),
+            (None, _) => (Action::Create, None),
+            (Some(_), Some(true)) => (Action::Unchanged, None),
+            (Some(_), Some(false)) if self.immutable => {
+                (Action::Refuse, Some(RefusalReason::PointsElsewhere))
+            }
+            (Some(_), None) if self.immutable => {
+                (Action::Refuse, Some(RefusalReason::NoSourceToCompare))
+            }
+            (Some(_), _) => (Action::Move, None),
+        };
+        Decision {
+            action,
+            current: seen.current.cloned(),
+            desired: seen.desired.cloned(),
+            reason,
+            skip_reason: hold.map(|(r, _)| r),
+            held_by: hold.and_then(|(_, v)| v).map(ToString::to_string),
+            ..self
+        }
     }
 }
 
@@ -232,21 +248,21 @@ impl fmt::Display for Decision {
         match (self.action, self.reason) {
             (Action::Refuse, Some(RefusalReason::PointsElsewhere)) => write!(
                 f,
-                "refusing to move immutable tag {}:{} from {} to {} (rule {} {:?})",
+                "refusing to move immutable tag {}:{} from {} to {} ({} {:?})",
                 self.image,
                 self.tag,
                 digest(&self.current),
                 digest(&self.desired),
-                self.rule + 1,
+                self.rule_label,
                 self.template
             ),
             (Action::Refuse, _) => write!(
                 f,
-                "immutable tag {}:{} already exists at {} and no --source was given to prove it is the same image (rule {} {:?})",
+                "immutable tag {}:{} already exists at {} and no --source was given to prove it is the same image ({} {:?})",
                 self.image,
                 self.tag,
                 digest(&self.current),
-                self.rule + 1,
+                self.rule_label,
                 self.template
             ),
             (Action::Create, _) => write!(f, "create {}:{}", self.image, self.tag),
@@ -298,6 +314,9 @@ mod tests {
             immutable,
             floating,
             rule: 2,
+            rule_number: 3,
+            rule_line: 1,
+            on_conflict: crate::policy::OnConflict::Refuse,
             template: "{{ version }}".into(),
         }
     }
@@ -324,19 +343,24 @@ mod tests {
         let (a, b) = (d('a'), d('b'));
         let mut s = seen(Some(&a), Some(&b));
         s.hold = Some((SkipReason::NewerRelease, Some(&newer)));
-        let decision = decide_one("r/app", &floating, s);
+        let decision = decide_one("r/app", &floating, "p.yml", s);
         assert_eq!(decision.action, Action::Skip);
         assert_eq!(decision.held_by.as_deref(), Some("2.0.0"));
         assert!(decision.to_string().contains("release 2.0.0 is newer"));
         // Holds only apply to floating tags.
         let imm = tag("1.9.1", true, None);
-        assert_eq!(decide_one("r/app", &imm, s).action, Action::Refuse);
+        assert_eq!(decide_one("r/app", &imm, "p.yml", s).action, Action::Refuse);
     }
 
     #[test]
     fn deciding_again_right_before_the_write() {
         let (a, b, c) = (d('a'), d('b'), d('c'));
-        let imm = decide_one("r/app", &tag("1.2.3", true, None), seen(None, Some(&a)));
+        let imm = decide_one(
+            "r/app",
+            &tag("1.2.3", true, None),
+            "p.yml",
+            seen(None, Some(&a)),
+        );
         assert_eq!(imm.action, Action::Create);
         let again = imm.again(Some(&b));
         assert_eq!(
@@ -347,6 +371,7 @@ mod tests {
         let latest = decide_one(
             "r/app",
             &tag("latest", false, Some(Floating::Latest)),
+            "p.yml",
             seen(Some(&c), Some(&a)),
         );
         assert_eq!(latest.action, Action::Move);
@@ -359,7 +384,12 @@ mod tests {
             again.to_string().contains("another writer moved it"),
             "{again}"
         );
-        let edge = decide_one("r/app", &tag("edge", false, None), seen(Some(&c), Some(&a)));
+        let edge = decide_one(
+            "r/app",
+            &tag("edge", false, None),
+            "p.yml",
+            seen(Some(&c), Some(&a)),
+        );
         assert_eq!(edge.again(Some(&b)).action, Action::Move);
     }
 
@@ -370,7 +400,7 @@ mod tests {
         let floating = tag("1", true, Some(Floating::Major));
         let (a, b) = (d('a'), d('b'));
         let act = |t: &ComputedTag, cur: Option<&Digest>, des: Option<&Digest>| {
-            decide_one("r/app", t, seen(cur, des)).action
+            decide_one("r/app", t, "p.yml", seen(cur, des)).action
         };
         for t in [&imm, &mutable, &floating] {
             assert_eq!(act(t, None, Some(&a)), Action::Create);
@@ -389,6 +419,7 @@ mod tests {
         let r = decide_one(
             "ghcr.io/acme/app",
             &tag("1.2.3", true, None),
+            "p.yml",
             seen(Some(&d('a')), Some(&d('b'))),
         );
         assert_eq!(r.reason, Some(RefusalReason::PointsElsewhere));
@@ -398,10 +429,14 @@ mod tests {
             text.contains(&format!("from {} to {}", d('a'), d('b'))),
             "{text}"
         );
-        assert!(text.contains("rule 3 \"{{ version }}\""), "{text}");
+        assert!(
+            text.contains("rule 3 (p.yml:1) \"{{ version }}\""),
+            "{text}"
+        );
         let r = decide_one(
             "ghcr.io/acme/app",
             &tag("1.2.3", true, None),
+            "p.yml",
             seen(Some(&d('a')), None),
         );
         assert_eq!(r.reason, Some(RefusalReason::NoSourceToCompare));
@@ -413,6 +448,7 @@ mod tests {
         let v = serde_json::to_value(decide_one(
             "r/app",
             &tag("1", true, Some(Floating::Major)),
+            "p.yml",
             seen(Some(&d('a')), None),
         ))
         .unwrap();
@@ -427,6 +463,7 @@ mod tests {
         let v = serde_json::to_value(decide_one(
             "r/app",
             &tag("1.0.0", true, None),
+            "p.yml",
             seen(Some(&d('a')), Some(&d('b'))),
         ))
         .unwrap();

@@ -16,7 +16,9 @@ pub enum Condition {
     Prerelease,
     /// A pull request (GitHub) or merge request (GitLab) build.
     PullRequest,
-    /// A CI build ID is known.
+    /// The CI builds a tag (`GITHUB_REF=refs/tags/…`, `CI_COMMIT_TAG`, `--git-tag`).
+    TagBuild,
+    /// A CI build: its build ID and build number are known.
     Ci,
     /// The branch name matches (a regex search: anchor it to match whole names).
     Branch(Regex),
@@ -24,6 +26,9 @@ pub enum Condition {
     GitTag(Regex),
     /// A release whose version satisfies the SemVer requirement, e.g. `>=1.0.0`.
     Version(VersionReq),
+    /// The CI's event is one of these (`GITHUB_EVENT_NAME`, GitLab's `CI_PIPELINE_SOURCE`),
+    /// e.g. `schedule`.
+    Event(Vec<String>),
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
@@ -36,11 +41,12 @@ pub const NAMED: &[&str] = &[
     "stable-release",
     "prerelease",
     "pull-request",
+    "tag-build",
     "ci",
 ];
 
 /// The keys usable in a `when: { KEY: … }` mapping.
-pub const KEYS: &[&str] = &["branch", "git-tag", "version", "all", "any", "not"];
+pub const KEYS: &[&str] = &["branch", "git-tag", "version", "event", "all", "any", "not"];
 
 impl Condition {
     pub fn named(name: &str) -> Option<Condition> {
@@ -50,6 +56,7 @@ impl Condition {
             "stable-release" => Condition::StableRelease,
             "prerelease" => Condition::Prerelease,
             "pull-request" => Condition::PullRequest,
+            "tag-build" => Condition::TagBuild,
             "ci" => Condition::Ci,
             _ => return None,
         })
@@ -62,10 +69,12 @@ impl Condition {
             Condition::StableRelease => facts.version.is_some_and(|v| v.pre.is_empty()),
             Condition::Prerelease => facts.version.is_some_and(|v| !v.pre.is_empty()),
             Condition::PullRequest => facts.pull_request,
+            Condition::TagBuild => facts.tag_build,
             Condition::Ci => facts.ci,
             Condition::Branch(re) => facts.branch.is_some_and(|b| re.is_match(b)),
             Condition::GitTag(re) => facts.git_tags.iter().any(|t| re.is_match(t)),
             Condition::Version(req) => facts.version.is_some_and(|v| req.matches(v)),
+            Condition::Event(names) => facts.event.is_some_and(|e| names.iter().any(|n| n == e)),
             Condition::All(all) => all.iter().all(|c| c.holds(facts)),
             Condition::Any(any) => any.iter().any(|c| c.holds(facts)),
             Condition::Not(c) => !c.holds(facts),
@@ -78,10 +87,14 @@ impl Condition {
 pub struct Facts<'a> {
     pub version: Option<&'a Version>,
     pub pull_request: bool,
+    /// The CI (or `--git-tag`) says this build is of a tag.
+    pub tag_build: bool,
     pub ci: bool,
     /// The raw branch name, before sanitizing.
     pub branch: Option<&'a str>,
     pub git_tags: &'a [String],
+    /// The CI's event name, e.g. `push`, `schedule`, `merge_request_event`.
+    pub event: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -92,9 +105,11 @@ mod tests {
         Facts {
             version,
             pull_request: false,
+            tag_build: false,
             ci: false,
             branch,
             git_tags: &[],
+            event: None,
         }
     }
 

@@ -1,10 +1,11 @@
 //! The policy file: which tags to compute and which of them are immutable or floating.
 //!
-//! Version 1 of the file format is a public contract (see README "Policy reference"):
+//! Version 1 of the file format is a public contract (see docs/policy.md):
 //! extend it, never break it.
 
 mod condition;
 mod error;
+pub mod guarantee;
 mod hooks;
 mod schema;
 mod validate;
@@ -21,6 +22,10 @@ pub use validate::image_name_problem;
 /// The policy compiled in, used when the repository has no policy file.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.yml");
 
+/// A policy that gives docker/metadata-action's default tags (`policy default --preset
+/// metadata-action`), for users who migrate.
+pub const METADATA_ACTION_POLICY: &str = include_str!("../../policies/metadata-action.yml");
+
 /// The file looked for in the repository root when no `--policy` is given.
 pub const DEFAULT_FILE_NAME: &str = ".tagguard.yml";
 
@@ -29,6 +34,8 @@ pub const DEFAULT_FILE_NAME: &str = ".tagguard.yml";
 pub struct Policy {
     pub images: Vec<String>,
     pub release: ReleasePattern,
+    /// `release.from`: who says a build is a release.
+    pub release_from: ReleaseFrom,
     pub short_sha_length: usize,
     pub rules: Vec<Rule>,
     /// `hooks:`: how the git hooks behave.
@@ -53,6 +60,8 @@ pub struct Rule {
     pub when: Condition,
     pub floating: Option<Floating>,
     pub immutable: bool,
+    /// `on-conflict`: what an immutable tag that exists for another image means.
+    pub on_conflict: OnConflict,
     /// Where the template text stands in the policy source.
     pub span: yaml::Span,
     /// 1-based line of the template, for messages.
@@ -76,6 +85,51 @@ impl Floating {
             Floating::Latest => "latest",
             Floating::Major => "major",
             Floating::Minor => "minor",
+        }
+    }
+}
+
+/// `on-conflict`: what to do when an immutable tag already names another image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnConflict {
+    /// Refuse (exit 3): the tag stays as it is and nothing is pushed.
+    #[default]
+    Refuse,
+    /// Keep the existing image when its `org.opencontainers.image.revision` is this build's
+    /// commit (a CI re-run); refuse otherwise.
+    KeepSameRevision,
+}
+
+impl OnConflict {
+    pub const ALL: [OnConflict; 2] = [OnConflict::Refuse, OnConflict::KeepSameRevision];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OnConflict::Refuse => "refuse",
+            OnConflict::KeepSameRevision => "keep-same-revision",
+        }
+    }
+}
+
+/// `release.from`: which facts make a build a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReleaseFrom {
+    /// The CI decides: a tag build of a release tag is a release, a branch or pull request
+    /// build is not, whatever tags HEAD carries. Without a CI (or one that does not say), git.
+    #[default]
+    Ci,
+    /// Any release tag at HEAD makes a release.
+    Git,
+}
+
+impl ReleaseFrom {
+    pub const ALL: [ReleaseFrom; 2] = [ReleaseFrom::Ci, ReleaseFrom::Git];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReleaseFrom::Ci => "ci",
+            ReleaseFrom::Git => "git",
         }
     }
 }

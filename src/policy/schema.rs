@@ -9,7 +9,7 @@ use super::condition;
 use super::validate::{
     HOOKS_KEYS, PRE_PUSH_KEYS, RELEASE_KEYS, RULE_KEYS, SUPPORTED_VERSION, TOP_KEYS,
 };
-use super::{Floating, RegistryCheck};
+use super::{Floating, OnConflict, RegistryCheck, ReleaseFrom};
 use crate::template;
 
 pub fn schema() -> Value {
@@ -18,44 +18,8 @@ pub fn schema() -> Value {
         "description": "An image name without tag: [registry/]repository, e.g. ghcr.io/acme/app",
         "pattern": "^[^@\\s]+$"
     });
-    let mut condition_keys = serde_json::Map::new();
-    for key in condition::KEYS {
-        let value = match *key {
-            "branch" => {
-                json!({"type": "string", "format": "regex", "description": "Regex searched in the branch name (anchor it to match whole names)"})
-            }
-            "git-tag" => {
-                json!({"type": "string", "format": "regex", "description": "Regex searched in the tags at HEAD"})
-            }
-            "version" => {
-                json!({"type": ["string", "number"], "description": "SemVer requirement the release version must satisfy, e.g. \">=1.0.0\""})
-            }
-            "all" => {
-                json!({"type": "array", "items": {"$ref": "#/$defs/condition"}, "description": "Every condition holds"})
-            }
-            "any" => {
-                json!({"type": "array", "items": {"$ref": "#/$defs/condition"}, "description": "At least one condition holds"})
-            }
-            "not" => {
-                json!({"$ref": "#/$defs/condition", "description": "The condition does not hold"})
-            }
-            other => unreachable!("condition key {other} has no schema"),
-        };
-        condition_keys.insert((*key).to_owned(), value);
-    }
-    let variables: Vec<String> = template::VARIABLES
-        .iter()
-        .map(|(n, d)| format!("{n}: {d}"))
-        .collect();
-    let rule_props = json!({
-        "template": {
-            "type": ["string", "integer"],
-            "description": format!("minijinja template of the tag. Variables: {}. Filters: {}.", variables.join("; "), template::FILTERS.join(", "))
-        },
-        "when": {"$ref": "#/$defs/condition"},
-        "floating": {"enum": Floating::NAMES, "description": "A tag that moves forward with releases; never immutable"},
-        "immutable": {"type": "boolean", "description": "Defaults to true unless the rule is floating"}
-    });
+    let condition_keys = condition_keys();
+    let rule_props = rule_properties();
     debug_assert!(RULE_KEYS.iter().all(|k| rule_props.get(k).is_some()));
     let top = json!({
         "version": {"const": SUPPORTED_VERSION, "description": "Policy format version"},
@@ -65,7 +29,8 @@ pub fn schema() -> Value {
             "type": "object",
             "additionalProperties": false,
             "properties": {
-                "git-tag": {"type": "string", "pattern": "\\{version\\}", "description": "How release tags look; {version} is SemVer 2.0. Default v{version}"}
+                "git-tag": {"type": "string", "pattern": "\\{version\\}", "description": "How release tags look; {version} is SemVer 2.0. Default v{version}"},
+                "from": {"enum": ReleaseFrom::ALL.map(ReleaseFrom::name), "description": "Who says a build is a release: ci (the default: the CI's tag build of a release tag is; its branch and pull request builds are not, whatever tags HEAD carries; without a CI, git decides) or git (any release tag at HEAD)"}
             }
         },
         "hooks": {
@@ -131,5 +96,56 @@ pub fn schema() -> Value {
                 ]
             }
         }
+    })
+}
+
+/// The schema of each key of a `when: { KEY: … }` mapping.
+fn condition_keys() -> serde_json::Map<String, Value> {
+    let mut condition_keys = serde_json::Map::new();
+    for key in condition::KEYS {
+        let value = match *key {
+            "branch" => {
+                json!({"type": "string", "format": "regex", "description": "Regex searched in the branch name (anchor it to match whole names)"})
+            }
+            "git-tag" => {
+                json!({"type": "string", "format": "regex", "description": "Regex searched in the tags at HEAD"})
+            }
+            "version" => {
+                json!({"type": ["string", "number"], "description": "SemVer requirement the release version must satisfy, e.g. \">=1.0.0\""})
+            }
+            "event" => {
+                json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}], "description": "The CI's event is one of these: GitHub's GITHUB_EVENT_NAME (push, pull_request, schedule, workflow_dispatch, …), GitLab's CI_PIPELINE_SOURCE (push, merge_request_event, schedule, web, …)"})
+            }
+            "all" => {
+                json!({"type": "array", "items": {"$ref": "#/$defs/condition"}, "description": "Every condition holds"})
+            }
+            "any" => {
+                json!({"type": "array", "items": {"$ref": "#/$defs/condition"}, "description": "At least one condition holds"})
+            }
+            "not" => {
+                json!({"$ref": "#/$defs/condition", "description": "The condition does not hold"})
+            }
+            other => unreachable!("condition key {other} has no schema"),
+        };
+        condition_keys.insert((*key).to_owned(), value);
+    }
+    condition_keys
+}
+
+/// The schema of the keys of one rule of `tags:`.
+fn rule_properties() -> Value {
+    let variables: Vec<String> = template::VARIABLES
+        .iter()
+        .map(|(n, d)| format!("{n}: {d}"))
+        .collect();
+    json!({
+        "template": {
+            "type": ["string", "integer"],
+            "description": format!("minijinja template of the tag. Variables: {}. Filters: {}.", variables.join("; "), template::FILTERS.join(", "))
+        },
+        "when": {"$ref": "#/$defs/condition"},
+        "floating": {"enum": Floating::NAMES, "description": "A tag that moves forward with releases; never immutable"},
+        "immutable": {"type": "boolean", "description": "Defaults to true unless the rule is floating"},
+        "on-conflict": {"enum": OnConflict::ALL.map(OnConflict::name), "description": "What an immutable tag that already names another image means: refuse (the default), or keep-same-revision (keep the existing image when its org.opencontainers.image.revision label is this build's commit, as on a CI re-run; refuse otherwise)"}
     })
 }

@@ -12,7 +12,9 @@ fn builds_from_source_and_outputs_tags_version_labels_and_json() {
     let act = Act::new("release.yml")
         .env("TEST_IMAGES", IMAGE)
         .reuse_dependencies();
-    act.repo.annotated_tag("v1.4.2");
+    // A lightweight tag at HEAD: act then runs the push as a tag build (GITHUB_REF=refs/tags/v1.4.2),
+    // the one kind of build that is a release.
+    act.repo.tag("v1.4.2");
     let run = act.run().success();
     let head = act.repo.head();
     let short = &head[..7];
@@ -94,7 +96,9 @@ fn check_and_push_summarize_decisions_and_a_refusal_fails_the_job() {
         .env("TEST_SOURCE", &format!("{}/ci/build:b1", r.host))
         .env("TEST_ARGS", "--timestamp 20240102030405")
         .reuse_dependencies();
-    act.repo.annotated_tag("v1.4.2");
+    // A lightweight tag at HEAD: act then runs the push as a tag build (GITHUB_REF=refs/tags/v1.4.2),
+    // the one kind of build that is a release.
+    act.repo.tag("v1.4.2");
 
     let run = act.run().success();
     assert!(run.log.contains("Compiling tagguard v"), "{}", run.log);

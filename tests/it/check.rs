@@ -22,6 +22,9 @@ fn tag(name: &str, immutable: bool, floating: Option<Floating>) -> ComputedTag {
         immutable,
         floating,
         rule: 0,
+        rule_number: 1,
+        rule_line: 1,
+        on_conflict: tagguard::policy::OnConflict::Refuse,
         template: format!("{name}-template"),
     }
 }
@@ -33,6 +36,8 @@ fn computed(images: &[String], tags: Vec<ComputedTag>) -> Computed {
         version: None,
         release_tag: None,
         dirty: false,
+        dirty_files: Vec::new(),
+        policy: "test".into(),
         labels: Default::default(),
     }
 }

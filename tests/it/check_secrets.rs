@@ -65,12 +65,17 @@ async fn no_secret_in_trace_logs_errors_or_debug() {
                     immutable: true,
                     floating: None,
                     rule: 0,
+                    rule_number: 1,
+                    rule_line: 1,
+                    on_conflict: tagguard::policy::OnConflict::Refuse,
                     template: "t".into(),
                 })
                 .collect(),
             version: None,
             release_tag: None,
             dirty: false,
+            dirty_files: Vec::new(),
+            policy: "test".into(),
             labels: Default::default(),
         };
         let config = check_config(Some(&r), &[("DOCKER_CONFIG", cfg.to_str().unwrap())]);

@@ -58,7 +58,7 @@ fn hostile_branch_tag_and_ci_values_cannot_inject_outputs_or_tags() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\nimage: registry.example/acme/app\ntags:\n  - \"{{ branch }}\"\n  - \"{{ git_tag }}\"\n  - \"sha-{{ short_sha }}\"\n",
+        "version: 1\nimage: registry.example/acme/app\ntags:\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n  - template: \"{{ git_tag }}\"\n    when: { git-tag: \".\" }\n  - \"sha-{{ short_sha }}\"\n",
     );
     repo.commit("policy");
     for hostile in HOSTILE {

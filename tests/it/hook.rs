@@ -151,7 +151,7 @@ fn the_policy_release_pattern_decides_what_a_release_tag_is() {
     let (repo, remote) = guarded();
     repo.write(
         ".tagguard.yml",
-        "version: 1\nrelease:\n  git-tag: \"api/v{version}\"\ntags: [\"{{ version }}\"]\n",
+        "version: 1\nrelease:\n  git-tag: \"api/v{version}\"\ntags: [{ template: \"{{ version }}\", when: release }]\n",
     );
     repo.commit("monorepo policy");
     repo.tag("v1.2").tag("api/v1.2");
@@ -387,7 +387,7 @@ mod registry {
         repo.write(
             ".tagguard.yml",
             &format!(
-                "version: 1\nimage: {image}\nhooks:\n  pre-push:\n    registry: {mode}\ntags:\n  - \"{{{{ version }}}}\"\n  - \"sha-{{{{ short_sha }}}}\"\n"
+                "version: 1\nimage: {image}\nhooks:\n  pre-push:\n    registry: {mode}\ntags:\n  - template: \"{{{{ version }}}}\"\n    when: release\n  - \"sha-{{{{ short_sha }}}}\"\n"
             ),
         );
         repo.commit("policy");

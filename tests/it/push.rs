@@ -435,7 +435,7 @@ fn the_registry_refusing_a_write_is_a_refusal() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - \"{{ version }}\"\n",
+        "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
     );
     repo.commit("policy");
     let image = format!("{}/app", s.host());
@@ -540,7 +540,7 @@ fn a_declined_mount_falls_back_to_uploading() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - \"{{ version }}\"\n",
+        "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
     );
     repo.commit("policy");
     push(

@@ -40,7 +40,7 @@ fn spawn(repo: &Repo, image: &str, source: &str, round: usize, settle: &str) -> 
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("TAGGUARD_SETTLE", settle)
         .args(["push", "--image", image, "--source", source])
-        .args(["--build-id", &round.to_string()])
+        .args(["--build-id", &round.to_string(), "--build-number", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -63,7 +63,7 @@ fn two_pushes_of_one_immutable_tag_never_both_succeed() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"race-{{ build_id }}\"\n",
+        "version: 1\ntags:\n  - template: \"race-{{ build_id }}\"\n    when: ci\n",
     );
     repo.commit("policy");
     let image = format!("{}/acme/app", r.host);

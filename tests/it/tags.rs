@@ -100,7 +100,7 @@ fn detached_head_takes_the_branch_from_github_actions() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"{{ branch }}-{{ build_number }}\"\n    immutable: false\n  - template: \"{{ branch }}-{{ build_id }}-{{ timestamp }}\"\n    when: { branch: \"^main$\" }\n",
+        "version: 1\ntags:\n  - template: \"{{ branch }}-{{ build_number }}\"\n    when: { all: [ci, { branch: \".\" }] }\n    immutable: false\n  - template: \"{{ branch }}-{{ build_id }}-{{ timestamp }}\"\n    when: { all: [ci, { branch: \"^main$\" }] }\n",
     );
     repo.commit("policy");
     repo.detach();
@@ -125,7 +125,7 @@ fn github_pull_request_tags_the_source_branch_and_number() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"pr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n  - template: \"{{ branch }}\"\n    immutable: false\n",
+        "version: 1\ntags:\n  - template: \"pr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n",
     );
     repo.commit("policy");
     let run = tagguard(repo.path())
@@ -177,7 +177,7 @@ fn gitlab_tag_pipeline_and_merge_request() {
         ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "fix-1"),
         ("CI_PIPELINE_ID", "99002"),
     ];
-    let policy = "version: 1\ntags:\n  - template: \"mr-{{ pr_number }}-{{ branch }}\"\n    when: pull-request\n    immutable: false\n";
+    let policy = "version: 1\ntags:\n  - template: \"mr-{{ pr_number }}-{{ branch }}\"\n    when: { all: [pull-request, { branch: \".\" }] }\n    immutable: false\n";
     repo.write("p.yml", policy);
     let run = tagguard(repo.path())
         .args(["tags", "--policy", "p.yml", "--allow-dirty", STAMP])
@@ -215,7 +215,7 @@ fn nasty_branch_names_become_valid_distinct_tags() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n",
+        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n",
     );
     repo.commit("policy");
     let long_a = format!("{}-a", "x".repeat(200));
@@ -256,7 +256,7 @@ fn real_branch_with_slashes() {
     let repo = Repo::new();
     repo.write(
         ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    immutable: false\n",
+        "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n",
     );
     repo.commit("policy");
     repo.branch("feature/JIRA-12_fix.it");
@@ -526,4 +526,161 @@ fn repository_owned_by_another_user_names_the_fix() {
         .env("HOME", home.path())
         .run()
         .success();
+}
+
+/// A dirty tree names its first changed tracked files, for the message that refuses it.
+#[test]
+fn a_dirty_tree_names_its_changed_files() {
+    let repo = Repo::new();
+    for i in 0..12 {
+        repo.write(&format!("f{i:02}.txt"), "a");
+    }
+    repo.write("untracked-later.txt", "x");
+    repo.commit("files");
+    repo.write("untracked.txt", "new");
+    for i in [3, 1, 7] {
+        repo.write(&format!("f{i:02}.txt"), "b");
+    }
+    let facts = tagguard::git::read(repo.path()).unwrap().unwrap();
+    assert!(facts.dirty);
+    assert_eq!(facts.dirty_files, ["f01.txt", "f03.txt", "f07.txt"]);
+    for i in 0..12 {
+        repo.write(&format!("f{i:02}.txt"), "c");
+    }
+    let facts = tagguard::git::read(repo.path()).unwrap().unwrap();
+    assert_eq!(facts.dirty_files.len(), tagguard::git::DIRTY_FILES_SHOWN);
+    assert_eq!(facts.dirty_files[0], "f00.txt");
+}
+
+/// Pushing a branch and its release tag together starts two CI runs: only the tag's run is the
+/// release, else both would claim the immutable version tag.
+#[test]
+fn a_branch_build_is_no_release_even_with_a_release_tag_at_head() {
+    let repo = Repo::new();
+    repo.tag("v9.9.9");
+    let github = |git_ref: &str| {
+        let run = tagguard(repo.path())
+            .args(["tags", STAMP])
+            .envs([
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_EVENT_NAME", "push"),
+                ("GITHUB_REF", git_ref),
+            ])
+            .run()
+            .success();
+        run.lines()
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(github("refs/heads/main"), [short(&repo.head())]);
+    assert_eq!(
+        github("refs/tags/v9.9.9"),
+        ["9.9.9", "9.9", "9", "latest", &short(&repo.head())]
+    );
+    let gitlab = tagguard(repo.path())
+        .args(["tags", STAMP])
+        .envs([
+            ("GITLAB_CI", "true"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_COMMIT_REF_NAME", "main"),
+        ])
+        .run()
+        .success();
+    assert_eq!(gitlab.lines(), [short(&repo.head())]);
+    // Without a CI, git decides: a laptop on the tagged commit builds the release.
+    let laptop = tagguard(repo.path()).args(["tags", STAMP]).run().success();
+    assert_eq!(laptop.lines()[0], "9.9.9");
+}
+
+#[test]
+fn release_from_git_makes_any_release_tag_at_head_a_release() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\nrelease:\n  git-tag: \"v{version}\"\n  from: git\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
+    );
+    repo.commit("policy");
+    repo.tag("v2.0.0");
+    let run = tagguard(repo.path())
+        .args(["tags", STAMP])
+        .envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/heads/main"),
+        ])
+        .run()
+        .success();
+    assert_eq!(run.lines(), ["2.0.0"]);
+}
+
+/// In a monorepo, another service's tag build is no release of this one, even when this
+/// service's release tag is at the same commit.
+#[test]
+fn another_services_tag_build_is_no_release() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\nrelease:\n  git-tag: \"api/v{version}\"\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - \"sha-{{ short_sha }}\"\n",
+    );
+    repo.commit("policy");
+    repo.tag("api/v1.0.0").tag("web/v4.0.0").detach();
+    let run = |tag: &str| {
+        tagguard(repo.path())
+            .args(["tags", STAMP])
+            .envs([("GITHUB_ACTIONS", "true"), ("GITHUB_REF", tag)])
+            .run()
+            .success()
+            .lines()
+            .len()
+    };
+    assert_eq!(run("refs/tags/web/v4.0.0"), 1);
+    assert_eq!(run("refs/tags/api/v1.0.0"), 2);
+}
+
+/// `policy default --preset metadata-action` gives docker/metadata-action's default tags, as
+/// its README documents them per event (plus its `type=schedule` default, `nightly`).
+#[test]
+fn the_metadata_action_preset_gives_its_documented_tags() {
+    let repo = Repo::new();
+    let preset = tagguard(repo.path())
+        .args(["policy", "default", "--preset", "metadata-action"])
+        .run()
+        .success();
+    repo.write(".tagguard.yml", &preset.stdout).commit("policy");
+    repo.detach();
+    for (event, git_ref, expected) in [
+        ("pull_request", "refs/pull/2/merge", &["pr-2"][..]),
+        ("push", "refs/heads/master", &["master"]),
+        ("push", "refs/heads/releases/v1", &["releases-v1"]),
+        ("push", "refs/tags/v1.2.3", &["v1.2.3", "latest"]),
+        (
+            "push",
+            "refs/tags/v2.0.8-beta.67",
+            &["v2.0.8-beta.67", "latest"],
+        ),
+        ("workflow_dispatch", "refs/heads/master", &["master"]),
+        ("schedule", "refs/heads/master", &["nightly", "master"]),
+    ] {
+        let run = tagguard(repo.path())
+            .args(["tags", STAMP])
+            .envs([
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_EVENT_NAME", event),
+                ("GITHUB_REF", git_ref),
+                (
+                    "GITHUB_HEAD_REF",
+                    if event == "pull_request" {
+                        "feature/x"
+                    } else {
+                        ""
+                    },
+                ),
+                ("GITHUB_RUN_ID", "7001234567"),
+                ("GITHUB_RUN_NUMBER", "42"),
+            ])
+            .run()
+            .success();
+        assert_eq!(run.lines(), expected, "{event} {git_ref}");
+    }
 }

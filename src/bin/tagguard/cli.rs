@@ -1,9 +1,12 @@
 //! Command-line arguments.
 
+use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::ContextKind;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Compute container image tags from git, CI and SemVer, and refuse to overwrite immutable tags.
 #[derive(Debug, Parser)]
@@ -18,20 +21,138 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parses the command line and the `TAGGUARD_*` variables as CI sets them: a variable set to
+/// nothing (or blanks) counts as unset; a bad value in a variable is an error naming the
+/// variable, not a flag the user did not pass. Exits 2 on a usage error, as clap does.
+pub fn parse() -> Cli {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let command = without_empty_env(Cli::command());
+    let parsed = command
+        .clone()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let mut cli = match parsed {
+        Ok(cli) => cli,
+        Err(err) => exit_usage(&command, &args, err),
+    };
+    cli.flatten_lists();
+    cli
+}
+
+/// The command with `env` dropped from every argument whose variable is set but blank.
+fn without_empty_env(mut command: clap::Command) -> clap::Command {
+    let blank: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|a| {
+            a.get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.to_string_lossy().trim().is_empty())
+        })
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in blank {
+        command = command.mut_arg(id, |a| a.env(None));
+    }
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in names {
+        command = command.mut_subcommand(name, without_empty_env);
+    }
+    command
+}
+
+/// Prints clap's error, naming the environment variable when the bad value came from one,
+/// and exits.
+fn exit_usage(command: &clap::Command, args: &[OsString], err: clap::Error) -> ! {
+    let shown = err
+        .get(ContextKind::InvalidArg)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let given = |long: &str| {
+        args.iter().any(|a| {
+            let a = a.to_string_lossy();
+            a == format!("--{long}") || a.starts_with(&format!("--{long}="))
+        })
+    };
+    let from_env = all_arguments(command).into_iter().find_map(|arg| {
+        let long = arg.get_long()?;
+        let var = arg.get_env()?.to_string_lossy().into_owned();
+        let named = shown == format!("--{long}") || shown.starts_with(&format!("--{long} "));
+        (named && !given(long) && std::env::var_os(&var).is_some()).then_some(var)
+    });
+    match from_env {
+        Some(var) => {
+            let text = err.render().to_string().replace(
+                &format!("'{shown}'"),
+                &format!("environment variable {var}"),
+            );
+            let _ = write!(std::io::stderr().lock(), "{text}");
+            std::process::exit(2)
+        }
+        None => err.exit(),
+    }
+}
+
+fn all_arguments(command: &clap::Command) -> Vec<&clap::Arg> {
+    let mut out: Vec<&clap::Arg> = command.get_arguments().collect();
+    for sub in command.get_subcommands() {
+        out.extend(all_arguments(sub));
+    }
+    out
+}
+
+impl Cli {
+    /// Splits list values given as one text (`a, b` or one per line) into their items.
+    fn flatten_lists(&mut self) {
+        let (images, hosts) = match &mut self.command {
+            Command::Tags(a) => (Some(&mut a.build.images), None),
+            Command::Check(a) => (
+                Some(&mut a.build.images),
+                Some(&mut a.registry.connection.insecure_registry),
+            ),
+            Command::Push(a) => (
+                Some(&mut a.build.images),
+                Some(&mut a.registry.connection.insecure_registry),
+            ),
+            Command::Hook(HookCommand::PrePush(a)) => (
+                Some(&mut a.images),
+                Some(&mut a.connection.insecure_registry),
+            ),
+            _ => (None, None),
+        };
+        images.into_iter().chain(hosts).for_each(flatten_list);
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Compute the tags of this build (no network)
     Tags(Box<TagsArgs>),
-    /// Look up every computed tag in the registry: create, unchanged, move, or refuse
+    /// Look up every computed tag in the registry: create, unchanged, move, skip or refuse
     Check(Box<CheckArgs>),
     /// Check, then retag and push only what the policy allows, and read every tag back
     Push(Box<PushArgs>),
-    /// Check, print or explain policy files
+    /// Check a policy file, print its JSON Schema, or print the default policy or a preset
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Git hooks that guard release tags before they are pushed
     #[command(subcommand)]
     Hook(HookCommand),
+    /// Print a shell completion script
+    ///
+    /// For example: `tagguard completions bash > /etc/bash_completion.d/tagguard`,
+    /// `tagguard completions zsh > "${fpath[1]}/_tagguard"`,
+    /// `tagguard completions fish > ~/.config/fish/completions/tagguard.fish`.
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    ///
+    /// For example: `tagguard man > /usr/local/share/man/man1/tagguard.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,28 +185,12 @@ pub struct PrePushArgs {
     /// The git checkout being pushed from
     #[arg(long, env = "TAGGUARD_REPO", value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
-    /// Image to look the release up in, instead of the policy's (repeatable, or comma-separated)
-    #[arg(
-        long = "image",
-        env = "TAGGUARD_IMAGES",
-        value_delimiter = ',',
-        value_name = "IMAGE"
-    )]
+    /// Image to look the release up in, instead of the policy's (repeatable; comma- or
+    /// newline-separated)
+    #[arg(long = "image", env = "TAGGUARD_IMAGES", value_delimiter = ',', value_name = "IMAGE", value_parser = image_list)]
     pub images: Vec<String>,
-    /// Registry host that may be spoken to over plain HTTP (repeatable; loopback always may)
-    #[arg(
-        long,
-        value_name = "HOST",
-        env = "TAGGUARD_INSECURE_REGISTRIES",
-        value_delimiter = ','
-    )]
-    pub insecure_registry: Vec<String>,
-    /// PEM CA bundle to trust for the registries, in addition to the system's
-    #[arg(long, value_name = "FILE", env = "TAGGUARD_CA_FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// Seconds allowed for each request to the registry (a push should not wait long)
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub timeout: u64,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,8 +202,21 @@ pub enum PolicyCommand {
     },
     /// Print the policy file's JSON Schema (for yaml-language-server and linters)
     Schema,
-    /// Print the embedded default policy (used when there is no .tagguard.yml)
-    Default,
+    /// Print the embedded default policy (used when there is no .tagguard.yml), or a preset
+    Default {
+        /// Which policy: tagguard's default, or one that gives docker/metadata-action's
+        /// default tags (schedule, branch, tag, pull request)
+        #[arg(long, value_enum, default_value_t = Preset::Tagguard)]
+        preset: Preset,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// The embedded default policy
+    Tagguard,
+    /// docker/metadata-action's default tags
+    MetadataAction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,7 +264,7 @@ pub struct PushArgs {
     #[arg(long, env = "TAGGUARD_SOURCE", value_name = "SOURCE")]
     pub source: String,
     /// Decide and print the plan, but write nothing
-    #[arg(long, env = "TAGGUARD_DRY_RUN")]
+    #[arg(long, env = "TAGGUARD_DRY_RUN", value_parser = boolish)]
     pub dry_run: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
@@ -171,7 +289,7 @@ fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a number of seconds from 0 to 600"))
 }
 
-/// How to reach registries.
+/// How to reach registries: credentials, then the connection.
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
     /// Registry username (with --password-stdin) [default: TAGGUARD_USERNAME, docker/podman config, CI]
@@ -180,36 +298,38 @@ pub struct RegistryArgs {
     /// Read the registry password or token from stdin
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
-    /// Registry host that may be spoken to over plain HTTP (repeatable; loopback always may)
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// How to talk to registries: shared by `check`, `push` and the pre-push hook.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Registry host that may be spoken to over plain HTTP (repeatable; comma- or
+    /// newline-separated; loopback always may)
     #[arg(
         long,
         value_name = "HOST",
         env = "TAGGUARD_INSECURE_REGISTRIES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = host_list
     )]
     pub insecure_registry: Vec<String>,
     /// PEM CA bundle to trust for the registries, in addition to the system's
-    #[arg(long, value_name = "FILE", env = "TAGGUARD_CA_FILE")]
+    #[arg(long, value_name = "FILE", env = "TAGGUARD_CA_FILE", value_parser = readable_file)]
     pub ca_file: Option<PathBuf>,
-    /// Seconds allowed for each request to the registry, response body included
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 60,
-        env = "TAGGUARD_TIMEOUT"
-    )]
-    pub timeout: u64,
-    /// Seconds allowed for opening a connection to the registry
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 10,
-        env = "TAGGUARD_CONNECT_TIMEOUT"
-    )]
-    pub connect_timeout: u64,
+    /// Seconds allowed for each request to the registry, response body included [default: 60;
+    /// the pre-push hook: 10]
+    #[arg(long, value_name = "SECONDS", env = "TAGGUARD_TIMEOUT")]
+    pub timeout: Option<u64>,
+    /// Seconds allowed for opening a connection to the registry [default: 10; the pre-push
+    /// hook: 5]
+    #[arg(long, value_name = "SECONDS", env = "TAGGUARD_CONNECT_TIMEOUT")]
+    pub connect_timeout: Option<u64>,
     /// How often a request that failed transiently (429, 5xx, reset, timeout) is tried again
-    #[arg(long, value_name = "N", default_value_t = 3, env = "TAGGUARD_RETRIES")]
-    pub retries: u32,
+    /// [default: 3; the pre-push hook: 1]
+    #[arg(long, value_name = "N", env = "TAGGUARD_RETRIES")]
+    pub retries: Option<u32>,
 }
 
 /// Where the policy and the build's facts come from. Flags win over CI variables and git.
@@ -218,28 +338,23 @@ pub struct BuildArgs {
     /// Policy file [default: .tagguard.yml in the repository root, else the embedded default]
     #[arg(long, env = "TAGGUARD_POLICY", value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Image to tag, instead of the policy's (repeatable, or comma-separated)
-    #[arg(
-        long = "image",
-        env = "TAGGUARD_IMAGES",
-        value_delimiter = ',',
-        value_name = "IMAGE"
-    )]
+    /// Image to tag, instead of the policy's (repeatable; comma- or newline-separated)
+    #[arg(long = "image", env = "TAGGUARD_IMAGES", value_delimiter = ',', value_name = "IMAGE", value_parser = image_list)]
     pub images: Vec<String>,
     /// The git checkout to read
     #[arg(long, env = "TAGGUARD_REPO", value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
     /// Commit hash [default: git HEAD, else GITHUB_SHA / CI_COMMIT_SHA]
-    #[arg(long, value_name = "SHA")]
+    #[arg(long, value_name = "SHA", value_parser = commit_hash)]
     pub sha: Option<String>,
     /// Branch name [default: the CI's branch, else git's]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub branch: Option<String>,
     /// The tag being built, instead of the tags at HEAD
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub git_tag: Option<String>,
     /// Pull/merge request number
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = number)]
     pub pr_number: Option<String>,
     /// CI build ID [default: GITHUB_RUN_ID / CI_PIPELINE_ID / BUILD_ID]
     #[arg(long, value_name = "ID")]
@@ -251,10 +366,83 @@ pub struct BuildArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub timestamp: Option<DateTime<Utc>>,
     /// Allow immutable tags although tracked files have uncommitted changes
-    #[arg(long, env = "TAGGUARD_ALLOW_DIRTY")]
+    #[arg(long, env = "TAGGUARD_ALLOW_DIRTY", value_parser = boolish)]
     pub allow_dirty: bool,
 }
 
 fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     tagguard::context::parse_timestamp(text)
+}
+
+/// One or more image names (newline-separated; clap splits on commas), each valid.
+fn image_list(text: &str) -> Result<String, String> {
+    for image in list_items(text) {
+        if let Some(why) = tagguard::policy::image_name_problem(image) {
+            return Err(format!("{image:?} is not an image name: {why}"));
+        }
+    }
+    Ok(text.to_owned())
+}
+
+/// One or more registry hosts (newline-separated; clap splits on commas).
+fn host_list(text: &str) -> Result<String, String> {
+    for host in list_items(text) {
+        if host.contains(['/', '@']) || host.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "{host:?} is not a registry host: give host or host:port, e.g. registry:5000"
+            ));
+        }
+    }
+    Ok(text.to_owned())
+}
+
+/// The items of a list value: split on newlines, trimmed, empty ones dropped.
+pub fn list_items(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['\n', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Lists as CI sets them (`a, b`, one per line): the items, trimmed, without empty ones.
+pub fn flatten_list(values: &mut Vec<String>) {
+    *values = values
+        .iter()
+        .flat_map(|v| list_items(v))
+        .map(str::to_owned)
+        .collect();
+}
+
+/// A yes/no value as CI systems write them.
+fn boolish(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "y" => Ok(true),
+        "0" | "false" | "no" | "off" | "n" => Ok(false),
+        _ => Err("expected 1/0, true/false, yes/no or on/off".to_owned()),
+    }
+}
+
+fn commit_hash(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if (7..=64).contains(&text.len()) && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err("expected 7 to 64 hexadecimal digits".to_owned())
+    }
+}
+
+fn number(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(n) => Ok(n.to_string()),
+        Err(_) => Err("expected a number, e.g. 12".to_owned()),
+    }
+}
+
+fn readable_file(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err("not a file".to_owned()),
+        Err(e) => Err(format!("cannot read it: {e}")),
+    }
 }

@@ -2,6 +2,7 @@
 //! report exits with what the report says ([`Status::exit_code`]); one that failed before it had
 //! a report exits 1.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use tagguard::report::Status;
@@ -29,10 +30,8 @@ pub fn finish(result: miette::Result<Status>) -> ExitCode {
     match result {
         Ok(status) => ExitCode::from(status.exit_code()),
         Err(report) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("{report:?}");
-            }
+            // A closed stderr (`2>&1 | head -c 10`) must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr().lock(), "{report:?}");
             ExitCode::from(ERROR)
         }
     }

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::io::Read as _;
-use std::time::Duration;
 
 use miette::{IntoDiagnostic, Result, WrapErr};
 use tagguard::hook::install::{self, Installed};
@@ -107,15 +106,10 @@ fn observe(
         log::info!("pre-push: no images to look releases up in");
         return Ok(observations);
     }
-    // A push should not wait long: short limits, one retry.
-    let timeout = Duration::from_secs(args.timeout.max(1));
-    let transport = setup::transport(
-        &args.insecure_registry,
-        args.ca_file.clone(),
-        timeout,
-        timeout.min(Duration::from_secs(5)),
-        1,
-    );
+    // A push should not wait long: short limits, one retry, unless the flags say otherwise.
+    let connection = &args.connection;
+    let timeout = connection.timeout.unwrap_or(10);
+    let transport = setup::transport(connection, timeout, timeout.clamp(1, 5), 1);
     let registries = Registries::new(RegistryConfig {
         credentials: CredentialConfig {
             explicit: None,

@@ -2,6 +2,7 @@
 
 mod check_cmd;
 mod cli;
+mod docs_cmd;
 mod exit;
 mod hook_cmd;
 mod output;
@@ -11,10 +12,8 @@ mod render;
 mod setup;
 mod tags_cmd;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     exit::install_reporting();
     let result = match cli.command {
         cli::Command::Tags(args) => tags_cmd::run(&args),
@@ -22,6 +21,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Push(args) => push_cmd::run(&args),
         cli::Command::Policy(cmd) => policy_cmd::run(&cmd),
         cli::Command::Hook(cmd) => hook_cmd::run(&cmd),
+        cmd @ (cli::Command::Completions { .. } | cli::Command::Man) => docs_cmd::run(&cmd),
     };
     exit::finish(result)
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use miette::{IntoDiagnostic, Result};
 use tagguard::policy::{self, Policy};
 
-use crate::cli::PolicyCommand;
+use crate::cli::{PolicyCommand, Preset};
 use crate::exit::Outcome;
 use crate::output;
 
@@ -36,7 +36,10 @@ pub fn run(cmd: &PolicyCommand) -> Result<Outcome> {
             let text = serde_json::to_string_pretty(&policy::schema()).into_diagnostic()?;
             output::line(&text);
         }
-        PolicyCommand::Default => output::raw(policy::DEFAULT_POLICY),
+        PolicyCommand::Default { preset } => output::raw(match preset {
+            Preset::Tagguard => policy::DEFAULT_POLICY,
+            Preset::MetadataAction => policy::METADATA_ACTION_POLICY,
+        }),
     }
     Ok(Outcome::Ok)
 }

@@ -12,7 +12,7 @@ use tagguard::secret::Secret;
 use tagguard::source::SourceSpec;
 use tagguard::tags::Computed;
 
-use crate::cli::{Format, RegistryArgs};
+use crate::cli::{ConnectionArgs, Format, RegistryArgs};
 
 /// The run's registries, from the flags and the environment.
 pub fn registries(args: &RegistryArgs) -> Result<Registries> {
@@ -28,13 +28,7 @@ pub fn registries(args: &RegistryArgs) -> Result<Registries> {
         }
         _ => None,
     };
-    let transport = transport(
-        &args.insecure_registry,
-        args.ca_file.clone(),
-        Duration::from_secs(args.timeout.max(1)),
-        Duration::from_secs(args.connect_timeout.max(1)),
-        args.retries,
-    );
+    let transport = transport(&args.connection, 15, 10, 3);
     Ok(Registries::new(RegistryConfig {
         credentials: CredentialConfig {
             explicit,
@@ -44,21 +38,24 @@ pub fn registries(args: &RegistryArgs) -> Result<Registries> {
     }))
 }
 
-/// Transport settings; the hook passes its own, shorter limits.
+/// Transport settings from the connection flags; what they leave unset takes the command's
+/// defaults (the pre-push hook passes shorter ones): seconds of silence, seconds to connect, and
+/// retries.
 pub fn transport(
-    insecure: &[String],
-    ca_file: Option<std::path::PathBuf>,
-    timeout: Duration,
-    connect_timeout: Duration,
+    connection: &ConnectionArgs,
+    timeout: u64,
+    connect_timeout: u64,
     retries: u32,
 ) -> TransportConfig {
+    let seconds =
+        |given: Option<u64>, default: u64| Duration::from_secs(given.unwrap_or(default).max(1));
     TransportConfig {
-        insecure: insecure.to_vec(),
-        ca_file,
-        timeout,
-        connect_timeout,
+        insecure: connection.insecure_registry.clone(),
+        ca_file: connection.ca_file.clone(),
+        timeout: seconds(connection.timeout, timeout),
+        connect_timeout: seconds(connection.connect_timeout, connect_timeout),
         retry: RetryPolicy {
-            max_retries: retries,
+            max_retries: connection.retries.unwrap_or(retries),
             ..RetryPolicy::default()
         },
         ..TransportConfig::default()

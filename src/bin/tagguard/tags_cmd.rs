@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use miette::{Result, miette};
+use miette::Result;
 use tagguard::context::{self, Overrides};
 use tagguard::plan;
 use tagguard::policy::Policy;
@@ -34,14 +34,10 @@ pub fn run(args: &TagsArgs) -> Result<Status> {
     Ok(Status::Ok)
 }
 
-/// Loads the policy and gathers the context, then computes the tags: the shared first step of
-/// every command that needs tags.
+/// Gathers the context, loads the policy and computes the tags: the shared first step of every
+/// command that needs tags.
 pub fn compute(args: &BuildArgs) -> Result<Computed> {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let repo = tagguard::git::read(&args.repo)?;
-    let root = repo.as_ref().map(|r| r.root.clone());
-    let policy = Policy::load(args.policy.as_deref(), root.as_deref())?;
-    log::info!("policy: {}", policy.source.name);
     let overrides = Overrides {
         sha: args.sha.clone(),
         branch: args.branch.clone(),
@@ -51,21 +47,10 @@ pub fn compute(args: &BuildArgs) -> Result<Computed> {
         build_number: args.build_number.clone(),
         timestamp: args.timestamp,
     };
-    let ci = tagguard::ci::detect(&env);
-    let ctx = context::from_parts(
-        repo.as_ref(),
-        ci,
-        &env,
-        &overrides,
-        chrono::Utc::now(),
-        &args.repo,
-    )?;
+    let ctx = context::gather(&args.repo, &env, &overrides, chrono::Utc::now())?;
     log::debug!("context: {ctx:?}");
-    for image in &args.images {
-        if let Some(why) = tagguard::policy::image_name_problem(image) {
-            return Err(miette!("invalid --image {image:?}: {why}"));
-        }
-    }
+    let policy = Policy::load(args.policy.as_deref(), ctx.root.as_deref())?;
+    log::info!("policy: {}", policy.source.name);
     let computed = tags::compute(&policy, &ctx, &args.images)?;
     log::debug!("computed: {computed:?}");
     Ok(computed)

@@ -1,14 +1,14 @@
 //! From a node tree to a [`Policy`], collecting every problem on the way.
 
-use regex::Regex;
-use semver::VersionReq;
+mod rule;
+mod when;
 
-use super::condition::{self, Condition};
-use super::error::{PolicyError, Problem, line_of};
+use regex::Regex;
+
+use super::error::{PolicyError, Problem};
 use super::yaml::{self, Node, Span, Value};
-use super::{Floating, Hooks, Policy, RegistryCheck, ReleasePattern, Rule, Source};
+use super::{Hooks, Policy, RegistryCheck, ReleaseFrom, ReleasePattern, Source};
 use crate::suggest;
-use crate::template;
 
 pub const TOP_KEYS: &[&str] = &[
     "version",
@@ -19,10 +19,10 @@ pub const TOP_KEYS: &[&str] = &[
     "tags",
     "hooks",
 ];
-pub const RELEASE_KEYS: &[&str] = &["git-tag"];
+pub const RELEASE_KEYS: &[&str] = &["git-tag", "from"];
 pub const HOOKS_KEYS: &[&str] = &["pre-push"];
 pub const PRE_PUSH_KEYS: &[&str] = &["registry"];
-pub const RULE_KEYS: &[&str] = &["template", "when", "floating", "immutable"];
+pub const RULE_KEYS: &[&str] = &["template", "when", "floating", "immutable", "on-conflict"];
 
 pub const SUPPORTED_VERSION: i64 = 1;
 const DEFAULT_SHORT_SHA: usize = 7;
@@ -192,7 +192,7 @@ impl<'s> Validator<'s> {
         let images = self.images(get("image"), get("images"));
         let release = match get("release") {
             Some(node) => self.release(node),
-            None => Some(ReleasePattern::default()),
+            None => Some((ReleasePattern::default(), ReleaseFrom::default())),
         };
         let short_sha_length = match get("short-sha-length") {
             None => Some(DEFAULT_SHORT_SHA),
@@ -219,9 +219,11 @@ impl<'s> Validator<'s> {
         if !version_ok {
             return None;
         }
+        let (release, release_from) = release?;
         Some(Policy {
             images: images?,
-            release: release?,
+            release,
+            release_from,
             short_sha_length: short_sha_length?,
             rules: rules?,
             hooks: hooks?,
@@ -284,23 +286,45 @@ impl<'s> Validator<'s> {
         ok.then_some(out)
     }
 
-    fn release(&mut self, node: &Node) -> Option<ReleasePattern> {
+    fn release(&mut self, node: &Node) -> Option<(ReleasePattern, ReleaseFrom)> {
         let entries = self.mapping(node, "release", RELEASE_KEYS)?;
-        let Some((_, pattern)) = entries.iter().find(|(k, _)| *k == "git-tag") else {
-            return Some(ReleasePattern::default());
-        };
-        let text = self.string(pattern, "release.git-tag")?;
-        match ReleasePattern::parse(text) {
-            Ok(p) => Some(p),
-            Err(why) => {
-                self.problem(
-                    pattern.span,
-                    format!("invalid release tag pattern {text:?}: {why}"),
-                    "invalid pattern",
-                );
-                None
+        let from = match entries.iter().find(|(k, _)| *k == "from") {
+            None => Some(ReleaseFrom::default()),
+            Some((_, from)) => {
+                let found = from
+                    .as_str()
+                    .and_then(|s| ReleaseFrom::ALL.into_iter().find(|f| f.name() == s));
+                if found.is_none() {
+                    self.problem(
+                        from.span,
+                        "`release.from` must be ci or git",
+                        "invalid value",
+                    )
+                    .help = Some(
+                        "ci: the CI's tag build is the release (its branch builds are not); git: any release tag at HEAD".to_owned(),
+                    );
+                }
+                found
             }
-        }
+        };
+        let pattern = match entries.iter().find(|(k, _)| *k == "git-tag") {
+            None => Some(ReleasePattern::default()),
+            Some((_, pattern)) => {
+                let text = self.string(pattern, "release.git-tag")?;
+                match ReleasePattern::parse(text) {
+                    Ok(p) => Some(p),
+                    Err(why) => {
+                        self.problem(
+                            pattern.span,
+                            format!("invalid release tag pattern {text:?}: {why}"),
+                            "invalid pattern",
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        Some((pattern?, from?))
     }
 
     fn hooks(&mut self, node: &Node) -> Option<Hooks> {
@@ -339,300 +363,6 @@ impl<'s> Validator<'s> {
             }
         }
     }
-
-    fn rules(&mut self, node: &Node) -> Option<Vec<Rule>> {
-        let Value::Seq(items) = &node.value else {
-            self.expected(node, "tags", "a list of rules");
-            return None;
-        };
-        if items.is_empty() {
-            self.problem(node.span, "`tags` is empty", "no rules").help = Some(
-                "add at least one rule, e.g. `- template: \"sha-{{ short_sha }}\"`".to_owned(),
-            );
-            return None;
-        }
-        let env = template::environment();
-        let mut rules = Vec::new();
-        let mut ok = true;
-        for (index, item) in items.iter().enumerate() {
-            match self.rule(&env, index, item) {
-                Some(rule) => rules.push(rule),
-                None => ok = false,
-            }
-        }
-        ok.then_some(rules)
-    }
-
-    fn rule(
-        &mut self,
-        env: &minijinja::Environment<'static>,
-        index: usize,
-        node: &Node,
-    ) -> Option<Rule> {
-        // A bare string is shorthand for `- template: …`.
-        let entries = match &node.value {
-            Value::String(_) => vec![("template", node)],
-            _ => self.mapping(node, "tags[]", RULE_KEYS)?,
-        };
-        let get = |k: &str| entries.iter().find(|(name, _)| *name == k).map(|(_, n)| *n);
-
-        let template = match get("template") {
-            None => {
-                self.problem(
-                    node.span,
-                    format!("rule {} has no `template`", index + 1),
-                    "no template",
-                );
-                None
-            }
-            Some(t) => self.template(env, t),
-        };
-        let when = match get("when") {
-            None => Some(Condition::Always),
-            Some(w) => self.condition(w),
-        };
-        let floating = match get("floating") {
-            None => Some(None),
-            Some(f) => match f
-                .as_str()
-                .and_then(|s| Floating::NAMES.iter().position(|n| *n == s))
-            {
-                Some(i) => Some(Some(
-                    [Floating::Latest, Floating::Major, Floating::Minor][i],
-                )),
-                None => {
-                    let p = self.problem(
-                        f.span,
-                        "`floating` must be latest, major or minor",
-                        "invalid value",
-                    );
-                    if let Some(near) = f
-                        .as_str()
-                        .and_then(|s| suggest::nearest(s, Floating::NAMES))
-                    {
-                        p.help = Some(format!("did you mean `{near}`?"));
-                    }
-                    None
-                }
-            },
-        };
-        let immutable = match get("immutable") {
-            None => Some(None),
-            Some(i) => match i.value {
-                Value::Bool(b) => Some(Some((b, i.span))),
-                _ => {
-                    self.expected(i, "immutable", "true or false");
-                    None
-                }
-            },
-        };
-        let (template, when, floating, immutable) = (template?, when?, floating?, immutable?);
-        if let (Some(_), Some((true, span))) = (floating, immutable) {
-            self.problem(
-                span,
-                "a floating tag cannot be immutable",
-                "conflicts with `floating`",
-            )
-            .help = Some("floating tags move with releases; drop `immutable: true`".to_owned());
-            return None;
-        }
-        let (text, span) = template;
-        Some(Rule {
-            index,
-            template: text,
-            when,
-            floating,
-            immutable: floating.is_none() && immutable.is_none_or(|(b, _)| b),
-            span,
-            line: line_of(self.src, span.offset),
-        })
-    }
-
-    fn template(
-        &mut self,
-        env: &minijinja::Environment<'static>,
-        node: &Node,
-    ) -> Option<(String, Span)> {
-        let text = match &node.value {
-            Value::String(s) => s.clone(),
-            // `template: 1` or `template: latest`-like scalars are fine as literal tags.
-            Value::Int(n) => n.to_string(),
-            _ => {
-                self.expected(node, "template", "a string");
-                return None;
-            }
-        };
-        if text.trim().is_empty() {
-            self.problem(node.span, "the template is empty", "empty template");
-            return None;
-        }
-        if let Err(err) = template::check(env, &text) {
-            let span = inner_span(self.src, node.span, &text, err.range);
-            let p = self.problem(span, format!("invalid template: {}", err.message), "here");
-            if err.message.contains("unknown variable") {
-                p.help = Some(format!(
-                    "variables: {}",
-                    template::VARIABLES
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            } else if err.message.contains("filter") {
-                p.help = Some(format!("filters: {}", template::FILTERS.join(", ")));
-            }
-            return None;
-        }
-        Some((text, node.span))
-    }
-
-    fn condition(&mut self, node: &Node) -> Option<Condition> {
-        match &node.value {
-            Value::String(name) => match Condition::named(name) {
-                Some(c) => Some(c),
-                None => {
-                    let p = self.problem(
-                        node.span,
-                        format!("unknown condition `{name}`"),
-                        "unknown condition",
-                    );
-                    p.help = Some(
-                        match suggest::nearest(name, condition::NAMED.iter().copied()) {
-                            Some(near) => format!("did you mean `{near}`?"),
-                            None => format!(
-                                "conditions: {}, or a mapping with {}",
-                                condition::NAMED.join(", "),
-                                condition::KEYS.join(", ")
-                            ),
-                        },
-                    );
-                    None
-                }
-            },
-            Value::Map(_) => {
-                let entries = self.mapping(node, "when", condition::KEYS)?;
-                if entries.is_empty() {
-                    self.problem(node.span, "an empty `when` mapping", "empty");
-                    return None;
-                }
-                let mut all = Vec::new();
-                let mut ok = true;
-                for (key, value) in entries {
-                    match self.keyed_condition(key, value) {
-                        Some(c) => all.push(c),
-                        None => ok = false,
-                    }
-                }
-                if !ok {
-                    return None;
-                }
-                Some(if all.len() == 1 {
-                    all.remove(0)
-                } else {
-                    Condition::All(all)
-                })
-            }
-            _ => {
-                self.expected(node, "when", "a condition name or a mapping");
-                None
-            }
-        }
-    }
-
-    fn keyed_condition(&mut self, key: &str, value: &Node) -> Option<Condition> {
-        match key {
-            "branch" | "git-tag" => {
-                let pattern = self.string(value, key)?;
-                match Regex::new(pattern) {
-                    Ok(re) => Some(if key == "branch" {
-                        Condition::Branch(re)
-                    } else {
-                        Condition::GitTag(re)
-                    }),
-                    Err(err) => {
-                        let why = regex_reason(&err);
-                        self.problem(
-                            value.span,
-                            format!("invalid regular expression in `{key}`: {why}"),
-                            "invalid regex",
-                        );
-                        None
-                    }
-                }
-            }
-            "version" => {
-                let text = match &value.value {
-                    Value::String(s) => s.clone(),
-                    Value::Int(n) => n.to_string(),
-                    Value::Float(f) => f.to_string(),
-                    _ => {
-                        self.expected(value, "version", "a SemVer requirement such as \">=1.0.0\"");
-                        return None;
-                    }
-                };
-                match VersionReq::parse(&text) {
-                    Ok(req) => Some(Condition::Version(req)),
-                    Err(err) => {
-                        self.problem(
-                            value.span,
-                            format!("invalid SemVer requirement {text:?}: {err}"),
-                            "invalid requirement",
-                        );
-                        None
-                    }
-                }
-            }
-            "all" | "any" => {
-                let Value::Seq(items) = &value.value else {
-                    self.expected(value, key, "a list of conditions");
-                    return None;
-                };
-                let parts: Vec<Option<Condition>> =
-                    items.iter().map(|i| self.condition(i)).collect();
-                let parts: Option<Vec<Condition>> = parts.into_iter().collect();
-                let parts = parts?;
-                Some(if key == "all" {
-                    Condition::All(parts)
-                } else {
-                    Condition::Any(parts)
-                })
-            }
-            "not" => Some(Condition::Not(Box::new(self.condition(value)?))),
-            _ => unreachable!("mapping() only lets known keys through"),
-        }
-    }
-}
-
-/// The span of `range` inside a template scalar when the file holds its text verbatim
-/// (plain or quoted without escapes); else the whole scalar.
-fn inner_span(src: &str, scalar: Span, text: &str, range: Option<std::ops::Range<usize>>) -> Span {
-    let Some(range) = range else { return scalar };
-    let raw = src
-        .get(scalar.offset..scalar.offset + scalar.len)
-        .unwrap_or("");
-    let quote = usize::from(raw.starts_with(['"', '\'']));
-    if raw.get(quote..quote + text.len()) == Some(text) {
-        let len = range
-            .end
-            .saturating_sub(range.start)
-            .max(1)
-            .min(text.len().saturating_sub(range.start));
-        Span::new(scalar.offset + quote + range.start.min(text.len()), len)
-    } else {
-        scalar
-    }
-}
-
-/// regex's own message is multi-line with a caret diagram; keep its last line.
-fn regex_reason(err: &regex::Error) -> String {
-    let text = err.to_string();
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(&text)
-        .trim()
-        .trim_start_matches("error: ")
-        .to_owned()
 }
 
 /// Why an image name (`[registry/]repository`, no tag) is not valid, if it is not.
