@@ -6,7 +6,6 @@
 //! the registry is [`observe`]'s job (the only network I/O); reading the repository and
 //! printing happen in the binary; [`install`] writes the hook script.
 
-pub mod image_revision;
 pub mod install;
 mod issue;
 pub mod observe;

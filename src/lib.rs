@@ -8,7 +8,8 @@
 //! tags in phases, read back) → [`report`] (one report per run; the exit code comes from it).
 //!
 //! [`check`] and [`push`] are the commands' compositions of these stages; [`registries`] holds
-//! the run's registry clients; [`hook`] is the pre-push hook. The library never prints; the
+//! the run's registry clients; [`revision`] reads which commit an image in a registry was built
+//! from; [`hook`] is the pre-push hook. The library never prints; the
 //! `tagguard` binary renders what it returns.
 
 pub mod apply;
@@ -25,6 +26,7 @@ pub mod registries;
 pub mod registry;
 pub mod release;
 pub mod report;
+pub mod revision;
 pub mod sanitize;
 pub mod secret;
 pub mod source;

@@ -100,6 +100,7 @@ pub async fn apply(plan: Plan, registries: &Registries, options: &ApplyOptions<'
     let writer = tag_write::Writer {
         registries,
         content,
+        adopted: &plan.adopted,
         retries: registries.retries(),
         settle: options.settle,
         progress: options.progress,

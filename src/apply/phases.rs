@@ -167,7 +167,12 @@ async fn write_phase(
 ) -> (Vec<Landed>, bool) {
     let outcomes: Vec<Outcome> = futures_util::stream::iter(ready.iter().map(|(i, look)| {
         let name = applied.decisions[*i].reference();
-        async move { writer.write(refs[*i], &name, look.clone()).await }
+        let desired = applied.decisions[*i].desired.clone();
+        async move {
+            writer
+                .write(refs[*i], &name, desired.as_ref(), look.clone())
+                .await
+        }
     }))
     .buffered(writer.registries.concurrency())
     .collect()

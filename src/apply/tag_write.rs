@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::docker::{self, DockerError};
 use crate::registries::Registries;
-use crate::registry::{Digest, Reference, RegistryError, WriteFate};
+use crate::registry::{Digest, Manifest, Reference, RegistryError, WriteFate};
 
 use super::Progress;
 
@@ -21,6 +21,9 @@ pub enum Content<'a> {
 pub struct Writer<'a> {
     pub registries: &'a Registries,
     pub content: Content<'a>,
+    /// Earlier builds of this commit that the decisions adopted (`on-conflict:
+    /// keep-same-revision`): a tag decided for one of them is written with its manifest.
+    pub adopted: &'a [Manifest],
     /// Writes repeated after they provably did not land (`--retries`).
     pub retries: u32,
     pub settle: Duration,
@@ -82,11 +85,20 @@ impl Writer<'_> {
     /// Writes the tag, which `before` found as decided. After a lost answer, the tag is looked
     /// up: this push's digest means it landed, what it held before means it did not (the write
     /// is sent again, up to `retries` times), anything else is another writer's.
-    /// `name` is the `image:tag` as the policy wrote it (what the Docker engine is told).
-    pub async fn write(&self, reference: &Reference, name: &str, before: Look) -> Outcome {
-        let (bytes, media_type) = match &self.content {
-            Content::Manifest { bytes, media_type } => (bytes, media_type),
-            Content::Docker { image } => return docker_push(image, name),
+    /// `name` is the `image:tag` as the policy wrote it (what the Docker engine is told);
+    /// `desired` the digest the decision wants the tag at.
+    pub async fn write(
+        &self,
+        reference: &Reference,
+        name: &str,
+        desired: Option<&Digest>,
+        before: Look,
+    ) -> Outcome {
+        let adopted = self.adopted.iter().find(|m| Some(&m.digest) == desired);
+        let (bytes, media_type) = match (adopted, &self.content) {
+            (Some(m), _) => (&m.bytes, &m.media_type),
+            (None, Content::Manifest { bytes, media_type }) => (bytes, media_type),
+            (None, Content::Docker { image }) => return docker_push(image, name),
         };
         let client = match self.registries.client(&reference.registry) {
             Ok(c) => c,

@@ -24,15 +24,19 @@ pub enum Action {
     /// A floating tag stays where it is: a newer release holds it (it only moves forward), or
     /// this is a pre-release.
     Skip,
+    /// An immutable tag holds another build of this very commit (its revision label says so)
+    /// and its rule says `on-conflict: keep-same-revision`: it stays as it is (a CI re-run).
+    Keep,
 }
 
 impl Action {
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 6] = [
         Action::Create,
         Action::Unchanged,
         Action::Move,
         Action::Refuse,
         Action::Skip,
+        Action::Keep,
     ];
 
     /// The one name of an action, in text, JSON and CI outputs.
@@ -43,6 +47,7 @@ impl Action {
             Action::Move => "move",
             Action::Refuse => "refuse",
             Action::Skip => "skip",
+            Action::Keep => "keep",
         }
     }
 
@@ -98,6 +103,11 @@ pub struct Seen<'a> {
     pub same_image: Option<bool>,
     /// For a floating tag: why it must not move, with the newer release holding its scope.
     pub hold: Option<(SkipReason, Option<&'a Version>)>,
+    /// For an immutable tag under `on-conflict: keep-same-revision` that holds another image:
+    /// that image's revision label (`Some(None)`: it has none), read from the registry.
+    pub revision: Option<Option<&'a str>>,
+    /// Whether that label names this build's commit.
+    pub same_revision: bool,
 }
 
 /// The decision for one image × tag.
@@ -128,6 +138,9 @@ pub struct Decision {
     pub skip_reason: Option<SkipReason>,
     /// For a skipped floating tag: the newer release that holds its scope.
     pub held_by: Option<String>,
+    /// The revision label of the image an existing immutable tag holds, when it was read
+    /// (`on-conflict: keep-same-revision`); null otherwise or without a label.
+    pub revision: Option<String>,
 }
 
 impl Decision {
@@ -154,7 +167,7 @@ impl Decision {
             current,
             desired: self.desired.as_ref(),
             same_image: same_digest(current, self.desired.as_ref()),
-            hold: None,
+            ..Seen::default()
         };
         self.clone().decided(seen)
     }
@@ -162,13 +175,10 @@ impl Decision {
     /// The planner's finding for a refusal.
     pub fn finding(&self) -> Option<Finding> {
         let (code, help) = match self.reason? {
-            RefusalReason::PointsElsewhere => (
-                code::IMMUTABLE_TAG_TAKEN,
-                "an immutable tag never moves: release a new version, or make the rule mutable if the tag is meant to move",
-            ),
+            RefusalReason::PointsElsewhere => (code::IMMUTABLE_TAG_TAKEN, self.ways_out()),
             RefusalReason::NoSourceToCompare => (
                 code::IMMUTABLE_TAG_UNPROVEN,
-                "pass --source with the image to be pushed, so tagguard can tell whether the tag already holds it",
+                "pass --source with the image to be pushed, so tagguard can tell whether the tag already holds it".to_owned(),
             ),
         };
         Some(
@@ -176,6 +186,33 @@ impl Decision {
                 .about(self.reference())
                 .help(help),
         )
+    }
+}
+
+impl Decision {
+    /// What a user can do about an immutable tag that holds another image.
+    fn ways_out(&self) -> String {
+        let rerun = format!(
+            "if this is a re-run of the same commit: build reproducibly (SOURCE_DATE_EPOCH) so the \
+             digest is the same, or label the image with org.opencontainers.image.revision=<commit> \
+             and set `on-conflict: keep-same-revision` on {}, or tag with the build ID instead",
+            self.rule_label
+        );
+        match (self.on_conflict, &self.revision) {
+            (OnConflict::Refuse, _) => format!(
+                "an immutable tag never moves: release a new version, or make the rule mutable if \
+                 the tag is meant to move; {rerun}"
+            ),
+            (OnConflict::KeepSameRevision, Some(other)) => format!(
+                "the image the tag holds says it was built from {other}, not from this build's \
+                 commit: an immutable tag never moves; release a new version"
+            ),
+            (OnConflict::KeepSameRevision, None) => "the image the tag holds has no \
+                 org.opencontainers.image.revision label, so nothing proves it was built from \
+                 this commit: label your images (docker build --label, or the labels output of \
+                 `tagguard tags`), or build reproducibly (SOURCE_DATE_EPOCH)"
+                .to_owned(),
+        }
     }
 }
 
@@ -197,6 +234,7 @@ pub fn decide_one(image: &str, tag: &ComputedTag, policy: &str, seen: Seen<'_>) 
         reason: None,
         skip_reason: None,
         held_by: None,
+        revision: None,
     };
     undecided.decided(seen)
 }
@@ -205,10 +243,14 @@ impl Decision {
     /// This tag's decision for what `seen` observed.
     fn decided(self, seen: Seen<'_>) -> Decision {
         let hold = seen.hold.filter(|_| self.floating.is_some());
+        let keep = self.immutable
+            && self.on_conflict == OnConflict::KeepSameRevision
+            && seen.same_revision;
         let (action, reason) = match (seen.current, seen.same_image) {
             _ if hold.is_some() => (Action::Skip, None),
             (None, _) => (Action::Create, None),
             (Some(_), Some(true)) => (Action::Unchanged, None),
+            (Some(_), _) if keep => (Action::Keep, None),
             (Some(_), Some(false)) if self.immutable => {
                 (Action::Refuse, Some(RefusalReason::PointsElsewhere))
             }
@@ -224,6 +266,7 @@ impl Decision {
             reason,
             skip_reason: hold.map(|(r, _)| r),
             held_by: hold.and_then(|(_, v)| v).map(ToString::to_string),
+            revision: seen.revision.flatten().map(str::to_owned),
             ..self
         }
     }
@@ -266,6 +309,15 @@ impl fmt::Display for Decision {
                 self.template
             ),
             (Action::Create, _) => write!(f, "create {}:{}", self.image, self.tag),
+            (Action::Keep, _) => write!(
+                f,
+                "keep {}:{} at {}: it holds an earlier build of this commit ({}), and {} says on-conflict: keep-same-revision",
+                self.image,
+                self.tag,
+                digest(&self.current),
+                self.revision.as_deref().unwrap_or("revision label"),
+                self.rule_label
+            ),
             (Action::Skip, _) if self.skip_reason == Some(SkipReason::MovedMeanwhile) => write!(
                 f,
                 "leave floating tag {}:{} alone: another writer moved it to {} after this push looked it up (floating tags only move forward)",
@@ -332,8 +384,68 @@ mod tests {
             current,
             desired,
             same_image: same_digest(current, desired),
-            hold: None,
+            ..Seen::default()
         }
+    }
+
+    #[test]
+    fn an_earlier_build_of_this_commit_is_kept_only_when_the_rule_says_so() {
+        let mut keeping = tag("sha-0123456", true, None);
+        keeping.on_conflict = OnConflict::KeepSameRevision;
+        let (a, b) = (d('a'), d('b'));
+        let label = Some("0123456789");
+        let same = Seen {
+            revision: Some(label),
+            same_revision: true,
+            ..seen(Some(&a), Some(&b))
+        };
+        let kept = decide_one("r/app", &keeping, "p.yml", same);
+        assert_eq!((kept.action, kept.reason), (Action::Keep, None));
+        assert_eq!(kept.revision.as_deref(), Some("0123456789"));
+        assert!(!kept.action.writes() && !kept.is_refusal());
+        assert!(
+            kept.to_string().contains("keep r/app:sha-0123456"),
+            "{kept}"
+        );
+        assert!(kept.finding().is_none());
+        // The rule did not ask for it: refused, and the help names the ways out.
+        let refused = decide_one("r/app", &tag("sha-0123456", true, None), "p.yml", same);
+        assert_eq!(refused.action, Action::Refuse);
+        let help = refused.finding().unwrap().help.unwrap();
+        assert!(help.contains("SOURCE_DATE_EPOCH"), "{help}");
+        assert!(
+            help.contains("keep-same-revision` on rule 3 (p.yml:1)"),
+            "{help}"
+        );
+        // Another commit's image, or one without a label: refused, saying which.
+        let other = Seen {
+            revision: Some(Some("fedcba9")),
+            same_revision: false,
+            ..seen(Some(&a), Some(&b))
+        };
+        let r = decide_one("r/app", &keeping, "p.yml", other);
+        assert_eq!(r.action, Action::Refuse);
+        assert!(r.finding().unwrap().help.unwrap().contains("fedcba9"));
+        let unlabelled = Seen {
+            revision: Some(None),
+            ..seen(Some(&a), Some(&b))
+        };
+        let r = decide_one("r/app", &keeping, "p.yml", unlabelled);
+        assert_eq!(r.action, Action::Refuse);
+        assert!(
+            r.finding()
+                .unwrap()
+                .help
+                .unwrap()
+                .contains("no org.opencontainers.image.revision")
+        );
+        // Mutable and floating tags are never kept: they move.
+        let mut floating = tag("latest", false, Some(Floating::Latest));
+        floating.on_conflict = OnConflict::KeepSameRevision;
+        assert_eq!(
+            decide_one("r/app", &floating, "p.yml", same).action,
+            Action::Move
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! Observing is the network part ([`observe`]); deciding is a pure function of the computed
 //! tags, the source image and the observed state ([`decide`]).
 
-mod decide;
+pub mod decide;
 mod decision;
 mod dirty;
 pub mod floating;
@@ -16,8 +16,8 @@ pub use observe::{Observed, observe};
 pub use targets::{Target, targets};
 
 use crate::registries::Registries;
-use crate::registry::RegistryError;
 use crate::registry::reference::{ReferenceError, TagError};
+use crate::registry::{Manifest, RegistryError};
 use crate::source::{SourceError, SourceImage};
 use crate::tags::Computed;
 
@@ -26,6 +26,9 @@ pub struct Plan {
     pub decisions: Vec<Decision>,
     pub targets: Vec<Target>,
     pub source: Option<SourceImage>,
+    /// Earlier builds of this commit that kept tags hold, which the image's other tags follow
+    /// (`on-conflict: keep-same-revision`): their manifests, as the registry served them.
+    pub adopted: Vec<Manifest>,
 }
 
 /// An operational failure of planning (a refusal is a [`Decision`], not an error).
@@ -61,6 +64,14 @@ pub enum PlanError {
     #[error(transparent)]
     #[diagnostic(code(tagguard::check::registry))]
     Registry(Box<RegistryError>),
+    #[error("could not read which commit {reference} was built from: {detail}")]
+    #[diagnostic(
+        code(tagguard::check::revision),
+        help(
+            "the rule says on-conflict: keep-same-revision, which reads the image's config from the registry; run again, or fix what the message names"
+        )
+    )]
+    Revision { reference: String, detail: String },
 }
 
 impl From<RegistryError> for PlanError {
@@ -93,9 +104,23 @@ where
     observed
         .compare_configs(source.as_ref(), &targets, registries)
         .await?;
+    observed
+        .read_revisions(computed, source.as_ref(), &targets, registries)
+        .await?;
+    let decisions = decide(computed, source.as_ref(), &observed);
+    let adopted = decide::adopted(&decisions);
+    let adopted = observed
+        .revisions
+        .iter()
+        .flatten()
+        .flatten()
+        .filter(|b| adopted.contains(&b.manifest.digest))
+        .map(|b| b.manifest.clone())
+        .collect();
     Ok(Plan {
-        decisions: decide(computed, source.as_ref(), &observed),
+        decisions,
         targets,
         source,
+        adopted,
     })
 }

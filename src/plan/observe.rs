@@ -5,8 +5,10 @@
 use futures_util::StreamExt as _;
 
 use crate::docker::IdKind;
+use crate::policy::OnConflict;
 use crate::registries::Registries;
 use crate::registry::{Digest, RegistryError, manifest};
+use crate::revision::{self, Built};
 use crate::source::SourceImage;
 use crate::tags::Computed;
 
@@ -22,6 +24,10 @@ pub struct Observed {
     /// `configs[image][tag]`: the config digest an existing tag's image names, fetched only
     /// for a Docker source known by its config digest (the classic image store).
     pub configs: Vec<Vec<Option<Digest>>>,
+    /// `revisions[image][tag]`: the image an existing immutable tag holds and the commit it
+    /// says it was built from, read only where the rule says `on-conflict: keep-same-revision`
+    /// and the tag holds another image than the source.
+    pub revisions: Vec<Vec<Option<Built>>>,
 }
 
 /// Looks up every image × tag of `computed` (and lists each repository's tags when a release
@@ -66,10 +72,66 @@ pub async fn observe(
         current,
         existing,
         configs: Vec::new(),
+        revisions: Vec::new(),
     })
 }
 
 impl Observed {
+    /// The image read for `on-conflict: keep-same-revision` at image `i`, tag `t`.
+    pub fn revision(&self, i: usize, t: usize) -> Option<&Built> {
+        self.revisions.get(i)?.get(t)?.as_ref()
+    }
+
+    /// Reads the image (and its revision label) of every existing immutable tag whose rule
+    /// says `on-conflict: keep-same-revision` and that holds another image than the source:
+    /// a manifest and a config per such tag, all at once.
+    pub async fn read_revisions(
+        &mut self,
+        computed: &Computed,
+        source: Option<&SourceImage>,
+        targets: &[Target],
+        registries: &Registries,
+    ) -> Result<(), PlanError> {
+        let desired = source.and_then(SourceImage::manifest_digest);
+        let mut wanted = Vec::new();
+        for (i, (target, row)) in targets.iter().zip(&self.current).enumerate() {
+            for (t, (tag, current)) in computed.tags.iter().zip(row).enumerate() {
+                let keeps = tag.immutable
+                    && tag.floating.is_none()
+                    && tag.on_conflict == OnConflict::KeepSameRevision;
+                match current {
+                    Some(c) if keeps && Some(c) != desired => wanted.push((i, t, target, c)),
+                    _ => {}
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let reads =
+            futures_util::stream::iter(wanted.iter().map(|&(_, _, target, digest)| async move {
+                let client = registries.client(&target.image.registry)?;
+                revision::built(&client, &target.image.repository, &digest.to_string())
+                    .await
+                    .map_err(|detail| PlanError::Revision {
+                        reference: format!("{}@{digest}", target.image),
+                        detail,
+                    })
+            }))
+            .buffered(registries.concurrency())
+            .collect::<Vec<_>>()
+            .await;
+        self.revisions = self
+            .current
+            .iter()
+            .map(|row| vec![None; row.len()])
+            .collect();
+        for ((i, t, _, _), read) in wanted.iter().zip(reads) {
+            self.revisions[*i][*t] = read?;
+        }
+        Ok(())
+    }
+
     /// For a Docker source known only by its config digest: which config each existing tag's
     /// image names (one manifest GET per existing tag), so deciding can tell the same image.
     pub async fn compare_configs(

@@ -19,5 +19,6 @@ mod policy;
 mod push;
 mod race;
 mod registry;
+mod rerun;
 mod support;
 mod tags;

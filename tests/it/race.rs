@@ -242,7 +242,7 @@ fn a_tag_written_by_another_writer_during_the_content_copy_is_not_overwritten() 
         &stub,
         &ours,
         &r,
-        "version: 1\ntags:\n  - \"{{ version }}\"\n",
+        "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
     )
     .code(3);
     assert!(
@@ -284,8 +284,7 @@ fn a_floating_tag_moved_during_the_content_copy_is_left_alone() {
     let (ours, theirs) = (Image::random(), Image::random());
     let old = r.seed(&Image::random(), "acme/app", "latest");
     let stub = source_stub(&ours, other_writer(&theirs, &r, "latest"));
-    let policy =
-        "version: 1\ntags:\n  - \"{{ version }}\"\n  - template: latest\n    floating: latest\n";
+    let policy = "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: latest\n    floating: latest\n";
     let run = push_from(&stub, &ours, &r, policy).success();
     assert!(
         run.stderr.contains("another writer moved it to"),

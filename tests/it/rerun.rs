@@ -1,0 +1,159 @@
+//! CI re-runs with the embedded default policy: a fresh build of a commit whose earlier build
+//! already holds the commit's immutable tags keeps that build (`on-conflict:
+//! keep-same-revision`), exits 0, and overwrites nothing; the image's other tags follow the
+//! kept build, never the new one.
+
+use crate::support::cmd::{Run, tagguard};
+use crate::support::git::Repo;
+use crate::support::labeled_image::built_from;
+use crate::support::registry::{Mode, Registry};
+
+/// A checkout with no policy (the embedded default), HEAD tagged `v1.2.3` and detached, as a
+/// CI checks a tag out.
+fn release_checkout() -> (Repo, String) {
+    let repo = Repo::new();
+    repo.write("app.txt", "app\n");
+    let sha = repo.commit("app");
+    repo.tag("v1.2.3").detach();
+    (repo, sha)
+}
+
+/// `push` as the GitHub tag build of run 77 would, at `time`.
+fn push(repo: &Repo, r: &Registry, source: &str, time: &str) -> Run {
+    tagguard(repo.path())
+        .envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REF", "refs/tags/v1.2.3"),
+            ("GITHUB_RUN_ID", "77"),
+            ("GITHUB_RUN_NUMBER", "5"),
+        ])
+        .args(["push", "--image", &format!("{}/acme/app", r.host)])
+        .args(["--source", source, "--timestamp", time, "--format", "json"])
+        .run()
+}
+
+fn actions(run: &Run) -> Vec<(String, String)> {
+    run.json()["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["tag"].as_str().unwrap().to_owned(),
+                d["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_attempt_with_a_fresh_build_keeps_the_first_and_exits_0() {
+    let r = Registry::start(Mode::Plain);
+    let (repo, sha) = release_checkout();
+    let short = &sha[..7];
+    let first = r.seed(&built_from(Some(&sha)), "ci/build", "attempt-1");
+    let second = r.seed(&built_from(Some(&sha)), "ci/build", "attempt-2");
+    assert_ne!(
+        first, second,
+        "two builds of one commit differ (not reproducible)"
+    );
+
+    push(
+        &repo,
+        &r,
+        &format!("{}/ci/build@{first}", r.host),
+        "1700000000",
+    )
+    .success();
+    let again = push(
+        &repo,
+        &r,
+        &format!("{}/ci/build@{second}", r.host),
+        "1700000600",
+    );
+    let again = again.success();
+    let actions = actions(&again);
+    for kept in ["1.2.3", &format!("sha-{short}")] {
+        assert!(
+            actions.contains(&(kept.to_owned(), "keep".to_owned())),
+            "{kept}: {actions:?}"
+        );
+    }
+    for tag in ["1.2", "1", "latest"] {
+        assert!(
+            actions.contains(&(tag.to_owned(), "unchanged".to_owned())),
+            "{tag}: {actions:?}"
+        );
+    }
+    // Every tag, the second attempt's new build tag included, holds the first build.
+    for tag in [
+        "1.2.3",
+        "1.2",
+        "1",
+        "latest",
+        &format!("sha-{short}"),
+        "20231114221320-77",
+        "20231114222320-77",
+    ] {
+        assert_eq!(
+            r.digest_of("acme/app", tag).as_deref(),
+            Some(first.as_str()),
+            "{tag}"
+        );
+    }
+    assert_eq!(again.json()["status"], "ok");
+}
+
+#[test]
+fn tags_a_failed_first_attempt_left_unwritten_follow_the_build_it_did_write() {
+    let r = Registry::start(Mode::Plain);
+    let (repo, sha) = release_checkout();
+    // The first attempt wrote only the commit tag before it failed.
+    let first = r.seed(
+        &built_from(Some(&sha)),
+        "acme/app",
+        &format!("sha-{}", &sha[..7]),
+    );
+    let second = r.seed(&built_from(Some(&sha)), "ci/build", "attempt-2");
+    push(
+        &repo,
+        &r,
+        &format!("{}/ci/build@{second}", r.host),
+        "1700000600",
+    )
+    .success();
+    for tag in ["1.2.3", "1.2", "1", "latest"] {
+        assert_eq!(
+            r.digest_of("acme/app", tag).as_deref(),
+            Some(first.as_str()),
+            "{tag} follows the kept build, not the new one"
+        );
+    }
+}
+
+#[test]
+fn another_commits_image_or_an_unlabelled_one_is_still_refused() {
+    let r = Registry::start(Mode::Plain);
+    let (repo, sha) = release_checkout();
+    let ours = r.seed(&built_from(Some(&sha)), "ci/build", "ours");
+    let source = format!("{}/ci/build@{ours}", r.host);
+    for (label, says) in [
+        (Some("fedcba9876543210fedcba9876543210fedcba98"), "fedcba98"),
+        (None, "no org.opencontainers.image.revision label"),
+    ] {
+        let theirs = r.seed(&built_from(label), "acme/app", "1.2.3");
+        let run = push(&repo, &r, &source, "1700000000").code(3);
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("rule 1 (<embedded default>:9)"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(r.digest_of("acme/app", "1.2.3"), Some(theirs));
+        assert_eq!(
+            r.digest_of("acme/app", "latest"),
+            None,
+            "nothing else was written"
+        );
+    }
+}
