@@ -171,8 +171,8 @@ pub async fn observe(
         }
         Some(Source::Docker(image)) => Some(Resolved::Docker {
             image: image.clone(),
-            id: docker::image_id(image)?,
-            kind: docker::identity()?,
+            id: docker::image_id(image, &docker::DockerLimits::from_transport(&config.transport))?,
+            kind: docker::identity(&docker::DockerLimits::from_transport(&config.transport))?,
         }),
         _ => None,
     };

@@ -188,6 +188,7 @@ pub async fn push(
             &writes,
             &mut report.written,
             options,
+            &docker::DockerLimits::from_transport(&config.transport),
         ),
         Resolved::Registry { .. } | Resolved::Layout { .. } => {
             push_registry(
@@ -204,7 +205,7 @@ pub async fn push(
     };
     match outcome {
         Ok(()) => {}
-        Err(PushError::Registry(e)) if matches!(*e, RegistryError::Immutable { .. }) => {
+        Err(PushError::Registry(e)) if e.is_refusal() => {
             report.registry_refusal = Some(e.to_string());
             return Ok(report);
         }
@@ -328,7 +329,7 @@ async fn push_registry(
             }
             Err(e) => {
                 // A write whose answer never came may still have landed.
-                if !matches!(e, RegistryError::Immutable { .. }) {
+                if !e.is_refusal() {
                     unsure.push(format!("{}:{}", d.image, d.tag));
                 }
                 failure.get_or_insert(e);
@@ -352,12 +353,13 @@ fn push_docker(
     writes: &[usize],
     written: &mut Vec<Written>,
     options: &PushOptions<'_>,
+    limits: &docker::DockerLimits,
 ) -> Result<(), PushError> {
     for i in writes {
         let d = &decisions[*i];
         let target = format!("{}:{}", d.image, d.tag);
-        docker::tag(image, &target)?;
-        let digest = docker::push(&target)?;
+        docker::tag(image, &target, limits)?;
+        let digest = docker::push(&target, limits)?;
         log::info!("docker pushed {target} -> {digest}");
         (options.progress)(Progress::Tagged {
             reference: target,

@@ -215,13 +215,13 @@ async fn stream_blob(
 }
 
 /// Reads a blob's bytes in pieces, from a registry response or a layout file.
-enum Reader {
-    Http(reqwest::Response, String),
+enum Reader<'c> {
+    Http(crate::registry::BlobStream<'c>, String),
     File(tokio::fs::File, String),
 }
 
-impl Reader {
-    async fn open(origin: &Origin<'_>, digest: &Digest) -> Result<Reader, PushError> {
+impl<'c> Reader<'c> {
+    async fn open(origin: &Origin<'c>, digest: &Digest) -> Result<Reader<'c>, PushError> {
         match origin {
             Origin::Registry { client, repository } => {
                 let what = format!("{}/{repository}@{digest}", client.host());

@@ -11,10 +11,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use reqwest::header::HeaderValue;
 
 use super::challenge::Challenge;
-use super::credentials::{Credential, CredentialSecret, CredentialSource};
+use super::client::RegistryClient;
+use super::credentials::{Credential, CredentialSecret, CredentialSource, Resolved};
+use super::engine::exchange;
 use super::error::{RegistryError, RequestId, describe, error_entries};
-use super::retry::{parse_retry_after, retryable_status};
-use super::transport::TransportConfig;
+use super::transport::{TransportConfig, authority};
 use crate::secret::Secret;
 
 /// A resource scope such as `repository:acme/app:pull,push`.
@@ -96,32 +97,35 @@ struct Token {
 
 type Slot = Arc<tokio::sync::Mutex<Option<Token>>>;
 
+/// The largest token response read (real ones are a few kilobytes).
+pub const MAX_TOKEN_RESPONSE_BYTES: usize = 1 << 20;
+
 pub struct Auth {
     host: String,
-    transport: TransportConfig,
     credential: Option<Credential>,
     source: CredentialSource,
+    /// Where credentials were looked for, for the message when none were found.
+    looked: String,
     scheme: Mutex<Option<Scheme>>,
     /// Held by the one request that is sent to learn the scheme; the others wait on it.
     probe: tokio::sync::Mutex<()>,
     tokens: Mutex<HashMap<Vec<Scope>, Slot>>,
+    /// Scope sets whose credentials were refused (by the token endpoint or by a 401 to a
+    /// token): not asked for again in this run. The value is the first refusal, as reported.
+    refused: Mutex<HashMap<Vec<Scope>, String>>,
 }
 
 impl Auth {
-    pub fn new(
-        host: &str,
-        credential: Option<Credential>,
-        source: CredentialSource,
-        transport: &TransportConfig,
-    ) -> Auth {
+    pub fn new(host: &str, resolved: Resolved, looked: String, _transport: &TransportConfig) -> Auth {
         Auth {
             host: host.to_owned(),
-            transport: transport.clone(),
-            credential,
-            source,
+            credential: resolved.credential,
+            source: resolved.source,
+            looked,
             scheme: Mutex::new(None),
             probe: tokio::sync::Mutex::new(()),
             tokens: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
         }
     }
 
@@ -155,8 +159,9 @@ impl Auth {
         }
     }
 
-    /// Forget a token the registry rejected so the next call fetches a fresh one.
-    pub fn invalidate(&self, scopes: &[Scope]) {
+    /// The registry rejected the token sent for `scopes`: forget it, so the one retry after a
+    /// 401 fetches a fresh one.
+    pub fn rejected(&self, scopes: &[Scope]) {
         let slot = self
             .tokens
             .lock()
@@ -170,13 +175,67 @@ impl Auth {
         }
     }
 
+    /// Remembers that credentials for `scopes` were refused (a 401 or 403 after sending them),
+    /// so the rest of the run does not ask again.
+    pub fn remember_denied(&self, scopes: &[Scope], error: &RegistryError) {
+        if self.credential.is_some() || matches!(self.scheme(), Some(Scheme::Bearer { .. })) {
+            self.refused
+                .lock()
+                .expect("auth lock")
+                .entry(normalize(scopes))
+                .or_insert_with(|| error.to_string());
+        }
+    }
+
+    fn refused_before(&self, scopes: &[Scope], request: &RequestId) -> Option<RegistryError> {
+        let key = normalize(scopes);
+        let first = self.refused.lock().expect("auth lock").get(&key).cloned()?;
+        Some(RegistryError::DeniedBefore {
+            request: request.clone(),
+            scope: scopes_display(&key),
+            first,
+            help: self.help(401, scopes),
+        })
+    }
+
+    /// What to do about a 401/403: where credentials were looked for when none were found, else
+    /// which credentials to check.
+    pub fn help(&self, status: u16, scopes: &[Scope]) -> String {
+        let host = &self.host;
+        if self.source == CredentialSource::Anonymous {
+            return format!(
+                "no credentials for {host} were found; tagguard looked in: {}. Provide them with \
+                 `docker login {host}`, or TAGGUARD_USERNAME and TAGGUARD_PASSWORD (in GitHub \
+                 Actions: ${{{{ github.actor }}}} and ${{{{ secrets.GITHUB_TOKEN }}}}; GitLab CI's \
+                 CI_REGISTRY_USER/CI_REGISTRY_PASSWORD are used for $CI_REGISTRY on their own)",
+                self.looked
+            );
+        }
+        if status == 403 {
+            return format!(
+                "the credentials from {} were accepted but may not do {}: grant that access, or use \
+                 other credentials",
+                self.source,
+                scopes_display(scopes)
+            );
+        }
+        format!(
+            "the credentials from {} were not accepted: check them, or log in again \
+             (`docker login {host}`)",
+            self.source
+        )
+    }
+
     /// The `Authorization` header for `scopes`, fetching a token if the scheme needs one.
     pub async fn header(
         &self,
-        http: &reqwest::Client,
+        client: &RegistryClient,
         scopes: &[Scope],
         request: &RequestId,
     ) -> Result<Option<HeaderValue>, RegistryError> {
+        if let Some(e) = self.refused_before(scopes, request) {
+            return Err(e);
+        }
         let scheme = self.scheme();
         let value = match scheme {
             None | Some(Scheme::Anonymous) => return Ok(None),
@@ -193,7 +252,7 @@ impl Auth {
             },
             Some(Scheme::Bearer { realm, service }) => {
                 let token = self
-                    .token(http, scopes, &realm, service.as_deref(), request)
+                    .token(client, scopes, &realm, service.as_deref(), request)
                     .await?;
                 Secret::new(format!("Bearer {}", token.expose()))
             }
@@ -209,7 +268,7 @@ impl Auth {
 
     async fn token(
         &self,
-        http: &reqwest::Client,
+        client: &RegistryClient,
         scopes: &[Scope],
         realm: &str,
         service: Option<&str>,
@@ -245,47 +304,43 @@ impl Auth {
         {
             return Ok(t.value.clone());
         }
-        let token = self
-            .fetch_token(http, &key, realm, service, request)
-            .await?;
+        // Another request waiting for this slot may have been refused meanwhile.
+        if let Some(e) = self.refused_before(scopes, request) {
+            return Err(e);
+        }
+        let token = match self.fetch_token(client, &key, realm, service, request).await {
+            Ok(token) => token,
+            Err(e) => {
+                if matches!(e, RegistryError::Token { status: 400..500, .. }) {
+                    self.refused
+                        .lock()
+                        .expect("auth lock")
+                        .entry(key)
+                        .or_insert_with(|| e.to_string());
+                }
+                return Err(e);
+            }
+        };
         let value = token.value.clone();
         *guard = Some(token);
         Ok(value)
     }
 
-    async fn fetch_token(
+    /// The token request: the OAuth2 refresh-token grant for identity tokens, else a GET with
+    /// Basic credentials (or none, for an anonymous token).
+    fn token_request(
         &self,
         http: &reqwest::Client,
+        mut url: reqwest::Url,
         scopes: &[Scope],
-        realm: &str,
         service: Option<&str>,
-        request: &RequestId,
-    ) -> Result<Token, RegistryError> {
+    ) -> Option<reqwest::RequestBuilder> {
         let scope_text = scopes_display(scopes);
-        let mut url = reqwest::Url::parse(realm).map_err(|e| RegistryError::Malformed {
-            request: request.clone(),
-            detail: format!("the Bearer challenge's realm {realm:?} is not a URL: {e}"),
-        })?;
-        if !realm_allowed(&url, &self.transport) {
-            return Err(RegistryError::InsecureScheme {
-                request: request.clone(),
-                target: realm.to_owned(),
-            });
-        }
-        let token_request = RequestId {
-            host: self.host.clone(),
-            method: "GET".into(),
-            path: realm.to_owned(),
-        };
-        let refresh = match &self.credential {
-            Some(Credential {
-                secret: CredentialSecret::IdentityToken(t),
-                ..
-            }) => Some(t),
-            _ => None,
-        };
-        let builder = if let Some(refresh) = refresh {
-            // OAuth2 refresh-token grant (Docker identity tokens, Azure ACR).
+        if let Some(Credential {
+            secret: CredentialSecret::IdentityToken(refresh),
+            ..
+        }) = &self.credential
+        {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             form.append_pair("grant_type", "refresh_token");
             if let Some(s) = service {
@@ -295,116 +350,82 @@ impl Auth {
             form.append_pair("client_id", "tagguard");
             form.append_pair("refresh_token", refresh.expose());
             let body = Secret::new(form.finish());
-            http.post(url.clone())
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(body.expose().to_owned())
-        } else {
-            {
-                let mut q = url.query_pairs_mut();
-                if let Some(s) = service {
-                    q.append_pair("service", s);
-                }
-                for s in scopes {
-                    q.append_pair("scope", s.as_str());
-                }
-                q.append_pair("client_id", "tagguard");
-                if let Some(c) = &self.credential {
-                    q.append_pair("account", &c.username);
-                }
+            return Some(
+                http.post(url)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body.expose().to_owned()),
+            );
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
             }
-            let mut b = http.get(url.clone());
-            if let Some(Credential {
-                username,
-                secret: CredentialSecret::Password(p),
-            }) = &self.credential
-            {
-                let mut h = HeaderValue::from_str(&format!(
-                    "Basic {}",
-                    B64.encode(format!("{username}:{}", p.expose()))
-                ))
-                .map_err(|_| RegistryError::Malformed {
-                    request: request.clone(),
-                    detail: "credentials contain characters that cannot be sent in a header".into(),
-                })?;
-                h.set_sensitive(true);
-                b = b.header(reqwest::header::AUTHORIZATION, h);
+            for s in scopes {
+                q.append_pair("scope", s.as_str());
             }
-            b
-        };
+            q.append_pair("client_id", "tagguard");
+            if let Some(c) = &self.credential {
+                q.append_pair("account", &c.username);
+            }
+        }
+        let mut b = http.get(url);
+        if let Some(Credential {
+            username,
+            secret: CredentialSecret::Password(p),
+        }) = &self.credential
+        {
+            let mut h = HeaderValue::from_str(&format!(
+                "Basic {}",
+                B64.encode(format!("{username}:{}", p.expose()))
+            ))
+            .ok()?;
+            h.set_sensitive(true);
+            b = b.header(reqwest::header::AUTHORIZATION, h);
+        }
+        Some(b)
+    }
+
+    async fn fetch_token(
+        &self,
+        client: &RegistryClient,
+        scopes: &[Scope],
+        realm: &str,
+        service: Option<&str>,
+        request: &RequestId,
+    ) -> Result<Token, RegistryError> {
+        let scope_text = scopes_display(scopes);
+        let url = reqwest::Url::parse(realm).map_err(|e| RegistryError::Malformed {
+            request: request.clone(),
+            detail: format!("the Bearer challenge's realm {realm:?} is not a URL: {e}"),
+        })?;
+        if !realm_allowed(&url, &client.transport) {
+            return Err(RegistryError::InsecureScheme {
+                request: request.clone(),
+                target: realm.to_owned(),
+            });
+        }
+        let builder = self
+            .token_request(&client.http, url.clone(), scopes, service)
+            .ok_or_else(|| RegistryError::Malformed {
+                request: request.clone(),
+                detail: "credentials contain characters that cannot be sent in a header".into(),
+            })?;
         let token_request = RequestId {
-            method: if refresh.is_some() { "POST" } else { "GET" }.into(),
-            path: format!(
-                "{}{}",
-                url.path(),
-                url.query().map(|q| format!("?{q}")).unwrap_or_default()
-            ),
-            host: format!(
-                "{} (token endpoint {})",
-                token_request.host,
-                url.host_str().unwrap_or("")
-            ),
+            method: builder
+                .try_clone()
+                .and_then(|b| b.build().ok())
+                .map_or_else(|| "GET".to_owned(), |r| r.method().to_string()),
+            path: url.path().to_owned(),
+            host: format!("{} (token endpoint {})", self.host, authority(&url)),
         };
         log::debug!("{token_request}: fetching a token for {scope_text}");
-        // A token request has no effect but the token, so every transient failure is retried.
-        let policy = &self.transport.retry;
-        let mut retries = 0u32;
-        let (status, body) = loop {
-            let attempt = builder
-                .try_clone()
-                .expect("token request bodies are in memory");
-            let (err, after) = match attempt.send().await {
-                Err(e) => (
-                    super::client::classify(e, &token_request, "system trust store"),
-                    None,
-                ),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-                    if retryable_status(status) && retries < policy.max_retries {
-                        (
-                            RegistryError::Status {
-                                request: token_request.clone(),
-                                status,
-                                detail: String::new(),
-                            },
-                            after,
-                        )
-                    } else {
-                        match response.bytes().await {
-                            Ok(body) => break (status, body),
-                            Err(e) => (
-                                RegistryError::Http {
-                                    request: token_request.clone(),
-                                    detail: format!("reading the token response: {e}"),
-                                },
-                                None,
-                            ),
-                        }
-                    }
-                }
-            };
-            let transient = matches!(
-                err,
-                RegistryError::Timeout { .. }
-                    | RegistryError::Http { .. }
-                    | RegistryError::Connect { .. }
-                    | RegistryError::Status { .. }
-            );
-            if !transient || retries >= policy.max_retries {
-                return Err(err);
-            }
-            let wait = policy.delay(retries, after);
-            log::debug!("{err}; retrying in {wait:?}");
-            retries += 1;
-            tokio::time::sleep(wait).await;
-        };
+        let build = || builder.try_clone().expect("token request bodies are in memory");
+        let (status, body) =
+            exchange(client, &token_request, build, MAX_TOKEN_RESPONSE_BYTES).await?;
         if !(200..300).contains(&status) {
             return Err(RegistryError::Token {
                 request: request.clone(),
@@ -412,7 +433,8 @@ impl Auth {
                 status,
                 credentials: self.source.clone(),
                 scope: scope_text,
-                detail: describe(&error_entries(&body)),
+                detail: token_error_message(&body),
+                help: self.help(status, scopes),
             });
         }
         let (value, lifetime) =
@@ -433,6 +455,26 @@ impl Auth {
     }
 }
 
+/// The token endpoint's own words for a refusal: the spec's error body, or the `details` /
+/// `error_description` / `message` fields token servers use (Docker Hub: `{"details":
+/// "incorrect username or password"}`). `: <words>` or empty.
+pub fn token_error_message(body: &[u8]) -> String {
+    let spec = describe(&error_entries(body));
+    if !spec.is_empty() {
+        return spec;
+    }
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
+        return String::new();
+    };
+    ["details", "detail", "error_description", "message", "error"]
+        .iter()
+        .find_map(|k| map.get(*k).and_then(|v| v.as_str()))
+        .filter(|m| !m.is_empty())
+        .map(|m| format!(": {}", m.chars().take(300).collect::<String>()))
+        .unwrap_or_default()
+}
+
 /// May credentials be sent to this token endpoint? Over HTTPS always; over plain HTTP only to a
 /// host that may be spoken to over HTTP (loopback, or marked insecure). The realm comes from the
 /// registry's challenge, so a registry (or whoever answers in its name) could otherwise send the
@@ -440,16 +482,7 @@ impl Auth {
 pub fn realm_allowed(realm: &reqwest::Url, transport: &TransportConfig) -> bool {
     match realm.scheme() {
         "https" => true,
-        "http" => {
-            let host = match (realm.host(), realm.port()) {
-                (Some(url::Host::Ipv6(a)), Some(p)) => format!("[{a}]:{p}"),
-                (Some(url::Host::Ipv6(a)), None) => format!("[{a}]"),
-                (Some(h), Some(p)) => format!("{h}:{p}"),
-                (Some(h), None) => h.to_string(),
-                (None, _) => return false,
-            };
-            transport.allows_http(&host)
-        }
+        "http" => realm.host().is_some() && transport.allows_http(&authority(realm)),
         _ => false,
     }
 }
@@ -534,6 +567,19 @@ mod tests {
         };
         assert!(ok("http://auth.example:8080/token", &marked));
         assert!(!ok("http://other.example/token", &marked));
+    }
+
+    #[test]
+    fn token_endpoints_own_words() {
+        assert_eq!(
+            token_error_message(br#"{"details":"incorrect username or password"}"#),
+            ": incorrect username or password"
+        );
+        assert_eq!(
+            token_error_message(br#"{"errors":[{"code":"UNAUTHORIZED","message":"bad"}]}"#),
+            ": UNAUTHORIZED: bad"
+        );
+        assert_eq!(token_error_message(b"<html>"), "");
     }
 
     #[test]

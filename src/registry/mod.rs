@@ -6,19 +6,25 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+mod blobs;
 pub mod challenge;
 pub mod client;
 pub mod credentials;
 pub mod digest;
+mod engine;
 pub mod error;
 pub mod manifest;
+mod manifests;
+pub(crate) mod process;
 pub mod reference;
+pub mod refusal;
 pub mod retry;
+mod tags;
 pub mod transport;
 
-pub use client::{Manifest, ManifestHead, Mount, RegistryClient};
+pub use client::{BlobStream, Manifest, ManifestHead, Mount, RegistryClient};
 pub use credentials::{CredentialConfig, CredentialSource};
 pub use digest::Digest;
-pub use error::RegistryError;
+pub use error::{RegistryError, WriteFate};
 pub use reference::Reference;
 pub use transport::TransportConfig;

@@ -13,6 +13,11 @@ use rustls_pki_types::pem::PemObject as _;
 use super::error::RegistryError;
 use super::retry::RetryPolicy;
 
+/// The default `--timeout`: with the default retries, a registry that stops answering ends the
+/// run within (retries + 1) × timeout + retries × the longest wait between tries (10 s):
+/// 4 × 15 s + 3 × 10 s = 90 s (docs/registries.md).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
     /// Hosts (`host` or `host:port`) that may be spoken to over plain HTTP.
@@ -22,8 +27,11 @@ pub struct TransportConfig {
     /// A CA bundle (PEM) per registry host, in addition to the system's.
     pub ca_files: BTreeMap<String, PathBuf>,
     pub connect_timeout: Duration,
-    /// For one whole request, response body included.
+    /// How long a request may go without a byte moving (sending or receiving); not a limit on
+    /// the whole request, so a large blob takes as long as it needs while bytes flow.
     pub timeout: Duration,
+    /// How long a credential helper (`docker-credential-*`) may take before it is killed.
+    pub helper_deadline: Duration,
     pub retry: RetryPolicy,
     /// How many lookups are in flight at once.
     pub concurrency: usize,
@@ -39,7 +47,8 @@ impl Default for TransportConfig {
             ca_file: None,
             ca_files: BTreeMap::new(),
             connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(60),
+            timeout: DEFAULT_TIMEOUT,
+            helper_deadline: Duration::from_secs(20),
             retry: RetryPolicy::default(),
             concurrency: 16,
             user_agent: concat!("tagguard/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -59,6 +68,20 @@ fn hostname(host: &str) -> &str {
     match host.rsplit_once(':') {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,
+    }
+}
+
+/// `host[:port]` of a URL, as registries are named (`[v6]:port` for IPv6): the one place that
+/// writes a host and port together.
+pub fn authority(url: &reqwest::Url) -> String {
+    let host = match url.host() {
+        Some(url::Host::Ipv6(a)) => format!("[{a}]"),
+        Some(h) => h.to_string(),
+        None => String::new(),
+    };
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
     }
 }
 
@@ -145,7 +168,6 @@ impl TransportConfig {
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
             .user_agent(self.user_agent.clone())
             .pool_max_idle_per_host(self.concurrency.max(1))
             .tcp_nodelay(true)
@@ -195,6 +217,15 @@ mod tests {
             t.describe_trust("127.0.0.1:5000"),
             "system trust store + /ca.pem"
         );
+    }
+
+    #[test]
+    fn authority_keeps_ports_and_brackets() {
+        let a = |u: &str| authority(&reqwest::Url::parse(u).unwrap());
+        assert_eq!(a("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
+        assert_eq!(a("https://ghcr.io/v2/"), "ghcr.io");
+        assert_eq!(a("http://[::1]:80/"), "[::1]");
+        assert_eq!(a("http://[::1]:5000/"), "[::1]:5000");
     }
 
     #[test]

@@ -152,8 +152,8 @@ async fn registries_immutability_errors_become_immutable() {
             .await
             .unwrap_err();
         match &e {
-            RegistryError::Immutable { tag, code: c, .. } => {
-                assert_eq!((tag.as_str(), c.as_str()), ("1.0", code))
+            RegistryError::Refused { tag, code: c, .. } => {
+                assert_eq!((tag.as_deref(), c.as_str()), (Some("1.0"), code))
             }
             other => panic!("{status} {code}: {other}"),
         }

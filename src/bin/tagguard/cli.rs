@@ -178,11 +178,12 @@ pub struct RegistryArgs {
     /// PEM CA bundle to trust for the registries, in addition to the system's
     #[arg(long, value_name = "FILE", env = "TAGGUARD_CA_FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Seconds allowed for each request to the registry, response body included
+    /// Seconds a registry request may go without a byte moving (a large blob takes as long as
+    /// it needs while bytes flow)
     #[arg(
         long,
         value_name = "SECONDS",
-        default_value_t = 60,
+        default_value_t = 15,
         env = "TAGGUARD_TIMEOUT"
     )]
     pub timeout: u64,
