@@ -171,7 +171,10 @@ pub async fn observe(
         }
         Some(Source::Docker(image)) => Some(Resolved::Docker {
             image: image.clone(),
-            id: docker::image_id(image, &docker::DockerLimits::from_transport(&config.transport))?,
+            id: docker::image_id(
+                image,
+                &docker::DockerLimits::from_transport(&config.transport),
+            )?,
             kind: docker::identity(&docker::DockerLimits::from_transport(&config.transport))?,
         }),
         _ => None,

@@ -77,16 +77,17 @@ impl DockerLimits {
 fn run(args: &[&str], silence: Duration) -> Result<String, DockerError> {
     let shown = args.join(" ");
     log::debug!("running docker {shown}");
-    let out = run_watched(Command::new("docker").args(args), b"", silence).map_err(|e| match e {
-        RunError::Spawn(source) => DockerError::Spawn {
-            args: shown.clone(),
-            source,
-        },
-        RunError::Silent(after) => DockerError::Silent {
-            args: shown.clone(),
-            after,
-        },
-    })?;
+    let out =
+        run_watched(Command::new("docker").args(args), b"", silence).map_err(|e| match e {
+            RunError::Spawn(source) => DockerError::Spawn {
+                args: shown.clone(),
+                source,
+            },
+            RunError::Silent(after) => DockerError::Silent {
+                args: shown.clone(),
+                after,
+            },
+        })?;
     if !out.status.success() {
         return Err(DockerError::Failed {
             args: shown,
@@ -119,7 +120,10 @@ pub enum IdKind {
 }
 
 pub fn identity(limits: &DockerLimits) -> Result<IdKind, DockerError> {
-    let out = run(&["info", "--format", "{{json .DriverStatus}}"], limits.quick)?;
+    let out = run(
+        &["info", "--format", "{{json .DriverStatus}}"],
+        limits.quick,
+    )?;
     Ok(if out.contains("io.containerd.snapshotter") {
         IdKind::Manifest
     } else {
@@ -160,6 +164,9 @@ mod tests {
         };
         t.retry.max_retries = 0;
         let l = DockerLimits::from_transport(&t);
-        assert_eq!((l.quick, l.push), (Duration::from_secs(30), Duration::from_secs(120)));
+        assert_eq!(
+            (l.quick, l.push),
+            (Duration::from_secs(30), Duration::from_secs(120))
+        );
     }
 }

@@ -116,7 +116,12 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(host: &str, resolved: Resolved, looked: String, _transport: &TransportConfig) -> Auth {
+    pub fn new(
+        host: &str,
+        resolved: Resolved,
+        looked: String,
+        _transport: &TransportConfig,
+    ) -> Auth {
         Auth {
             host: host.to_owned(),
             credential: resolved.credential,
@@ -308,10 +313,19 @@ impl Auth {
         if let Some(e) = self.refused_before(scopes, request) {
             return Err(e);
         }
-        let token = match self.fetch_token(client, &key, realm, service, request).await {
+        let token = match self
+            .fetch_token(client, &key, realm, service, request)
+            .await
+        {
             Ok(token) => token,
             Err(e) => {
-                if matches!(e, RegistryError::Token { status: 400..500, .. }) {
+                if matches!(
+                    e,
+                    RegistryError::Token {
+                        status: 400..500,
+                        ..
+                    }
+                ) {
                     self.refused
                         .lock()
                         .expect("auth lock")
@@ -423,7 +437,11 @@ impl Auth {
             host: format!("{} (token endpoint {})", self.host, authority(&url)),
         };
         log::debug!("{token_request}: fetching a token for {scope_text}");
-        let build = || builder.try_clone().expect("token request bodies are in memory");
+        let build = || {
+            builder
+                .try_clone()
+                .expect("token request bodies are in memory")
+        };
         let (status, body) =
             exchange(client, &token_request, build, MAX_TOKEN_RESPONSE_BYTES).await?;
         if !(200..300).contains(&status) {

@@ -148,7 +148,7 @@ impl RegistryClient {
         digest: &Digest,
     ) -> Result<BlobStream<'_>, RegistryError> {
         let (request, response) = self.blob_from(repository, digest, 0).await?;
-        Ok(BlobStream {
+        Ok(BlobStream(Box::new(Download {
             client: self,
             repository: repository.to_owned(),
             digest: digest.clone(),
@@ -157,7 +157,7 @@ impl RegistryClient {
             offset: 0,
             skip: 0,
             retries: 0,
-        })
+        })))
     }
 
     /// `GET` of a blob from byte `offset` on (a `Range` request when not 0). Returns the
@@ -182,7 +182,9 @@ impl RegistryClient {
 }
 
 /// A blob download in progress.
-pub struct BlobStream<'c> {
+pub struct BlobStream<'c>(Box<Download<'c>>);
+
+struct Download<'c> {
     client: &'c RegistryClient,
     repository: String,
     digest: Digest,
@@ -197,10 +199,17 @@ pub struct BlobStream<'c> {
 }
 
 impl BlobStream<'_> {
+    /// The next piece of the blob, `None` at the end; see [`Download::chunk`].
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, RegistryError> {
+        self.0.chunk().await
+    }
+}
+
+impl Download<'_> {
     /// The next piece of the blob, `None` at the end. Each wait is bounded by `--timeout`; a
     /// download cut off is resumed with `Range` (or restarted and the known part skipped) as
     /// long as the retry budget lasts.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, RegistryError> {
+    async fn chunk(&mut self) -> Result<Option<Bytes>, RegistryError> {
         let idle = self.client.transport.timeout;
         loop {
             let error = match tokio::time::timeout(idle, self.response.chunk()).await {

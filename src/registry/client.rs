@@ -37,11 +37,12 @@ impl RegistryClient {
         credentials: &CredentialConfig,
         transport: &TransportConfig,
     ) -> Result<RegistryClient, RegistryError> {
-        let resolved = credentials::resolve(host, credentials, transport.helper_deadline)
-            .map_err(|source| RegistryError::Credentials {
+        let resolved = credentials::resolve(host, credentials, transport.helper_deadline).map_err(
+            |source| RegistryError::Credentials {
                 host: host.to_owned(),
                 source,
-            })?;
+            },
+        )?;
         log::debug!("registry {host}: credentials from {}", resolved.source);
         let base =
             Url::parse(&format!("{}://{host}/", transport.scheme_for(host))).map_err(|e| {
@@ -180,5 +181,4 @@ impl RegistryClient {
                 detail: "no usable Location header".into(),
             })
     }
-
 }

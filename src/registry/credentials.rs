@@ -387,7 +387,9 @@ pub fn looked_in(config: &CredentialConfig) -> String {
             "{} (auths, credHelpers, credsStore)",
             Path::new(home).join(".docker/config.json").display()
         )),
-        (None, None) => places.push("no Docker config (neither DOCKER_CONFIG nor HOME is set)".into()),
+        (None, None) => {
+            places.push("no Docker config (neither DOCKER_CONFIG nor HOME is set)".into())
+        }
     }
     match (env.get("REGISTRY_AUTH_FILE"), env.get("XDG_RUNTIME_DIR")) {
         (Some(p), _) => places.push(format!("{p} (REGISTRY_AUTH_FILE)")),
@@ -484,20 +486,21 @@ fn run_helper(
     let mut cmd = Command::new(&program);
     cmd.arg("get").env_clear().envs(env);
     let started = Instant::now();
-    let output = run_watched(&mut cmd, server_url(host).as_bytes(), deadline).map_err(|e| match e {
-        RunError::Spawn(source) => CredentialError::HelperSpawn {
-            helper: helper.to_owned(),
-            config: config_s.clone(),
-            host: host.to_owned(),
-            source,
-        },
-        RunError::Silent(deadline) => CredentialError::HelperTimeout {
-            helper: helper.to_owned(),
-            config: config_s.clone(),
-            host: host.to_owned(),
-            deadline,
-        },
-    })?;
+    let output =
+        run_watched(&mut cmd, server_url(host).as_bytes(), deadline).map_err(|e| match e {
+            RunError::Spawn(source) => CredentialError::HelperSpawn {
+                helper: helper.to_owned(),
+                config: config_s.clone(),
+                host: host.to_owned(),
+                source,
+            },
+            RunError::Silent(deadline) => CredentialError::HelperTimeout {
+                helper: helper.to_owned(),
+                config: config_s.clone(),
+                host: host.to_owned(),
+                deadline,
+            },
+        })?;
     log::debug!("{program} answered in {:?}", started.elapsed());
     // The helper's output is never echoed: it may be a secret.
     let stdout = Secret::new(String::from_utf8_lossy(&output.stdout).into_owned());

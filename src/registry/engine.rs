@@ -99,10 +99,8 @@ impl Answer {
 pub(super) struct Progress(Arc<Mutex<Instant>>);
 
 impl Progress {
-    /// Starts the clock `grace` later than now (the connect timeout may be longer than the idle
-    /// one).
-    pub fn starting(grace: Duration) -> Progress {
-        Progress(Arc::new(Mutex::new(Instant::now() + grace)))
+    pub fn starting() -> Progress {
+        Progress(Arc::new(Mutex::new(Instant::now())))
     }
 
     pub fn touch(&self) {
@@ -115,7 +113,11 @@ impl Progress {
 }
 
 /// Runs `fut` until it ends or nothing moved for `idle`; `None` on the latter.
-pub(super) async fn watched<F: Future>(fut: F, progress: &Progress, idle: Duration) -> Option<F::Output> {
+pub(super) async fn watched<F: Future>(
+    fut: F,
+    progress: &Progress,
+    idle: Duration,
+) -> Option<F::Output> {
     tokio::pin!(fut);
     loop {
         let deadline = progress.last() + idle;
@@ -176,7 +178,7 @@ fn body_of(bytes: &Bytes, progress: &Progress) -> reqwest::Body {
 #[derive(Debug)]
 pub(super) enum BodyError {
     TooLarge,
-    Read(RegistryError),
+    Read(Box<RegistryError>),
 }
 
 /// Reads a body up to `limit` bytes, each wait for the next piece bounded by `idle`.
@@ -190,12 +192,14 @@ pub(super) async fn read_limited(
     loop {
         let chunk = match tokio::time::timeout(idle, response.chunk()).await {
             Err(_) => {
-                return Err(BodyError::Read(RegistryError::Timeout {
+                return Err(BodyError::Read(Box::new(RegistryError::Timeout {
                     request: request.clone(),
                     after: idle,
-                }));
+                })));
             }
-            Ok(Err(e)) => return Err(BodyError::Read(classify_body(e, request, idle))),
+            Ok(Err(e)) => {
+                return Err(BodyError::Read(Box::new(classify_body(e, request, idle))));
+            }
             Ok(Ok(None)) => return Ok(out),
             Ok(Ok(Some(chunk))) => chunk,
         };
@@ -216,7 +220,10 @@ pub(super) fn failure_of(e: &RegistryError) -> Option<Failure> {
     }
 }
 
-fn failed<T>(error: RegistryError, retry_after: Option<Duration>) -> Result<Attempt<T>, RegistryError> {
+fn failed<T>(
+    error: RegistryError,
+    retry_after: Option<Duration>,
+) -> Result<Attempt<T>, RegistryError> {
     match failure_of(&error) {
         Some(failure) => Ok(Attempt::Failed {
             error,
@@ -246,16 +253,26 @@ pub(super) async fn exchange(
     let transport = &client.transport;
     let idle = transport.timeout;
     let trust = transport.describe_trust(&client.host);
-    retrying(&transport.retry, RetryClass::Always, |_| async {
-        let progress = Progress::starting(transport.connect_timeout.saturating_sub(idle));
+    let (trust, build) = (&trust, &build);
+    retrying(&transport.retry, RetryClass::Always, |retries| async move {
+        let progress = Progress::starting();
         let response = match watched(build().send(), &progress, idle).await {
-            None => return failed(RegistryError::Timeout { request: request.clone(), after: idle }, None),
-            Some(Err(e)) => return failed(classify(e, request, &trust, idle), None),
+            None => {
+                return failed(
+                    RegistryError::Timeout {
+                        request: request.clone(),
+                        after: idle,
+                    },
+                    None,
+                );
+            }
+            Some(Err(e)) => return failed(classify(e, request, trust, idle), None),
             Some(Ok(r)) => r,
         };
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        if super::retry::retryable_status(status) {
+        // On the last try the answer is the endpoint's word, named as such by the caller.
+        if super::retry::retryable_status(status) && retries < transport.retry.max_retries {
             let error = RegistryError::Status {
                 request: request.clone(),
                 status,
@@ -263,7 +280,11 @@ pub(super) async fn exchange(
             };
             return failed(error, after);
         }
-        let limit = if (200..300).contains(&status) { limit } else { ERROR_BODY_LIMIT };
+        let limit = if (200..300).contains(&status) {
+            limit
+        } else {
+            ERROR_BODY_LIMIT
+        };
         match read_limited(response, limit, idle, request).await {
             Ok(body) => Ok(Attempt::Done((status, body))),
             Err(BodyError::TooLarge) if (200..300).contains(&status) => {
@@ -274,7 +295,7 @@ pub(super) async fn exchange(
                 })
             }
             Err(BodyError::TooLarge) => Ok(Attempt::Done((status, Vec::new()))),
-            Err(BodyError::Read(e)) => failed(e, None),
+            Err(BodyError::Read(e)) => failed(*e, None),
         }
     })
     .await
@@ -282,7 +303,10 @@ pub(super) async fn exchange(
 
 impl RegistryClient {
     /// Sends one logical request through the retry loop; see [`RegistryClient::attempt`].
-    pub(super) async fn send(&self, out: Outgoing<'_>) -> Result<(RequestId, Answer), RegistryError> {
+    pub(super) async fn send(
+        &self,
+        out: Outgoing<'_>,
+    ) -> Result<(RequestId, Answer), RegistryError> {
         if let Some(e) = self.gave_up(&out) {
             return Err(e);
         }
@@ -313,14 +337,18 @@ impl RegistryClient {
                 });
             }
             let same_host = authority(&url) == self.host;
-            let gate = if same_host { self.auth.probe_gate().await } else { None };
+            let gate = if same_host {
+                self.auth.probe_gate().await
+            } else {
+                None
+            };
             let auth_header = if same_host {
                 self.auth.header(self, out.scopes, &request).await?
             } else {
                 None
             };
             let sent_auth = auth_header.is_some();
-            let progress = Progress::starting(self.transport.connect_timeout.saturating_sub(idle));
+            let progress = Progress::starting();
             let mut rb = self.http.request(out.method.clone(), url.clone());
             if let Some(a) = out.accept {
                 rb = rb.header(header::ACCEPT, a);
@@ -348,7 +376,13 @@ impl RegistryClient {
             let response = match watched(rb.send(), &progress, idle).await {
                 None => {
                     drop(gate);
-                    return failed(RegistryError::Timeout { request, after: idle }, None);
+                    return failed(
+                        RegistryError::Timeout {
+                            request,
+                            after: idle,
+                        },
+                        None,
+                    );
                 }
                 Some(Err(e)) => {
                     drop(gate);
@@ -477,7 +511,7 @@ impl RegistryClient {
             // An error answer's message is a courtesy: a huge one is left unread.
             Err(BodyError::TooLarge) => Vec::new(),
             Err(BodyError::Read(e)) if out.retry == RetryClass::Always || status.is_success() => {
-                return failed(e, None);
+                return failed(*e, None);
             }
             Err(BodyError::Read(_)) => Vec::new(),
         };
@@ -492,7 +526,11 @@ impl RegistryClient {
 }
 
 /// A failure while reading a body: a timeout, or the connection reset or closed early.
-pub(super) fn classify_body(e: reqwest::Error, request: &RequestId, idle: Duration) -> RegistryError {
+pub(super) fn classify_body(
+    e: reqwest::Error,
+    request: &RequestId,
+    idle: Duration,
+) -> RegistryError {
     if e.is_timeout() {
         return RegistryError::Timeout {
             request: request.clone(),
@@ -502,7 +540,10 @@ pub(super) fn classify_body(e: reqwest::Error, request: &RequestId, idle: Durati
     let chain = chain_of(&e);
     RegistryError::Http {
         request: request.clone(),
-        detail: format!("reading the body: {}", chain.last().cloned().unwrap_or_default()),
+        detail: format!(
+            "reading the body: {}",
+            chain.last().cloned().unwrap_or_default()
+        ),
         source: Some(e),
     }
 }
@@ -520,7 +561,12 @@ fn chain_of(e: &reqwest::Error) -> Vec<String> {
 
 /// Names what went wrong below HTTP: TLS (and which CAs were trusted), a plain-HTTP answer to
 /// HTTPS, refused, DNS, timeout.
-pub(super) fn classify(e: reqwest::Error, request: &RequestId, trust: &str, idle: Duration) -> RegistryError {
+pub(super) fn classify(
+    e: reqwest::Error,
+    request: &RequestId,
+    trust: &str,
+    idle: Duration,
+) -> RegistryError {
     let chain = chain_of(&e);
     let mut tls = None;
     let mut refused = false;

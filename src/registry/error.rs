@@ -199,13 +199,17 @@ pub enum RegistryError {
     #[error("{request}: malformed response: {detail}")]
     #[diagnostic(
         code(tagguard::registry::malformed),
-        help("the registry (or a proxy in front of it) answered something that is not the OCI API")
+        help(
+            "the registry (or a proxy in front of it) answered something that is not the OCI API"
+        )
     )]
     Malformed { request: RequestId, detail: String },
     #[error("{request}: {what} is larger than the limit of {limit} bytes")]
     #[diagnostic(
         code(tagguard::registry::too_large),
-        help("a registry does not send this much here; check the registry (or the proxy in front)")
+        help(
+            "a registry does not send this much here; check the registry (or the proxy in front)"
+        )
     )]
     TooLarge {
         request: RequestId,
@@ -221,7 +225,9 @@ pub enum RegistryError {
     #[error("{request}: content does not match its digest: expected {expected}, got {actual}")]
     #[diagnostic(
         code(tagguard::registry::digest_mismatch),
-        help("the registry or something between served other bytes than asked for; do not trust it")
+        help(
+            "the registry or something between served other bytes than asked for; do not trust it"
+        )
     )]
     DigestMismatch {
         request: RequestId,
@@ -234,7 +240,9 @@ pub enum RegistryError {
     )]
     #[diagnostic(
         code(tagguard::registry::insecure_scheme),
-        help("if that host really is a plain-HTTP registry you trust, pass --insecure-registry HOST")
+        help(
+            "if that host really is a plain-HTTP registry you trust, pass --insecure-registry HOST"
+        )
     )]
     InsecureScheme { request: RequestId, target: String },
     #[error("registry {host}: could not use CA file {path}: {detail}")]
@@ -275,7 +283,9 @@ impl RegistryError {
         use RegistryError::*;
         match self {
             Refused { .. } => WriteFate::Refused,
-            Status { status, .. } if matches!(status, 429 | 503) => WriteFate::NotApplied,
+            Status {
+                status: 429 | 503, ..
+            } => WriteFate::NotApplied,
             Status { status, .. } if (400..500).contains(status) => WriteFate::NotApplied,
             Status { .. } => WriteFate::Unknown,
             // Nothing was sent, or the registry turned the request away before processing it.

@@ -114,7 +114,10 @@ fn matches(rule: &Rule, status: u16, entry: &ErrorEntry) -> bool {
     if rule.status.is_some_and(|s| s != status) {
         return false;
     }
-    if rule.code.is_some_and(|c| !entry.code.eq_ignore_ascii_case(c)) {
+    if rule
+        .code
+        .is_some_and(|c| !entry.code.eq_ignore_ascii_case(c))
+    {
         return false;
     }
     let message = entry.message.to_ascii_lowercase();

@@ -83,7 +83,8 @@ impl RetryClass {
     }
 }
 
-/// What one attempt came to.
+/// What one attempt came to. Short-lived, one per attempt: not worth boxing the error.
+#[allow(clippy::large_enum_variant)]
 pub enum Attempt<T> {
     Done(T),
     /// A transient failure: try again (if the class and the budget allow) after the backoff, or
@@ -170,7 +171,11 @@ mod tests {
     #[test]
     fn what_each_class_retries() {
         use Failure::*;
-        for class in [RetryClass::Always, RetryClass::IfUnprocessed, RetryClass::Never] {
+        for class in [
+            RetryClass::Always,
+            RetryClass::IfUnprocessed,
+            RetryClass::Never,
+        ] {
             assert!(class.allows(NotSent), "{class:?}");
         }
         assert!(RetryClass::Always.allows(Lost) && RetryClass::Always.allows(Status(500)));
