@@ -5,9 +5,10 @@ use bytes::Bytes;
 use reqwest::{Method, StatusCode, Url, header};
 
 use super::auth::Scope;
+use super::classify::classify_body;
 use super::client::RegistryClient;
 use super::digest::Digest;
-use super::engine::{Outgoing, classify_body, failure_of};
+use super::engine::{Outgoing, failure_of};
 use super::error::{RegistryError, RequestId};
 use super::retry::RetryClass;
 

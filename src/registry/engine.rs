@@ -3,28 +3,24 @@
 //! with credentials only for the registry's own host) and reads the answer under a deadline of
 //! silence; [`retrying`] repeats attempts as the request's [`RetryClass`] allows.
 
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
-use tokio::time::Instant;
 
 use super::auth::{Scheme, Scope};
 use super::challenge;
+use super::classify::{classify, classify_body};
 use super::client::RegistryClient;
 use super::error::{RegistryError, RequestId, describe, error_entries};
 use super::retry::{Attempt, Failure, RetryClass, parse_retry_after, retrying};
+use super::silence::{Progress, body_of, watched};
 use super::transport::authority;
 
 const MAX_REDIRECTS: u32 = 5;
 /// How much of an error answer is read for its message.
 pub const ERROR_BODY_LIMIT: usize = 64 << 10;
-/// Bodies larger than this are sent in pieces, so that sending them counts as bytes moving.
-const PIECE: usize = 64 << 10;
 
 pub(super) struct Outgoing<'a> {
     pub method: Method,
@@ -92,86 +88,6 @@ impl Answer {
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
-}
-
-/// When a byte last moved in either direction, for the deadline of silence.
-#[derive(Clone)]
-pub(super) struct Progress(Arc<Mutex<Instant>>);
-
-impl Progress {
-    pub fn starting() -> Progress {
-        Progress(Arc::new(Mutex::new(Instant::now())))
-    }
-
-    pub fn touch(&self) {
-        *self.0.lock().expect("progress lock") = Instant::now();
-    }
-
-    fn last(&self) -> Instant {
-        *self.0.lock().expect("progress lock")
-    }
-}
-
-/// Runs `fut` until it ends or nothing moved for `idle`; `None` on the latter.
-pub(super) async fn watched<F: Future>(
-    fut: F,
-    progress: &Progress,
-    idle: Duration,
-) -> Option<F::Output> {
-    tokio::pin!(fut);
-    loop {
-        let deadline = progress.last() + idle;
-        tokio::select! {
-            out = &mut fut => return Some(out),
-            () = tokio::time::sleep_until(deadline) => {
-                if progress.last() + idle <= Instant::now() {
-                    return None;
-                }
-            }
-        }
-    }
-}
-
-/// A request body handed to the connection in pieces, each piece marking progress.
-struct PieceBody {
-    rest: Bytes,
-    progress: Progress,
-}
-
-impl http_body::Body for PieceBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        if self.rest.is_empty() {
-            return Poll::Ready(None);
-        }
-        let n = self.rest.len().min(PIECE);
-        let piece = self.rest.split_to(n);
-        self.progress.touch();
-        Poll::Ready(Some(Ok(http_body::Frame::data(piece))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.rest.is_empty()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.rest.len() as u64)
-    }
-}
-
-fn body_of(bytes: &Bytes, progress: &Progress) -> reqwest::Body {
-    if bytes.len() <= PIECE {
-        return reqwest::Body::from(bytes.clone());
-    }
-    reqwest::Body::wrap(PieceBody {
-        rest: bytes.clone(),
-        progress: progress.clone(),
-    })
 }
 
 /// Why a body could not be read.
@@ -349,29 +265,7 @@ impl RegistryClient {
             };
             let sent_auth = auth_header.is_some();
             let progress = Progress::starting();
-            let mut rb = self.http.request(out.method.clone(), url.clone());
-            if let Some(a) = out.accept {
-                rb = rb.header(header::ACCEPT, a);
-            }
-            if let Some(ct) = out.content_type {
-                rb = rb.header(header::CONTENT_TYPE, ct);
-            }
-            if let Some(cr) = &out.content_range {
-                rb = rb.header(header::CONTENT_RANGE, cr);
-            }
-            if let Some(from) = out.range {
-                rb = rb.header(header::RANGE, format!("bytes={from}-"));
-            }
-            if let Some(h) = auth_header {
-                rb = rb.header(header::AUTHORIZATION, h);
-            }
-            if let Some(b) = &out.body {
-                rb = rb
-                    .header(header::CONTENT_LENGTH, b.len())
-                    .body(body_of(b, &progress));
-            } else if matches!(out.method, Method::POST | Method::PUT | Method::PATCH) {
-                rb = rb.header(header::CONTENT_LENGTH, 0);
-            }
+            let rb = self.build(out, &url, auth_header, &progress);
             log::debug!("{request}");
             let response = match watched(rb.send(), &progress, idle).await {
                 None => {
@@ -441,6 +335,40 @@ impl RegistryClient {
             }
             return self.read_answer(out, request, response).await;
         }
+    }
+
+    /// The HTTP request for one send of `out` to `url`.
+    fn build(
+        &self,
+        out: &Outgoing<'_>,
+        url: &Url,
+        auth_header: Option<header::HeaderValue>,
+        progress: &Progress,
+    ) -> reqwest::RequestBuilder {
+        let mut rb = self.http.request(out.method.clone(), url.clone());
+        if let Some(a) = out.accept {
+            rb = rb.header(header::ACCEPT, a);
+        }
+        if let Some(ct) = out.content_type {
+            rb = rb.header(header::CONTENT_TYPE, ct);
+        }
+        if let Some(cr) = &out.content_range {
+            rb = rb.header(header::CONTENT_RANGE, cr);
+        }
+        if let Some(from) = out.range {
+            rb = rb.header(header::RANGE, format!("bytes={from}-"));
+        }
+        if let Some(h) = auth_header {
+            rb = rb.header(header::AUTHORIZATION, h);
+        }
+        if let Some(b) = &out.body {
+            rb = rb
+                .header(header::CONTENT_LENGTH, b.len())
+                .body(body_of(b, progress));
+        } else if matches!(out.method, Method::POST | Method::PUT | Method::PATCH) {
+            rb = rb.header(header::CONTENT_LENGTH, 0);
+        }
+        rb
     }
 
     /// Where a redirect goes, if it may be followed: never to plain HTTP on a host that may not
@@ -522,131 +450,5 @@ impl RegistryClient {
             stream: None,
         };
         Ok(Attempt::Done((request, answer)))
-    }
-}
-
-/// A failure while reading a body: a timeout, or the connection reset or closed early.
-pub(super) fn classify_body(
-    e: reqwest::Error,
-    request: &RequestId,
-    idle: Duration,
-) -> RegistryError {
-    if e.is_timeout() {
-        return RegistryError::Timeout {
-            request: request.clone(),
-            after: idle,
-        };
-    }
-    let chain = chain_of(&e);
-    RegistryError::Http {
-        request: request.clone(),
-        detail: format!(
-            "reading the body: {}",
-            chain.last().cloned().unwrap_or_default()
-        ),
-        source: Some(e),
-    }
-}
-
-fn chain_of(e: &reqwest::Error) -> Vec<String> {
-    let mut chain = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        chain.push(err.to_string());
-        cur = err.source();
-    }
-    chain.dedup();
-    chain
-}
-
-/// Names what went wrong below HTTP: TLS (and which CAs were trusted), a plain-HTTP answer to
-/// HTTPS, refused, DNS, timeout.
-pub(super) fn classify(
-    e: reqwest::Error,
-    request: &RequestId,
-    trust: &str,
-    idle: Duration,
-) -> RegistryError {
-    let chain = chain_of(&e);
-    let mut tls = None;
-    let mut refused = false;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
-            tls = Some(r.to_string());
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
-            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                tls = Some(r.to_string());
-            }
-        }
-        cur = err.source();
-    }
-    // rustls errors can arrive boxed where downcasting cannot reach them; their text is stable.
-    if tls.is_none() {
-        tls = chain
-            .iter()
-            .find(|c| {
-                c.contains("invalid peer certificate")
-                    || c.contains("received fatal alert")
-                    || c.contains("InvalidContentType")
-            })
-            .cloned();
-    }
-    let innermost = chain.last().cloned().unwrap_or_default();
-    if let Some(detail) = tls {
-        // A plain-HTTP server answers a TLS ClientHello with `HTTP/1.1 400 …`, which rustls
-        // reads as a record of an invalid content type.
-        if detail.contains("InvalidContentType") || detail.contains("corrupt message") {
-            let registry = request
-                .host
-                .split(' ')
-                .next()
-                .unwrap_or(&request.host)
-                .to_owned();
-            return RegistryError::PlainHttp {
-                request: request.clone(),
-                registry,
-                detail,
-                source: Some(e),
-            };
-        }
-        return RegistryError::Tls {
-            request: request.clone(),
-            ca: trust.to_owned(),
-            detail,
-            source: Some(e),
-        };
-    }
-    if e.is_timeout() {
-        return RegistryError::Timeout {
-            request: request.clone(),
-            after: idle,
-        };
-    }
-    if refused {
-        return RegistryError::Connect {
-            request: request.clone(),
-            detail: "connection refused (is a registry listening there?)".into(),
-            source: Some(e),
-        };
-    }
-    if e.is_connect() {
-        let detail = if chain.iter().any(|c| c.contains("dns error")) {
-            format!("the host name does not resolve ({innermost})")
-        } else {
-            innermost
-        };
-        return RegistryError::Connect {
-            request: request.clone(),
-            detail,
-            source: Some(e),
-        };
-    }
-    RegistryError::Http {
-        request: request.clone(),
-        detail: chain.into_iter().skip(1).collect::<Vec<_>>().join(": "),
-        source: Some(e),
     }
 }

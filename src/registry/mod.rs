@@ -8,18 +8,22 @@
 pub mod auth;
 mod blobs;
 pub mod challenge;
+mod classify;
 pub mod client;
 pub mod credentials;
 pub mod digest;
 mod engine;
 pub mod error;
+mod helper;
 pub mod manifest;
 mod manifests;
 pub(crate) mod process;
 pub mod reference;
 pub mod refusal;
 pub mod retry;
+mod silence;
 mod tags;
+mod token;
 pub mod transport;
 
 pub use client::{BlobStream, Manifest, ManifestHead, Mount, RegistryClient};
