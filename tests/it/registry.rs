@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tagguard::registry::credentials::ACR_TOKEN_USERNAME;
 use tagguard::registry::{
-    CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig,
+    CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig, WriteFate,
 };
 
 use crate::support::http::{Response, Server};
@@ -116,6 +116,9 @@ async fn retries_are_bounded() {
     );
 }
 
+/// Each registry's way of saying "this tag is immutable / locked / protected" (the table in
+/// docs/registries.md), answered to a tag PUT: a refusal, worded as the registry's, whose write
+/// fate is `Refused` (exit 3 for the run, never a credentials problem).
 #[tokio::test]
 async fn registries_immutability_errors_become_immutable() {
     let cases = [
@@ -136,31 +139,172 @@ async fn registries_immutability_errors_become_immutable() {
             "TAG_INVALID",
             "The image tag '1.0' already exists in the 'app' repository and cannot be overwritten because the repository is immutable.",
         ),
+        (
+            400,
+            "TAG_INVALID",
+            "The image tag '1.0' already exists in the 'app' repository and cannot be overwritten because the tag is immutable.",
+        ),
+        // Docker Hub, with immutable tags on.
+        (403, "DENIED", "tag is immutable: 1.0 cannot be overwritten"),
+        // ACR, with the repository, tag or manifest locked (write-enabled false).
+        (
+            409,
+            "DENIED",
+            "The operation is disallowed on this registry, repository or manifest.",
+        ),
+        // Any other registry saying so in the spec's error body (MSR/DTR).
+        (
+            400,
+            "UNKNOWN",
+            "tag=1.0 cannot be overwritten because r.example/app is an immutable repository",
+        ),
     ];
     for (status, code, message) in cases {
         let s = Server::start(move |_| {
             Response::new(status)
                 .json(serde_json::json!({"errors": [{"code": code, "message": message}]}))
         });
-        let e = client(&s.host(), &[])
-            .put_manifest(
-                "app",
-                "1.0",
-                "application/vnd.oci.image.manifest.v1+json",
-                b"{}",
-            )
-            .await
-            .unwrap_err();
+        let e = client(
+            &s.host(),
+            &[("TAGGUARD_USERNAME", "u"), ("TAGGUARD_PASSWORD", "p")],
+        )
+        .put_manifest(
+            "app",
+            "1.0",
+            "application/vnd.oci.image.manifest.v1+json",
+            b"{}",
+        )
+        .await
+        .unwrap_err();
         match &e {
             RegistryError::Refused { tag, code: c, .. } => {
                 assert_eq!((tag.as_deref(), c.as_str()), (Some("1.0"), code))
             }
             other => panic!("{status} {code}: {other}"),
         }
-        assert!(
-            e.to_string().contains("refuses to overwrite tag \"1.0\""),
-            "{e}"
+        assert!(e.is_refusal(), "{e}");
+        assert_eq!(e.write_fate(), WriteFate::Refused, "{e}");
+        let text = e.to_string();
+        assert!(text.contains("refuses to overwrite tag \"1.0\""), "{e}");
+        assert!(text.contains(message), "{e}");
+        assert!(!text.contains("credentials"), "{e}");
+        assert_eq!(
+            miette::Diagnostic::code(&e)
+                .map(|c| c.to_string())
+                .as_deref(),
+            Some("tagguard::registry::refused")
         );
+    }
+}
+
+/// A 403 that is about permissions stays an authorization error; a 5xx is a failure whose write
+/// may have landed, a 429 one that provably did not.
+#[tokio::test]
+async fn permissions_and_failures_are_not_refusals() {
+    let cases = [
+        (
+            403,
+            serde_json::json!({"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}),
+            WriteFate::NotApplied,
+            "tagguard::registry::unauthorized",
+        ),
+        (
+            500,
+            serde_json::json!({"errors": [{"code": "UNKNOWN", "message": "tag is immutable"}]}),
+            WriteFate::Unknown,
+            "tagguard::registry::status",
+        ),
+        (
+            429,
+            serde_json::json!({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]}),
+            WriteFate::NotApplied,
+            "tagguard::registry::status",
+        ),
+    ];
+    for (status, body, fate, code) in cases {
+        let b = body.clone();
+        let s = Server::start(move |_| Response::new(status).json(b.clone()));
+        let e = client(
+            &s.host(),
+            &[("TAGGUARD_USERNAME", "u"), ("TAGGUARD_PASSWORD", "p")],
+        )
+        .put_manifest(
+            "app",
+            "1.0",
+            "application/vnd.oci.image.manifest.v1+json",
+            b"{}",
+        )
+        .await
+        .unwrap_err();
+        assert!(!e.is_refusal(), "{status}: {e}");
+        assert_eq!(e.write_fate(), fate, "{status}: {e}");
+        assert_eq!(
+            miette::Diagnostic::code(&e)
+                .map(|c| c.to_string())
+                .as_deref(),
+            Some(code),
+            "{status}: {e}"
+        );
+    }
+}
+
+/// Through the real binary, against a real registry behind a proxy that answers the release
+/// tag's PUT as Docker Hub and ACR do: exit 3, the registry's refusal, not a credentials problem.
+#[test]
+fn docker_hub_and_acr_refusals_exit_3_as_the_registry_s_refusal() {
+    use crate::support::cmd::tagguard;
+    use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
+    use crate::support::git::Repo;
+    use crate::support::registry::{Image, Mode, Registry};
+    let bodies = [
+        (
+            403,
+            r#"{"errors":[{"code":"DENIED","message":"tag is immutable: 1.0.0 cannot be overwritten"}]}"#,
+        ),
+        (
+            409,
+            r#"{"errors":[{"code":"DENIED","message":"The operation is disallowed on this registry, repository or manifest."}]}"#,
+        ),
+    ];
+    for (status, body) in bodies {
+        let r = Registry::start(Mode::Plain);
+        let built = r.seed(&Image::random(), "acme/app", "build-1");
+        let proxy = FaultProxy::start(&r.host, &[]);
+        proxy.rule(Rule::new(
+            Some("PUT"),
+            "/v2/acme/app/manifests/1.0.0",
+            Fault::status(status)
+                .with_header("Content-Type", "application/json")
+                .with_body(body.as_bytes()),
+        ));
+        let repo = Repo::new();
+        repo.write(
+            ".tagguard.yml",
+            "version: 1\ntags:\n  - \"{{ version }}\"\n",
+        );
+        repo.commit("policy");
+        let image = format!("{}/acme/app", proxy.host());
+        let run = tagguard(repo.path())
+            .args([
+                "push",
+                "--image",
+                &image,
+                "--source",
+                &format!("{image}@{built}"),
+                "--timestamp=1700000000",
+                "--git-tag",
+                "v1.0.0",
+            ])
+            .run()
+            .code(3);
+        let text = run.err_text();
+        assert!(
+            text.contains("the registry refuses to overwrite tag \"1.0.0\""),
+            "{status}: {}",
+            run.stderr
+        );
+        assert!(!text.contains("credentials"), "{status}: {}", run.stderr);
+        assert_eq!(r.digest_of("acme/app", "1.0.0"), None, "{status}");
     }
 }
 
