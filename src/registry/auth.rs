@@ -199,23 +199,32 @@ impl Auth {
         })
     }
 
-    /// What to do about a 401/403: where credentials were looked for when none were found, else
-    /// which credentials to check.
+    /// `; tagguard looked for credentials in: …` when none were found, else empty: for the
+    /// message itself, so it is there however the error is shown.
+    pub fn looked_note(&self) -> String {
+        if self.source == CredentialSource::Anonymous {
+            format!("; tagguard looked for credentials in: {}", self.looked)
+        } else {
+            String::new()
+        }
+    }
+
+    /// What to do about a 401/403: how to provide credentials when none were found, else which
+    /// credentials to check.
     pub fn help(&self, status: u16, scopes: &[Scope]) -> String {
         let host = &self.host;
         if self.source == CredentialSource::Anonymous {
             return format!(
-                "no credentials for {host} were found; tagguard looked in: {}. Provide them with \
-                 `docker login {host}`, or TAGGUARD_USERNAME and TAGGUARD_PASSWORD (in GitHub \
-                 Actions: ${{{{ github.actor }}}} and ${{{{ secrets.GITHUB_TOKEN }}}}; GitLab CI's \
-                 CI_REGISTRY_USER/CI_REGISTRY_PASSWORD are used for $CI_REGISTRY on their own)",
-                self.looked
+                "provide credentials with `docker login {host}`, or TAGGUARD_USERNAME and \
+                 TAGGUARD_PASSWORD (in GitHub Actions: ${{{{ github.actor }}}} and \
+                 ${{{{ secrets.GITHUB_TOKEN }}}}; in GitLab CI, CI_REGISTRY_USER and \
+                 CI_REGISTRY_PASSWORD are used for $CI_REGISTRY without further setup)"
             );
         }
         if status == 403 {
             return format!(
-                "the credentials from {} were accepted but may not do {}: grant that access, or use \
-                 other credentials",
+                "the credentials from {} were accepted but may not do {}: grant that access, or \
+                 use other credentials",
                 self.source,
                 scopes_display(scopes)
             );

@@ -147,6 +147,7 @@ impl RegistryClient {
                     credentials: self.auth.source().clone(),
                     scope: scopes_display(scopes),
                     detail: describe(&entries),
+                    looked: self.auth.looked_note(),
                     help: self.auth.help(status, scopes),
                 };
                 self.auth.remember_denied(scopes, &e);

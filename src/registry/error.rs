@@ -120,7 +120,7 @@ pub enum RegistryError {
         source: Option<reqwest::Error>,
     },
     #[error(
-        "{request}: {status}: not allowed with credentials from {credentials}, asking for scope {scope:?}{detail}"
+        "{request}: {status}: not allowed with credentials from {credentials}, asking for scope {scope:?}{detail}{looked}"
     )]
     #[diagnostic(code(tagguard::registry::unauthorized), help("{help}"))]
     Denied {
@@ -130,10 +130,12 @@ pub enum RegistryError {
         scope: String,
         /// `: <registry's message>` or empty.
         detail: String,
+        /// `; tagguard looked for credentials in: …` when none were found, else empty.
+        looked: String,
         help: String,
     },
     #[error(
-        "{request}: token endpoint {realm} answered {status} for credentials from {credentials} and scope {scope:?}{detail}"
+        "{request}: token endpoint {realm} answered {status} for credentials from {credentials} and scope {scope:?}{detail}{looked}"
     )]
     #[diagnostic(code(tagguard::registry::token), help("{help}"))]
     Token {
@@ -142,7 +144,10 @@ pub enum RegistryError {
         status: u16,
         credentials: CredentialSource,
         scope: String,
+        /// `: <the endpoint's own words>` or empty.
         detail: String,
+        /// `; tagguard looked for credentials in: …` when none were found, else empty.
+        looked: String,
         help: String,
     },
     /// This run already failed to get credentials accepted for this scope; it is not asked again.

@@ -132,6 +132,7 @@ impl Auth {
                 credentials: self.source.clone(),
                 scope: scope_text,
                 detail: token_error_message(&body),
+                looked: self.looked_note(),
                 help: self.help(status, scopes),
             });
         }

@@ -454,3 +454,90 @@ async fn a_missing_repository_while_listing_tags_is_named() {
         )
     );
 }
+
+/// A policy of six tags, committed in a fresh repository.
+fn six_tag_repo() -> crate::support::git::Repo {
+    let repo = crate::support::git::Repo::new();
+    let tags: String = ["a", "b", "c", "d", "e", "f"]
+        .iter()
+        .map(|t| format!("  - \"{t}-{{{{ short_sha }}}}\"\n"))
+        .collect();
+    repo.write(".tagguard.yml", &format!("version: 1\ntags:\n{tags}"));
+    repo.commit("policy");
+    repo
+}
+
+/// Credentials are asked for once per scope: with a wrong password, six tags and one source cost
+/// at most four token requests (counted at the token server as they arrive), and the token
+/// endpoint's own words are shown.
+#[test]
+fn a_wrong_password_is_asked_once_per_scope_and_the_endpoint_s_words_are_shown() {
+    use crate::support::cmd::tagguard;
+    use crate::support::registry::{Image, Mode, Registry, USER};
+    let r = Registry::start(Mode::Token);
+    let built = r.seed(&Image::random(), "acme/src", "build-1");
+    let token = r.token.as_ref().unwrap();
+    let before = token.fetches().len();
+    let repo = six_tag_repo();
+    let run = tagguard(repo.path())
+        .args([
+            "push",
+            &format!("--image={}/acme/app", r.host),
+            &format!("--source={}/acme/src@{built}", r.host),
+            "--timestamp=1700000000",
+        ])
+        .envs([
+            ("TAGGUARD_USERNAME", USER),
+            ("TAGGUARD_PASSWORD", "wrong-password-xyz"),
+        ])
+        .run()
+        .code(1);
+    let fetches = token.fetches()[before..].to_vec();
+    assert!(
+        !fetches.is_empty() && fetches.len() <= 4,
+        "{} token requests: {fetches:?}",
+        fetches.len()
+    );
+    let text = run.err_text();
+    assert!(text.contains("bad credentials"), "{}", run.stderr);
+    assert!(
+        text.contains("credentials from TAGGUARD_USERNAME/TAGGUARD_PASSWORD"),
+        "{}",
+        run.stderr
+    );
+    assert!(!text.contains("wrong-password-xyz"), "{}", run.stderr);
+}
+
+/// With no credentials anywhere, the 401 says where tagguard looked and how to provide them.
+#[test]
+fn without_credentials_the_401_says_where_tagguard_looked() {
+    use crate::support::cmd::tagguard;
+    use crate::support::registry::{Image, Mode, Registry};
+    let r = Registry::start(Mode::Token);
+    r.seed(&Image::random(), "acme/app", "build-1");
+    let home = tempfile::tempdir().unwrap();
+    let repo = six_tag_repo();
+    let run = tagguard(repo.path())
+        .args([
+            "check",
+            &format!("--image={}/acme/app", r.host),
+            "--timestamp=1700000000",
+        ])
+        .env("HOME", home.path())
+        .run()
+        .code(1);
+    // The message wraps at the terminal width: compare without whitespace.
+    let text: String = run.err_text().split_whitespace().collect();
+    for part in [
+        "anonymous (no credentials found)",
+        "tagguard looked for credentials in",
+        "TAGGUARD_USERNAME/TAGGUARD_PASSWORD",
+        "DOCKER_AUTH_CONFIG",
+        &format!("{}", home.path().join(".docker/config.json").display()),
+        "credHelpers",
+        "CI_REGISTRY_USER/CI_REGISTRY_PASSWORD",
+    ] {
+        let part: String = part.split_whitespace().collect();
+        assert!(text.contains(&part), "{part}: {}", run.stderr);
+    }
+}
