@@ -97,12 +97,13 @@ fn a_stalled_registry_fails_within_the_timeout_from_flags_or_environment() {
 
 #[test]
 fn an_unreachable_registry_exits_1_and_says_so() {
-    // A port nothing listens on: bind, note, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port held by a socket that is bound but never listens: connecting is refused, and no
+    // other process can take the port while the test runs.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
     let repo = Repo::new();
     let run = tagguard(repo.path())
         .args([
