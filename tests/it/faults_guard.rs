@@ -168,3 +168,40 @@ async fn a_registry_that_is_not_loopback_is_spoken_to_over_tls_only() {
         "{text}"
     );
 }
+
+/// A plain-HTTP registry reached by a name that is not loopback (docker-in-docker's
+/// `registry:5000`) is spoken to over HTTPS and answers in plain HTTP: the error says so and
+/// names `--insecure-registry HOST` as the way out, in the message and in the help.
+#[tokio::test]
+async fn a_plain_http_answer_to_https_names_insecure_registry() {
+    use crate::support::registry::{Mode, Registry};
+    let r = Registry::start(Mode::Plain);
+    let port: u16 = r.host.rsplit_once(':').unwrap().1.parse().unwrap();
+    let host = format!("registry:{port}");
+    let e = client(&host, &[("registry", port)], &[])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::PlainHttp { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("registry {host}: HEAD /v2/acme/app/manifests/1.0")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("pass --insecure-registry {host}")),
+        "{text}"
+    );
+    let help = miette::Diagnostic::help(&e).unwrap().to_string();
+    assert!(
+        help.contains(&format!("--insecure-registry {host}")),
+        "{help}"
+    );
+    assert!(!text.contains(SECRET), "{text}");
+    // Marked insecure, the same registry answers.
+    let found = client(&host, &[("registry", port)], &[&host])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap();
+    assert_eq!(found, None);
+}
