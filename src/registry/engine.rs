@@ -223,10 +223,23 @@ impl RegistryClient {
         &self,
         out: Outgoing<'_>,
     ) -> Result<(RequestId, Answer), RegistryError> {
+        // Until the auth scheme is known, one request at a time goes out to learn it, through all
+        // its tries; the others wait, then go on with what it learned (or not at all, when it
+        // found the registry not answering).
+        let gate = if authority(&out.url) == self.host {
+            self.auth.probe_gate().await
+        } else {
+            None
+        };
         if let Some(e) = self.gave_up(&out) {
             return Err(e);
         }
-        let result = retrying(&self.transport.retry, out.retry, |_| self.attempt(&out)).await;
+        let probing = gate.is_some();
+        let result = retrying(&self.transport.retry, out.retry, |_| {
+            self.attempt(&out, probing)
+        })
+        .await;
+        drop(gate);
         if let Err(e) = &result {
             self.note_failure(e, &out);
         }
@@ -238,6 +251,7 @@ impl RegistryClient {
     async fn attempt(
         &self,
         out: &Outgoing<'_>,
+        probing: bool,
     ) -> Result<Attempt<(RequestId, Answer)>, RegistryError> {
         let idle = self.transport.timeout;
         let mut url = out.url.clone();
@@ -253,11 +267,6 @@ impl RegistryClient {
                 });
             }
             let same_host = authority(&url) == self.host;
-            let gate = if same_host {
-                self.auth.probe_gate().await
-            } else {
-                None
-            };
             let auth_header = if same_host {
                 self.auth.header(self, out.scopes, &request).await?
             } else {
@@ -269,7 +278,6 @@ impl RegistryClient {
             log::debug!("{request}");
             let response = match watched(rb.send(), &progress, idle).await {
                 None => {
-                    drop(gate);
                     return failed(
                         RegistryError::Timeout {
                             request,
@@ -279,7 +287,6 @@ impl RegistryClient {
                     );
                 }
                 Some(Err(e)) => {
-                    drop(gate);
                     let trust = self.transport.describe_trust(&self.host);
                     return failed(classify(e, &request, &trust, idle), None);
                 }
@@ -300,16 +307,14 @@ impl RegistryClient {
                         self.auth.rejected(out.scopes);
                     }
                     self.auth.learn(scheme);
-                    drop(gate);
                     auth_retried = true;
                     continue;
                 }
             }
-            if gate.is_some() && self.auth.scheme().is_none() {
+            if probing && same_host && self.auth.scheme().is_none() {
                 // The probe got through unauthenticated: this registry lets us in anonymously.
                 self.auth.learn(Scheme::Anonymous);
             }
-            drop(gate);
 
             if status.is_redirection()
                 && matches!(out.method, Method::GET | Method::HEAD)

@@ -13,9 +13,9 @@ use super::error::RegistryError;
 
 /// The largest tag-list page read.
 pub const MAX_TAG_PAGE_BYTES: usize = 16 << 20;
-/// The most pages followed (at the usual 100 to 1000 tags a page, far more tags than a
-/// repository has).
-pub const MAX_TAG_PAGES: usize = 1000;
+/// The most pages followed: at the usual 100 to 1000 tags a page, more tags than a repository
+/// has, and an endless list ends in well under a minute at usual round-trip times.
+pub const MAX_TAG_PAGES: usize = 500;
 
 impl RegistryClient {
     /// All tags of a repository, following `Link: <…>; rel="next"` pages.

@@ -219,6 +219,18 @@ mod tests {
         );
     }
 
+    /// The promise of docs/registries.md: with the default flags, a registry that stops
+    /// answering costs one request's worst case, (retries + 1) × timeout + retries × the longest
+    /// wait between tries, and that is at most 90 s.
+    #[test]
+    fn a_stalled_registry_costs_at_most_90_seconds_with_the_defaults() {
+        let t = TransportConfig::default();
+        let attempts = t.retry.max_retries + 1;
+        let waits = t.retry.max_retry_after.max(t.retry.max_delay) * t.retry.max_retries;
+        assert!(t.timeout >= t.connect_timeout);
+        assert_eq!(t.timeout * attempts + waits, Duration::from_secs(90));
+    }
+
     #[test]
     fn authority_keeps_ports_and_brackets() {
         let a = |u: &str| authority(&reqwest::Url::parse(u).unwrap());

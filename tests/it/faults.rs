@@ -688,3 +688,173 @@ async fn token_failures_that_persist_or_redirect_fail_naming_the_token_endpoint(
         "a token request followed a redirect"
     );
 }
+
+/// Reads a whole blob through [`RegistryClient::get_blob`].
+async fn download(
+    c: &RegistryClient,
+    repository: &str,
+    digest: &Digest,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut stream = c.get_blob(repository, digest).await?;
+    let mut out = Vec::new();
+    while let Some(piece) = stream.chunk().await? {
+        out.extend_from_slice(&piece);
+    }
+    Ok(out)
+}
+
+/// A blob download cut off mid-body (a reset, a truncation) resumes where it stopped, with a
+/// `Range` request, within the retries; the bytes are the blob's.
+#[tokio::test]
+async fn a_cut_off_blob_download_resumes_with_range() {
+    let rig = Rig::start(Mode::Plain);
+    let image = Image::sized(3 << 20);
+    let d = rig.registry.seed(&image, "acme/big", "1");
+    let c = rig.client();
+    let manifest = c.get_manifest("acme/big", &d).await.unwrap().unwrap();
+    let parts = tagguard::registry::manifest::parse(&manifest.bytes).unwrap();
+    let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
+    let path = format!("/v2/acme/big/blobs/{}", layer.digest);
+    for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
+        let before = rig.inject("GET", &path, fault.clone(), 1);
+        let bytes = download(&rig.client(), "acme/big", &layer.digest)
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        assert_eq!(bytes.len() as u64, layer.size, "{fault:?}");
+        assert_eq!(Digest::sha256_of(&bytes), layer.digest, "{fault:?}");
+        let tries = rig.attempts("GET", &path, before);
+        assert_eq!(tries.len(), 2, "{fault:?}");
+        let range = tries[1].header("range").unwrap_or_default().to_owned();
+        assert!(
+            range.starts_with("bytes=") && range != "bytes=0-",
+            "{fault:?}: resumed with {range:?}"
+        );
+    }
+    // Cut off on every try: fails after the retries, naming the request.
+    let before = rig.inject("GET", &path, Fault::ResetMidBody, usize::MAX);
+    let e = download(&rig.client(), "acme/big", &layer.digest)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(&path), "{e}");
+    assert_eq!(
+        rig.attempts("GET", &path, before).len(),
+        1 + RETRIES as usize
+    );
+}
+
+/// A tag list whose `Link: rel="next"` never ends is followed up to the page cap, and the error
+/// names the cap.
+#[tokio::test]
+async fn an_endless_tag_list_stops_at_the_page_cap() {
+    let s = Server::start(|req| {
+        let n: u64 = req
+            .query()
+            .iter()
+            .find(|(k, _)| k == "last")
+            .map_or(0, |(_, v)| v.parse().unwrap_or(0));
+        Response::new(200)
+            .header(
+                "Link",
+                format!(r#"</v2/acme/app/tags/list?n=1&last={}>; rel="next""#, n + 1),
+            )
+            .json(serde_json::json!({"name": "acme/app", "tags": [format!("t{n}")]}))
+    });
+    let c = RegistryClient::new(&s.host(), &credentials(&[]), &fast_transport()).unwrap();
+    let start = Instant::now();
+    let e = c.list_tags("acme/app").await.unwrap_err();
+    assert!(matches!(e, RegistryError::Pagination { .. }), "{e}");
+    assert!(e.to_string().contains("past 500 pages"), "{e}");
+    assert_eq!(s.requests().len(), 500);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// A credential helper that never answers is stopped after the deadline, and the error names it.
+#[test]
+fn a_credential_helper_that_never_answers_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-forever");
+    std::fs::write(&helper, "#!/bin/sh\nexec sleep 1000\n").unwrap();
+    let mut perms = std::fs::metadata(&helper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&helper, perms).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"credHelpers":{"r.example":"forever"}}"#,
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [
+        ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+        ("PATH", &path),
+    ];
+    let transport = TransportConfig {
+        helper_deadline: Duration::from_millis(500),
+        ..fast_transport()
+    };
+    let start = Instant::now();
+    let Err(e) = RegistryClient::new("r.example", &credentials(&env), &transport) else {
+        panic!("a helper that never answers gave credentials");
+    };
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("docker-credential-forever") && text.contains("gave no answer"),
+        "{text}"
+    );
+}
+
+/// A registry that stalls every lookup: six lookups at once (one of them learning the auth
+/// scheme while the others wait) all end within one request's worst case, not six of them in a
+/// row; once a request timed out on every try, the rest of the run does not wait again.
+#[tokio::test]
+async fn a_registry_that_stalls_ends_every_lookup_within_one_request_s_worst_case() {
+    let rig = Rig::start(Mode::Plain);
+    let before = rig.inject(
+        "HEAD",
+        "/v2/acme/app/manifests/.*",
+        Fault::Stall,
+        usize::MAX,
+    );
+    let c = rig.client();
+    let start = Instant::now();
+    let tags = ["a", "b", "c", "d", "e", "f"];
+    let results =
+        futures_util::future::join_all(tags.iter().map(|t| c.head_manifest("acme/app", t))).await;
+    let took = start.elapsed();
+    for r in &results {
+        let e = r.as_ref().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RegistryError::Timeout { .. } | RegistryError::Stalled { .. }
+            ),
+            "{e}"
+        );
+    }
+    // (retries + 1) × timeout + retries × the longest backoff, plus scheduling slack.
+    let bound =
+        TIMEOUT * (RETRIES + 1) + Duration::from_millis(20) * RETRIES + Duration::from_secs(1);
+    assert!(took < bound, "took {took:?}, bound {bound:?}");
+    let sent = rig
+        .attempts("HEAD", "/v2/acme/app/manifests/.*", before)
+        .len();
+    assert!(sent <= (1 + RETRIES as usize) * 2, "{sent} lookups sent");
+    // Later requests to the stalled registry are not sent at all.
+    let e = c.head_manifest("acme/app", "g").await.unwrap_err();
+    assert!(matches!(e, RegistryError::Stalled { .. }), "{e}");
+    assert!(e.to_string().contains("stopped answering"), "{e}");
+}
