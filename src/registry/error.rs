@@ -250,7 +250,7 @@ pub enum RegistryError {
         )
     )]
     InsecureScheme { request: RequestId, target: String },
-    #[error("registry {host}: could not use CA file {path}: {detail}")]
+    #[error("registry {host}: could not use CA file {path}: {source}")]
     #[diagnostic(
         code(tagguard::registry::ca_file),
         help("--ca-file takes a PEM file with one or more CA certificates")
@@ -258,7 +258,8 @@ pub enum RegistryError {
     CaFile {
         host: String,
         path: PathBuf,
-        detail: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("registry {host}: {source}")]
     #[diagnostic(code(tagguard::registry::credentials))]

@@ -23,7 +23,7 @@ pub mod refusal;
 pub mod retry;
 mod silence;
 mod tags;
-mod token;
+pub mod token;
 pub mod transport;
 
 pub use client::{BlobStream, Manifest, ManifestHead, Mount, RegistryClient};

@@ -133,22 +133,26 @@ impl TransportConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut extra: Vec<CertificateDer<'static>> = Vec::new();
         if let Some(path) = self.ca_file_for(host) {
-            let ca_err = |detail: String| RegistryError::CaFile {
+            let ca_err = |e: rustls_pki_types::pem::Error| RegistryError::CaFile {
                 host: host.to_owned(),
                 path: path.clone(),
-                detail,
+                source: Box::new(e),
             };
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| ca_err(e.to_string()))? {
-                extra.push(cert.map_err(|e| ca_err(e.to_string()))?);
+            for cert in CertificateDer::pem_file_iter(path).map_err(ca_err)? {
+                extra.push(cert.map_err(ca_err)?);
             }
             if extra.is_empty() {
-                return Err(ca_err("no PEM certificate in it".to_owned()));
+                return Err(RegistryError::CaFile {
+                    host: host.to_owned(),
+                    path: path.clone(),
+                    source: "no PEM certificate in it".into(),
+                });
             }
         }
         let tls_err = |e: rustls::Error| RegistryError::CaFile {
             host: host.to_owned(),
             path: self.ca_file_for(host).cloned().unwrap_or_default(),
-            detail: e.to_string(),
+            source: Box::new(e),
         };
         let verifier =
             rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
@@ -175,7 +179,7 @@ impl TransportConfig {
             .map_err(|e| RegistryError::CaFile {
                 host: host.to_owned(),
                 path: self.ca_file_for(host).cloned().unwrap_or_default(),
-                detail: format!("could not set up the HTTP client: {e}"),
+                source: Box::new(e),
             })
     }
 }
