@@ -541,3 +541,46 @@ fn without_credentials_the_401_says_where_tagguard_looked() {
         assert!(text.contains(&part), "{part}: {}", run.stderr);
     }
 }
+
+/// A token endpoint whose certificate is not trusted: the TLS error names the CA file that was
+/// given (the same trust as for the registry), not only the system trust store.
+#[tokio::test]
+async fn a_token_endpoint_tls_failure_names_the_ca_file() {
+    use crate::support::registry::{Mode, Registry};
+    // Two TLS servers with their own CAs: the realm is on one, the CA file is the other's.
+    let realm_server = Registry::start(Mode::Tls);
+    let other = Registry::start(Mode::Tls);
+    let ca = other.ca.clone().unwrap();
+    let realm = format!("https://{}/token", realm_server.host);
+    let s = Server::start(move |_| {
+        Response::new(401).header(
+            "WWW-Authenticate",
+            format!(r#"Bearer realm="{realm}",service="s""#),
+        )
+    });
+    let mut transport = TransportConfig::default();
+    transport.retry.base_delay = Duration::from_millis(5);
+    transport.retry.max_retries = 0;
+    transport.ca_file = Some(ca.clone());
+    transport.insecure = vec![s.host()];
+    let credentials = CredentialConfig {
+        explicit: None,
+        env: [
+            ("TAGGUARD_USERNAME".to_owned(), "u".to_owned()),
+            ("TAGGUARD_PASSWORD".to_owned(), "p".to_owned()),
+        ]
+        .into(),
+    };
+    let e = RegistryClient::new(&s.host(), &credentials, &transport)
+        .unwrap()
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Tls { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("token endpoint"), "{text}");
+    assert!(
+        text.contains(&format!("system trust store + {}", ca.display())),
+        "{text}"
+    );
+}
