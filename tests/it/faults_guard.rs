@@ -205,3 +205,38 @@ async fn a_plain_http_answer_to_https_names_insecure_registry() {
         .unwrap();
     assert_eq!(found, None);
 }
+
+/// A tag list whose `Link` goes to plain HTTP on a host that is not loopback: refused before
+/// the host is looked up (a name that cannot resolve gives `InsecureScheme`, not a DNS error),
+/// and a pinned server under that name gets nothing.
+#[tokio::test]
+async fn a_plain_http_link_to_another_host_is_refused_before_any_lookup() {
+    let (elsewhere, _) = manifest_server();
+    for target in [
+        "http://tags.invalid/v2/acme/app/tags/list?last=b".to_owned(),
+        format!(
+            "http://tags.example:{}/v2/acme/app/tags/list?last=b",
+            elsewhere.port
+        ),
+    ] {
+        let t = target.clone();
+        let s = Server::start(move |_| {
+            Response::new(200)
+                .header("Link", format!("<{t}>; rel=\"next\""))
+                .json(serde_json::json!({"name": "acme/app", "tags": ["a"]}))
+        });
+        let e = client(&s.host(), &[("tags.example", elsewhere.port)], &[])
+            .list_tags("acme/app")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, RegistryError::InsecureScheme { .. }),
+            "{target}: {e}"
+        );
+        assert!(e.to_string().contains(&target), "{e}");
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the other host got a request"
+    );
+}
