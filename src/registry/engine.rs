@@ -441,8 +441,12 @@ impl RegistryClient {
                     limit,
                 });
             }
-            // An error answer's message is a courtesy: a huge one is left unread.
-            Err(BodyError::TooLarge) => Vec::new(),
+            // An error answer's message is a courtesy: a huge one is left unread, and said so.
+            Err(BodyError::TooLarge) => serde_json::json!({"errors": [{
+                "message": format!("(the error body is larger than {ERROR_BODY_LIMIT} bytes; not read)")
+            }]})
+            .to_string()
+            .into_bytes(),
             Err(BodyError::Read(e)) if out.retry == RetryClass::Always || status.is_success() => {
                 return failed(*e, None);
             }

@@ -584,3 +584,50 @@ async fn a_token_endpoint_tls_failure_names_the_ca_file() {
         "{text}"
     );
 }
+
+/// Bodies have bounds, and the error names the bound: a manifest over 4 MiB, a token response
+/// over 1 MiB, an error body over 64 KiB (left unread, and said so).
+#[tokio::test]
+async fn oversized_bodies_are_errors_naming_the_limit() {
+    let port = Arc::new(Mutex::new(0u16));
+    let p = port.clone();
+    let s = Server::start(move |req| match req.path() {
+        "/token" => Response::new(200).body(vec![b' '; (1 << 20) + 1]),
+        "/v2/acme/big/manifests/1.0" => Response::new(200)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(vec![b' '; (4 << 20) + 1]),
+        "/v2/acme/loud/manifests/1.0" => Response::new(400).body(vec![b'x'; (64 << 10) + 1]),
+        _ if req.header("authorization").is_none() && req.path().starts_with("/v2/acme/auth") => {
+            Response::new(401).header(
+                "WWW-Authenticate",
+                format!(
+                    r#"Bearer realm="http://127.0.0.1:{}/token",service="s""#,
+                    p.lock().unwrap()
+                ),
+            )
+        }
+        _ => Response::new(404),
+    });
+    *port.lock().unwrap() = s.port;
+    let c = client(&s.host(), &[]);
+    let e = c.get_manifest("acme/big", "1.0").await.unwrap_err();
+    assert!(matches!(e, RegistryError::TooLarge { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the manifest is larger than the limit of 4194304 bytes"),
+        "{e}"
+    );
+    let e = c.get_manifest("acme/loud", "1.0").await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the error body is larger than 65536 bytes; not read"),
+        "{e}"
+    );
+    let c = client(&s.host(), &[]);
+    let e = c.head_manifest("acme/auth", "1.0").await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the token response is larger than the limit of 1048576 bytes"),
+        "{e}"
+    );
+}
