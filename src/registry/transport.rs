@@ -11,6 +11,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
 use super::error::RegistryError;
+use super::reference::split_host_port;
 use super::retry::RetryPolicy;
 
 /// The default `--timeout`: with the default retries, a registry that stops answering ends the
@@ -59,14 +60,9 @@ impl Default for TransportConfig {
 
 /// The host part of `host[:port]` / `[v6]:port`.
 fn hostname(host: &str) -> &str {
-    if host.parse::<IpAddr>().is_ok() {
-        return host;
-    }
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+    match split_host_port(host) {
+        Some((name, None)) => name,
+        Some((name, Some(port))) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     }
 }
