@@ -99,6 +99,14 @@ pub(crate) fn classify(
             source: Some(e),
         };
     }
+    // A connection that could not be opened in time: nothing was sent.
+    if e.is_connect() && e.is_timeout() {
+        return RegistryError::Connect {
+            request: request.clone(),
+            detail: "timed out opening the connection (--connect-timeout)".into(),
+            source: Some(e),
+        };
+    }
     if e.is_timeout() {
         return RegistryError::Timeout {
             request: request.clone(),
