@@ -56,12 +56,6 @@ const RULES: &[Rule] = &[
         words: &["operation is disallowed"],
     },
     Rule {
-        name: "ACR lock (write or delete disabled)",
-        status: None,
-        code: None,
-        words: &["write operation is disabled"],
-    },
-    Rule {
         name: "Docker Hub immutable tags",
         status: Some(403),
         code: Some("DENIED"),
