@@ -858,3 +858,37 @@ async fn a_registry_that_stalls_ends_every_lookup_within_one_request_s_worst_cas
     assert!(matches!(e, RegistryError::Stalled { .. }), "{e}");
     assert!(e.to_string().contains("stopped answering"), "{e}");
 }
+
+/// `--timeout` is a deadline of silence: a blob that arrives slowly but steadily (eight pieces,
+/// 300 ms apart: 2.4 s in all) downloads with a 600 ms timeout; a whole-request timeout would
+/// cut it off.
+#[tokio::test]
+async fn a_slow_but_steady_blob_download_outlasts_the_timeout() {
+    let rig = Rig::start(Mode::Plain);
+    let image = Image::sized(1 << 20);
+    let d = rig.registry.seed(&image, "acme/slow", "1");
+    let c = rig.client();
+    let manifest = c.get_manifest("acme/slow", &d).await.unwrap().unwrap();
+    let parts = tagguard::registry::manifest::parse(&manifest.bytes).unwrap();
+    let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
+    let path = format!("/v2/acme/slow/blobs/{}", layer.digest);
+    let pause = Duration::from_millis(300);
+    let before = rig.inject(
+        "GET",
+        &path,
+        Fault::Trickle { pieces: 8, pause },
+        usize::MAX,
+    );
+    let start = Instant::now();
+    let bytes = download(&rig.client(), "acme/slow", &layer.digest)
+        .await
+        .unwrap();
+    assert!(start.elapsed() >= pause * 8, "{:?}", start.elapsed());
+    assert!(start.elapsed() > TIMEOUT * 3);
+    assert_eq!(Digest::sha256_of(&bytes), layer.digest);
+    assert_eq!(
+        rig.attempts("GET", &path, before).len(),
+        1,
+        "not resumed: never silent"
+    );
+}
