@@ -1,32 +1,92 @@
 //! The Docker engine, through the `docker` CLI: the only place tagguard runs it. The engine's
-//! own login (`docker login`) is what `docker push` uses.
+//! own login (`docker login`) is what `docker push` uses. Every command runs under a deadline of
+//! silence ([`DockerLimits`]) and is killed after it.
 
 use std::process::Command;
+use std::time::Duration;
 
-use crate::registry::Digest;
+use crate::registry::process::{RunError, run_watched};
+use crate::registry::{Digest, TransportConfig};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum DockerError {
     #[error("could not run `docker {args}`: {source} (is the Docker CLI installed and on PATH?)")]
+    #[diagnostic(
+        code(tagguard::docker::spawn),
+        help("install the Docker CLI, or use a registry or OCI layout source instead of docker:")
+    )]
     Spawn {
         args: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("`docker {args}` failed: {stderr}")]
+    #[diagnostic(
+        code(tagguard::docker::failed),
+        help("run the same docker command yourself to see what the engine says")
+    )]
     Failed { args: String, stderr: String },
     #[error("`docker {args}` gave no usable digest: {output}")]
+    #[diagnostic(
+        code(tagguard::docker::no_digest),
+        help("update the Docker CLI, or push from a registry or OCI layout source")
+    )]
     NoDigest { args: String, output: String },
+    #[error("`docker {args}` printed nothing for {}s and was stopped", .after.as_secs())]
+    #[diagnostic(
+        code(tagguard::docker::silent),
+        help(
+            "the Docker engine (or the registry behind it) stopped answering; check `docker info`, \
+             or raise --timeout (a push may be silent for 4 × (retries + 1) × timeout, at least 120 s)"
+        )
+    )]
+    Silent { args: String, after: Duration },
 }
 
-fn run(args: &[&str]) -> Result<String, DockerError> {
+/// How long a `docker` command may print nothing before it is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DockerLimits {
+    /// `inspect`, `info`, `tag`: answered by the local engine.
+    pub quick: Duration,
+    /// `push`: prints a line when a layer changes state, so a large layer on a slow link is
+    /// silent for as long as its upload takes.
+    pub push: Duration,
+}
+
+impl Default for DockerLimits {
+    fn default() -> Self {
+        DockerLimits::from_transport(&TransportConfig::default())
+    }
+}
+
+impl DockerLimits {
+    /// From `--timeout` and `--retries`: `quick` is 2 × timeout (at least 30 s), `push` is
+    /// 4 × (retries + 1) × timeout (at least 120 s).
+    pub fn from_transport(transport: &TransportConfig) -> DockerLimits {
+        let timeout = transport.timeout;
+        let attempts = transport.retry.max_retries.saturating_add(1);
+        DockerLimits {
+            quick: (timeout * 2).max(Duration::from_secs(30)),
+            push: (timeout * 4)
+                .saturating_mul(attempts)
+                .max(Duration::from_secs(120)),
+        }
+    }
+}
+
+fn run(args: &[&str], silence: Duration) -> Result<String, DockerError> {
     let shown = args.join(" ");
     log::debug!("running docker {shown}");
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .map_err(|source| DockerError::Spawn {
-            args: shown.clone(),
-            source,
+    let out =
+        run_watched(Command::new("docker").args(args), b"", silence).map_err(|e| match e {
+            RunError::Spawn(source) => DockerError::Spawn {
+                args: shown.clone(),
+                source,
+            },
+            RunError::Silent(after) => DockerError::Silent {
+                args: shown.clone(),
+                after,
+            },
         })?;
     if !out.status.success() {
         return Err(DockerError::Failed {
@@ -41,9 +101,9 @@ fn run(args: &[&str]) -> Result<String, DockerError> {
 /// what a registry manifest's `config.digest` names, so a local image and a pushed one can be
 /// compared before pushing. (With the containerd image store the ID is the manifest or index
 /// digest instead; [`identity`] says which.)
-pub fn image_id(image: &str) -> Result<Digest, DockerError> {
+pub fn image_id(image: &str, limits: &DockerLimits) -> Result<Digest, DockerError> {
     let args = ["image", "inspect", "--format", "{{.Id}}", image];
-    let out = run(&args)?;
+    let out = run(&args, limits.quick)?;
     out.trim().parse().map_err(|_| DockerError::NoDigest {
         args: args.join(" "),
         output: out.trim().to_owned(),
@@ -59,8 +119,11 @@ pub enum IdKind {
     Manifest,
 }
 
-pub fn identity() -> Result<IdKind, DockerError> {
-    let out = run(&["info", "--format", "{{json .DriverStatus}}"])?;
+pub fn identity(limits: &DockerLimits) -> Result<IdKind, DockerError> {
+    let out = run(
+        &["info", "--format", "{{json .DriverStatus}}"],
+        limits.quick,
+    )?;
     Ok(if out.contains("io.containerd.snapshotter") {
         IdKind::Manifest
     } else {
@@ -68,14 +131,14 @@ pub fn identity() -> Result<IdKind, DockerError> {
     })
 }
 
-pub fn tag(image: &str, target: &str) -> Result<(), DockerError> {
-    run(&["tag", image, target]).map(drop)
+pub fn tag(image: &str, target: &str, limits: &DockerLimits) -> Result<(), DockerError> {
+    run(&["tag", image, target], limits.quick).map(drop)
 }
 
 /// Pushes `target` and returns the manifest digest the engine reports.
-pub fn push(target: &str) -> Result<Digest, DockerError> {
+pub fn push(target: &str, limits: &DockerLimits) -> Result<Digest, DockerError> {
     let args = ["push", target];
-    let out = run(&args)?;
+    let out = run(&args, limits.push)?;
     // The last line says `TAG: digest: sha256:… size: N` (`--quiet` leaves the digest out on
     // some engines, so it is not used).
     out.split(|c: char| c.is_whitespace() || c == '@')
@@ -84,4 +147,26 @@ pub fn push(target: &str) -> Result<Digest, DockerError> {
             args: args.join(" "),
             output: out.trim().to_owned(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_timeout_and_retries() {
+        let d = DockerLimits::default();
+        assert_eq!(d.quick, Duration::from_secs(30));
+        assert_eq!(d.push, Duration::from_secs(240));
+        let mut t = TransportConfig {
+            timeout: Duration::from_secs(3),
+            ..TransportConfig::default()
+        };
+        t.retry.max_retries = 0;
+        let l = DockerLimits::from_transport(&t);
+        assert_eq!(
+            (l.quick, l.push),
+            (Duration::from_secs(30), Duration::from_secs(120))
+        );
+    }
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::docker::DockerLimits;
 use crate::registry::{CredentialConfig, RegistryClient, RegistryError, TransportConfig};
 
 /// How to reach registries: credentials and transport.
@@ -47,6 +48,11 @@ impl Registries {
     /// Requests in flight at once.
     pub fn concurrency(&self) -> usize {
         self.config.transport.concurrency.max(1)
+    }
+
+    /// How long `docker` commands may stay silent, from the same limits.
+    pub fn docker_limits(&self) -> DockerLimits {
+        DockerLimits::from_transport(&self.config.transport)
     }
 
     /// How often a transiently failed request is tried again (`--retries`).

@@ -1,5 +1,5 @@
 //! Any bytes as what a registry or token server answers, through every parser the client runs on
-//! bodies and headers: error bodies (and the registry-immutability recognizer), tag list pages,
+//! bodies and headers: error bodies (and the recognizer of registries' refusals), tag list pages,
 //! token responses, `Docker-Content-Digest`, `Retry-After`. Never a panic; whatever is accepted
 //! keeps its invariants (digests print as they parsed, waits are capped).
 #![no_main]
@@ -8,16 +8,19 @@ use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
 use tagguard::registry::Digest;
-use tagguard::registry::auth::{MAX_TOKEN_LIFETIME, parse_token_response};
+use tagguard::registry::token::{MAX_TOKEN_LIFETIME, parse_token_response, token_error_message};
 use tagguard::registry::client::parse_tag_page;
-use tagguard::registry::error::{describe, error_entries, immutability};
+use tagguard::registry::error::{describe, error_entries};
+use tagguard::registry::refusal::{recognise, recognise_text};
 use tagguard::registry::retry::{RetryPolicy, parse_retry_after};
 
 fuzz_target!(|data: &[u8]| {
     let entries = error_entries(data);
     let _ = describe(&entries);
     for status in [400, 401, 403, 404, 409, 412, 500] {
-        let _ = immutability(status, &entries);
+        let _ = recognise(status, &entries);
+        let _ = recognise_text(status, data);
+        let _ = token_error_message(data);
     }
     let _ = parse_tag_page(data);
     if let Ok((token, lifetime)) = parse_token_response(data) {

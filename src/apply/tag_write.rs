@@ -63,10 +63,10 @@ pub enum Outcome {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum WriteError {
     #[error(transparent)]
-    #[diagnostic(code(tagguard::push::registry))]
+    #[diagnostic(transparent)]
     Registry(Box<RegistryError>),
     #[error(transparent)]
-    #[diagnostic(code(tagguard::push::docker))]
+    #[diagnostic(transparent)]
     Docker(#[from] DockerError),
 }
 
@@ -98,7 +98,9 @@ impl Writer<'_> {
         let (bytes, media_type) = match (adopted, &self.content) {
             (Some(m), _) => (&m.bytes, &m.media_type),
             (None, Content::Manifest { bytes, media_type }) => (bytes, media_type),
-            (None, Content::Docker { image }) => return docker_push(image, name),
+            (None, Content::Docker { image }) => {
+                return docker_push(image, name, &self.registries.docker_limits());
+            }
         };
         let client = match self.registries.client(&reference.registry) {
             Ok(c) => c,
@@ -160,8 +162,8 @@ impl Writer<'_> {
     }
 }
 
-fn docker_push(image: &str, target: &str) -> Outcome {
-    let pushed = docker::tag(image, target).and_then(|()| docker::push(target));
+fn docker_push(image: &str, target: &str, limits: &docker::DockerLimits) -> Outcome {
+    let pushed = docker::tag(image, target, limits).and_then(|()| docker::push(target, limits));
     match pushed {
         Ok(digest) => Outcome::Landed {
             digest,

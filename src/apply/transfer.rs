@@ -17,7 +17,7 @@ use super::Progress;
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum TransferError {
     #[error(transparent)]
-    #[diagnostic(code(tagguard::push::registry))]
+    #[diagnostic(transparent)]
     Registry(Box<RegistryError>),
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -257,13 +257,13 @@ async fn stream_blob(
 }
 
 /// Reads a blob's bytes in pieces, from a registry response or a layout file.
-enum Reader {
-    Http(reqwest::Response, String),
+enum Reader<'c> {
+    Http(crate::registry::BlobStream<'c>, String),
     File(tokio::fs::File, String),
 }
 
-impl Reader {
-    async fn open(origin: &Origin<'_>, digest: &Digest) -> Result<Reader, TransferError> {
+impl<'c> Reader<'c> {
+    async fn open(origin: &Origin<'c>, digest: &Digest) -> Result<Reader<'c>, TransferError> {
         match origin {
             Origin::Registry { client, repository } => {
                 let what = format!("{}/{repository}@{digest}", client.host());

@@ -62,7 +62,7 @@ pub enum PlanError {
     #[diagnostic(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
-    #[diagnostic(code(tagguard::check::registry))]
+    #[diagnostic(transparent)]
     Registry(Box<RegistryError>),
     #[error("could not read which commit {reference} was built from: {detail}")]
     #[diagnostic(

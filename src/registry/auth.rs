@@ -4,16 +4,16 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use reqwest::header::HeaderValue;
 
 use super::challenge::Challenge;
-use super::credentials::{Credential, CredentialSecret, CredentialSource};
-use super::error::{RegistryError, RequestId, describe, error_entries};
-use super::retry::{parse_retry_after, retryable_status};
+use super::client::RegistryClient;
+use super::credentials::{Credential, CredentialSecret, CredentialSource, Resolved};
+use super::error::{RegistryError, RequestId};
 use super::transport::TransportConfig;
 use crate::secret::Secret;
 
@@ -88,40 +88,45 @@ impl Scheme {
 }
 
 #[derive(Clone)]
-struct Token {
-    value: Secret,
+pub(super) struct Token {
+    pub(super) value: Secret,
     /// Renew before this.
-    fresh_until: Instant,
+    pub(super) fresh_until: Instant,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Token>>>;
 
 pub struct Auth {
-    host: String,
-    transport: TransportConfig,
-    credential: Option<Credential>,
-    source: CredentialSource,
+    pub(super) host: String,
+    pub(super) credential: Option<Credential>,
+    pub(super) source: CredentialSource,
+    /// Where credentials were looked for, for the message when none were found.
+    looked: String,
     scheme: Mutex<Option<Scheme>>,
     /// Held by the one request that is sent to learn the scheme; the others wait on it.
     probe: tokio::sync::Mutex<()>,
     tokens: Mutex<HashMap<Vec<Scope>, Slot>>,
+    /// Scope sets whose credentials were refused (by the token endpoint or by a 401 to a
+    /// token): not asked for again in this run. The value is the first refusal, as reported.
+    refused: Mutex<HashMap<Vec<Scope>, String>>,
 }
 
 impl Auth {
     pub fn new(
         host: &str,
-        credential: Option<Credential>,
-        source: CredentialSource,
-        transport: &TransportConfig,
+        resolved: Resolved,
+        looked: String,
+        _transport: &TransportConfig,
     ) -> Auth {
         Auth {
             host: host.to_owned(),
-            transport: transport.clone(),
-            credential,
-            source,
+            credential: resolved.credential,
+            source: resolved.source,
+            looked,
             scheme: Mutex::new(None),
             probe: tokio::sync::Mutex::new(()),
             tokens: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
         }
     }
 
@@ -155,8 +160,9 @@ impl Auth {
         }
     }
 
-    /// Forget a token the registry rejected so the next call fetches a fresh one.
-    pub fn invalidate(&self, scopes: &[Scope]) {
+    /// The registry rejected the token sent for `scopes`: forget it, so the one retry after a
+    /// 401 fetches a fresh one.
+    pub fn rejected(&self, scopes: &[Scope]) {
         let slot = self
             .tokens
             .lock()
@@ -170,13 +176,76 @@ impl Auth {
         }
     }
 
+    /// Remembers that credentials for `scopes` were refused (a 401 or 403 after sending them),
+    /// so the rest of the run does not ask again.
+    pub fn remember_denied(&self, scopes: &[Scope], error: &RegistryError) {
+        if self.credential.is_some() || matches!(self.scheme(), Some(Scheme::Bearer { .. })) {
+            self.refused
+                .lock()
+                .expect("auth lock")
+                .entry(normalize(scopes))
+                .or_insert_with(|| error.to_string());
+        }
+    }
+
+    fn refused_before(&self, scopes: &[Scope], request: &RequestId) -> Option<RegistryError> {
+        let key = normalize(scopes);
+        let first = self.refused.lock().expect("auth lock").get(&key).cloned()?;
+        Some(RegistryError::DeniedBefore {
+            request: request.clone(),
+            scope: scopes_display(&key),
+            first,
+            help: self.help(401, scopes),
+        })
+    }
+
+    /// `; tagguard looked for credentials in: …` when none were found, else empty: for the
+    /// message itself, so it is there however the error is shown.
+    pub fn looked_note(&self) -> String {
+        if self.source == CredentialSource::Anonymous {
+            format!("; tagguard looked for credentials in: {}", self.looked)
+        } else {
+            String::new()
+        }
+    }
+
+    /// What to do about a 401/403: how to provide credentials when none were found, else which
+    /// credentials to check.
+    pub fn help(&self, status: u16, scopes: &[Scope]) -> String {
+        let host = &self.host;
+        if self.source == CredentialSource::Anonymous {
+            return format!(
+                "provide credentials with `docker login {host}`, or TAGGUARD_USERNAME and \
+                 TAGGUARD_PASSWORD (in GitHub Actions: ${{{{ github.actor }}}} and \
+                 ${{{{ secrets.GITHUB_TOKEN }}}}; in GitLab CI, CI_REGISTRY_USER and \
+                 CI_REGISTRY_PASSWORD are used for $CI_REGISTRY without further setup)"
+            );
+        }
+        if status == 403 {
+            return format!(
+                "the credentials from {} were accepted but may not do {}: grant that access, or \
+                 use other credentials",
+                self.source,
+                scopes_display(scopes)
+            );
+        }
+        format!(
+            "the credentials from {} were not accepted: check them, or log in again \
+             (`docker login {host}`)",
+            self.source
+        )
+    }
+
     /// The `Authorization` header for `scopes`, fetching a token if the scheme needs one.
     pub async fn header(
         &self,
-        http: &reqwest::Client,
+        client: &RegistryClient,
         scopes: &[Scope],
         request: &RequestId,
     ) -> Result<Option<HeaderValue>, RegistryError> {
+        if let Some(e) = self.refused_before(scopes, request) {
+            return Err(e);
+        }
         let scheme = self.scheme();
         let value = match scheme {
             None | Some(Scheme::Anonymous) => return Ok(None),
@@ -193,7 +262,7 @@ impl Auth {
             },
             Some(Scheme::Bearer { realm, service }) => {
                 let token = self
-                    .token(http, scopes, &realm, service.as_deref(), request)
+                    .token(client, scopes, &realm, service.as_deref(), request)
                     .await?;
                 Secret::new(format!("Bearer {}", token.expose()))
             }
@@ -209,7 +278,7 @@ impl Auth {
 
     async fn token(
         &self,
-        http: &reqwest::Client,
+        client: &RegistryClient,
         scopes: &[Scope],
         realm: &str,
         service: Option<&str>,
@@ -245,241 +314,36 @@ impl Auth {
         {
             return Ok(t.value.clone());
         }
-        let token = self
-            .fetch_token(http, &key, realm, service, request)
-            .await?;
+        // Another request waiting for this slot may have been refused meanwhile.
+        if let Some(e) = self.refused_before(scopes, request) {
+            return Err(e);
+        }
+        let token = match self
+            .fetch_token(client, &key, realm, service, request)
+            .await
+        {
+            Ok(token) => token,
+            Err(e) => {
+                if matches!(
+                    e,
+                    RegistryError::Token {
+                        status: 400..500,
+                        ..
+                    }
+                ) {
+                    self.refused
+                        .lock()
+                        .expect("auth lock")
+                        .entry(key)
+                        .or_insert_with(|| e.to_string());
+                }
+                return Err(e);
+            }
+        };
         let value = token.value.clone();
         *guard = Some(token);
         Ok(value)
     }
-
-    async fn fetch_token(
-        &self,
-        http: &reqwest::Client,
-        scopes: &[Scope],
-        realm: &str,
-        service: Option<&str>,
-        request: &RequestId,
-    ) -> Result<Token, RegistryError> {
-        let scope_text = scopes_display(scopes);
-        let mut url = reqwest::Url::parse(realm).map_err(|e| RegistryError::Malformed {
-            request: request.clone(),
-            detail: format!("the Bearer challenge's realm {realm:?} is not a URL: {e}"),
-        })?;
-        if !realm_allowed(&url, &self.transport) {
-            return Err(RegistryError::InsecureScheme {
-                request: request.clone(),
-                target: realm.to_owned(),
-            });
-        }
-        let token_request = RequestId {
-            host: self.host.clone(),
-            method: "GET".into(),
-            path: realm.to_owned(),
-        };
-        let refresh = match &self.credential {
-            Some(Credential {
-                secret: CredentialSecret::IdentityToken(t),
-                ..
-            }) => Some(t),
-            _ => None,
-        };
-        let builder = if let Some(refresh) = refresh {
-            // OAuth2 refresh-token grant (Docker identity tokens, Azure ACR).
-            let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "refresh_token");
-            if let Some(s) = service {
-                form.append_pair("service", s);
-            }
-            form.append_pair("scope", &scope_text);
-            form.append_pair("client_id", "tagguard");
-            form.append_pair("refresh_token", refresh.expose());
-            let body = Secret::new(form.finish());
-            http.post(url.clone())
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(body.expose().to_owned())
-        } else {
-            {
-                let mut q = url.query_pairs_mut();
-                if let Some(s) = service {
-                    q.append_pair("service", s);
-                }
-                for s in scopes {
-                    q.append_pair("scope", s.as_str());
-                }
-                q.append_pair("client_id", "tagguard");
-                if let Some(c) = &self.credential {
-                    q.append_pair("account", &c.username);
-                }
-            }
-            let mut b = http.get(url.clone());
-            if let Some(Credential {
-                username,
-                secret: CredentialSecret::Password(p),
-            }) = &self.credential
-            {
-                let mut h = HeaderValue::from_str(&format!(
-                    "Basic {}",
-                    B64.encode(format!("{username}:{}", p.expose()))
-                ))
-                .map_err(|_| RegistryError::Malformed {
-                    request: request.clone(),
-                    detail: "credentials contain characters that cannot be sent in a header".into(),
-                })?;
-                h.set_sensitive(true);
-                b = b.header(reqwest::header::AUTHORIZATION, h);
-            }
-            b
-        };
-        let token_request = RequestId {
-            method: if refresh.is_some() { "POST" } else { "GET" }.into(),
-            path: format!(
-                "{}{}",
-                url.path(),
-                url.query().map(|q| format!("?{q}")).unwrap_or_default()
-            ),
-            host: format!(
-                "{} (token endpoint {})",
-                token_request.host,
-                url.host_str().unwrap_or("")
-            ),
-        };
-        log::debug!("{token_request}: fetching a token for {scope_text}");
-        // A token request has no effect but the token, so every transient failure is retried.
-        let policy = &self.transport.retry;
-        let mut retries = 0u32;
-        let (status, body) = loop {
-            let attempt = builder
-                .try_clone()
-                .expect("token request bodies are in memory");
-            let (err, after) = match attempt.send().await {
-                Err(e) => (
-                    super::client::classify(e, &token_request, "system trust store"),
-                    None,
-                ),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-                    if retryable_status(status) && retries < policy.max_retries {
-                        (
-                            RegistryError::Status {
-                                request: token_request.clone(),
-                                status,
-                                detail: String::new(),
-                            },
-                            after,
-                        )
-                    } else {
-                        match response.bytes().await {
-                            Ok(body) => break (status, body),
-                            Err(e) => (
-                                RegistryError::Http {
-                                    request: token_request.clone(),
-                                    detail: format!("reading the token response: {e}"),
-                                },
-                                None,
-                            ),
-                        }
-                    }
-                }
-            };
-            let transient = matches!(
-                err,
-                RegistryError::Timeout { .. }
-                    | RegistryError::Http { .. }
-                    | RegistryError::Connect { .. }
-                    | RegistryError::Status { .. }
-            );
-            if !transient || retries >= policy.max_retries {
-                return Err(err);
-            }
-            let wait = policy.delay(retries, after);
-            log::debug!("{err}; retrying in {wait:?}");
-            retries += 1;
-            tokio::time::sleep(wait).await;
-        };
-        if !(200..300).contains(&status) {
-            return Err(RegistryError::Token {
-                request: request.clone(),
-                realm: realm.to_owned(),
-                status,
-                credentials: self.source.clone(),
-                scope: scope_text,
-                detail: describe(&error_entries(&body)),
-            });
-        }
-        let (value, lifetime) =
-            parse_token_response(&body).map_err(|detail| RegistryError::Malformed {
-                request: token_request.clone(),
-                detail: detail.into(),
-            })?;
-        // Renew a little early.
-        let margin = (lifetime / 10).min(Duration::from_secs(10));
-        log::debug!(
-            "{token_request}: got a token for {scope_text}, valid {}s",
-            lifetime.as_secs()
-        );
-        Ok(Token {
-            value,
-            fresh_until: Instant::now() + (lifetime - margin),
-        })
-    }
-}
-
-/// May credentials be sent to this token endpoint? Over HTTPS always; over plain HTTP only to a
-/// host that may be spoken to over HTTP (loopback, or marked insecure). The realm comes from the
-/// registry's challenge, so a registry (or whoever answers in its name) could otherwise send the
-/// password in the clear to any host.
-pub fn realm_allowed(realm: &reqwest::Url, transport: &TransportConfig) -> bool {
-    match realm.scheme() {
-        "https" => true,
-        "http" => {
-            let host = match (realm.host(), realm.port()) {
-                (Some(url::Host::Ipv6(a)), Some(p)) => format!("[{a}]:{p}"),
-                (Some(url::Host::Ipv6(a)), None) => format!("[{a}]"),
-                (Some(h), Some(p)) => format!("{h}:{p}"),
-                (Some(h), None) => h.to_string(),
-                (None, _) => return false,
-            };
-            transport.allows_http(&host)
-        }
-        _ => false,
-    }
-}
-
-/// The longest token lifetime believed; a server's `expires_in` beyond it is capped (a huge
-/// value would overflow the clock, and no run of tagguard lasts that long anyway).
-pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
-
-/// The token and its lifetime from a token endpoint's JSON answer: `token` or `access_token`
-/// (the first non-empty), `expires_in` seconds (the spec's default is 60).
-pub fn parse_token_response(body: &[u8]) -> Result<(Secret, Duration), &'static str> {
-    #[derive(serde::Deserialize)]
-    struct TokenResponse {
-        #[serde(default)]
-        token: Option<String>,
-        #[serde(default)]
-        access_token: Option<String>,
-        #[serde(default)]
-        expires_in: Option<u64>,
-    }
-    let parsed: TokenResponse = serde_json::from_slice(body)
-        .map_err(|_| "the token response is not JSON with a \"token\" or \"access_token\"")?;
-    let value = parsed
-        .token
-        .filter(|t| !t.is_empty())
-        .or(parsed.access_token.filter(|t| !t.is_empty()))
-        .ok_or("the token response has neither \"token\" nor \"access_token\"")?;
-    let lifetime =
-        Duration::from_secs(parsed.expires_in.unwrap_or(60).max(1)).min(MAX_TOKEN_LIFETIME);
-    Ok((Secret::new(value), lifetime))
 }
 
 fn normalize(scopes: &[Scope]) -> Vec<Scope> {
@@ -513,48 +377,6 @@ mod tests {
             ])),
             "repository:a:pull,push repository:b:pull"
         );
-    }
-
-    #[test]
-    fn credentials_go_to_a_plain_http_realm_only_on_loopback_or_when_marked_insecure() {
-        let t = TransportConfig::default();
-        let ok = |u: &str, t: &TransportConfig| realm_allowed(&reqwest::Url::parse(u).unwrap(), t);
-        assert!(ok("https://auth.example/token", &t));
-        assert!(ok("http://127.0.0.1:5001/token", &t));
-        assert!(ok("http://[::1]:5001/token", &t));
-        assert!(ok("http://localhost/token", &t));
-        assert!(!ok("http://auth.example/token", &t));
-        assert!(!ok("http://auth.example:8080/token", &t));
-        assert!(!ok("http://10.0.0.1/token", &t));
-        assert!(!ok("ftp://auth.example/token", &t));
-        assert!(!ok("file:///etc/passwd", &t));
-        let marked = TransportConfig {
-            insecure: vec!["auth.example".into()],
-            ..TransportConfig::default()
-        };
-        assert!(ok("http://auth.example:8080/token", &marked));
-        assert!(!ok("http://other.example/token", &marked));
-    }
-
-    #[test]
-    fn token_responses() {
-        let (t, life) =
-            parse_token_response(br#"{"token":"","access_token":"a","expires_in":300}"#).unwrap();
-        assert_eq!((t.expose(), life), ("a", Duration::from_secs(300)));
-        let (_, life) = parse_token_response(br#"{"token":"t"}"#).unwrap();
-        assert_eq!(life, Duration::from_secs(60));
-        assert!(parse_token_response(br#"{"token":""}"#).is_err());
-        assert!(parse_token_response(b"<html>").is_err());
-    }
-
-    /// A hostile or broken token server's `expires_in: u64::MAX` once overflowed `Instant + d`
-    /// and panicked; it is capped now.
-    #[test]
-    fn a_huge_expires_in_is_capped_not_a_panic() {
-        let (_, life) =
-            parse_token_response(br#"{"token":"t","expires_in":18446744073709551615}"#).unwrap();
-        assert_eq!(life, MAX_TOKEN_LIFETIME);
-        let _ = std::time::Instant::now() + life;
     }
 
     #[test]

@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 
+use super::helper::run_helper;
 use super::reference::DOCKER_HUB;
 use crate::secret::Secret;
 
@@ -117,24 +117,40 @@ impl fmt::Debug for CredentialConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CredentialError {
     #[error("could not read credentials file {path}: {source}")]
+    #[diagnostic(
+        code(tagguard::credentials::read),
+        help("make the file readable, or point DOCKER_CONFIG / REGISTRY_AUTH_FILE elsewhere")
+    )]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("credentials file {path} is not valid JSON (line {line}, column {column})")]
+    #[diagnostic(
+        code(tagguard::credentials::json),
+        help("fix the file (`docker login` rewrites it), or point DOCKER_CONFIG elsewhere")
+    )]
     Json {
         path: String,
         line: usize,
         column: usize,
     },
     #[error("{path}: auths[{key:?}].auth is not base64 of \"username:password\"")]
+    #[diagnostic(
+        code(tagguard::credentials::bad_auth),
+        help("log in again with `docker login`, which writes the entry correctly")
+    )]
     BadAuth { path: String, key: String },
     #[error(
         "credential helper docker-credential-{helper} (from {config}) for {host} could not be run: {source}; \
          install it on PATH or remove it from the config"
+    )]
+    #[diagnostic(
+        code(tagguard::credentials::helper_missing),
+        help("install docker-credential-{helper} on PATH, or remove it from {config}")
     )]
     HelperSpawn {
         helper: String,
@@ -145,6 +161,10 @@ pub enum CredentialError {
     #[error(
         "credential helper docker-credential-{helper} (from {config}) failed for {host} ({status})"
     )]
+    #[diagnostic(
+        code(tagguard::credentials::helper_failed),
+        help("run `docker-credential-{helper} get` with the server URL on stdin to see why")
+    )]
     HelperFailed {
         helper: String,
         config: String,
@@ -154,12 +174,38 @@ pub enum CredentialError {
     #[error(
         "credential helper docker-credential-{helper} (from {config}) gave an answer for {host} that is not the expected JSON"
     )]
+    #[diagnostic(
+        code(tagguard::credentials::helper_output),
+        help("the helper must print {{\"Username\":…,\"Secret\":…}}; update or replace it")
+    )]
     HelperOutput {
         helper: String,
         config: String,
         host: String,
     },
+    #[error(
+        "credential helper docker-credential-{helper} (from {config}) gave no answer for {host} \
+         within {}s and was stopped",
+        .deadline.as_secs()
+    )]
+    #[diagnostic(
+        code(tagguard::credentials::helper_timeout),
+        help(
+            "a helper that waits (for a keyring unlock, a login prompt) cannot answer in CI; \
+             unlock it first, or give credentials with TAGGUARD_USERNAME/TAGGUARD_PASSWORD"
+        )
+    )]
+    HelperTimeout {
+        helper: String,
+        config: String,
+        host: String,
+        deadline: Duration,
+    },
     #[error("TAGGUARD_USERNAME is set but TAGGUARD_PASSWORD is not (or the other way round)")]
+    #[diagnostic(
+        code(tagguard::credentials::half_environment),
+        help("set both TAGGUARD_USERNAME and TAGGUARD_PASSWORD, or neither")
+    )]
     HalfEnvironment,
 }
 
@@ -219,7 +265,11 @@ pub fn server_url(host: &str) -> String {
 
 /// Finds credentials for `host` (as in a [`Reference`](super::Reference): `ghcr.io`,
 /// `localhost:5000`, [`DOCKER_HUB`]).
-pub fn resolve(host: &str, config: &CredentialConfig) -> Result<Resolved, CredentialError> {
+pub fn resolve(
+    host: &str,
+    config: &CredentialConfig,
+    deadline: Duration,
+) -> Result<Resolved, CredentialError> {
     let env = &config.env;
     let found = |credential, source| {
         Ok(Resolved {
@@ -265,7 +315,7 @@ pub fn resolve(host: &str, config: &CredentialConfig) -> Result<Resolved, Creden
             .find(|(k, _)| key_matches(k, host))
             .map(|(_, v)| v.clone());
         if let Some(helper) = helper {
-            if let Some(c) = run_helper(&helper, host, &path, env)? {
+            if let Some(c) = run_helper(&helper, host, &path, env, deadline)? {
                 return found(
                     c,
                     CredentialSource::CredentialHelper {
@@ -277,7 +327,7 @@ pub fn resolve(host: &str, config: &CredentialConfig) -> Result<Resolved, Creden
         } else if let Some((key, c)) = from_auths(&file, host, &path.display().to_string())? {
             return found(c, CredentialSource::DockerConfig { path, key });
         } else if let Some(store) = file.creds_store.clone().filter(|s| !s.is_empty())
-            && let Some(c) = run_helper(&store, host, &path, env)?
+            && let Some(c) = run_helper(&store, host, &path, env, deadline)?
         {
             return found(
                 c,
@@ -315,6 +365,43 @@ pub fn resolve(host: &str, config: &CredentialConfig) -> Result<Resolved, Creden
         credential: None,
         source: CredentialSource::Anonymous,
     })
+}
+
+/// Where [`resolve`] looks, in its order, for a message when none of it had credentials:
+/// `TAGGUARD_USERNAME/TAGGUARD_PASSWORD, DOCKER_AUTH_CONFIG, /home/me/.docker/config.json
+/// (auths, credHelpers, credsStore), …`.
+pub fn looked_in(config: &CredentialConfig) -> String {
+    let env = &config.env;
+    let mut places = vec![
+        "--username/--password-stdin".to_owned(),
+        "TAGGUARD_USERNAME/TAGGUARD_PASSWORD".to_owned(),
+        "DOCKER_AUTH_CONFIG".to_owned(),
+    ];
+    match (env.get("DOCKER_CONFIG"), env.get("HOME")) {
+        (Some(dir), _) => places.push(format!(
+            "{} (DOCKER_CONFIG; auths, credHelpers, credsStore)",
+            Path::new(dir).join("config.json").display()
+        )),
+        (None, Some(home)) => places.push(format!(
+            "{} (auths, credHelpers, credsStore)",
+            Path::new(home).join(".docker/config.json").display()
+        )),
+        (None, None) => {
+            places.push("no Docker config (neither DOCKER_CONFIG nor HOME is set)".into())
+        }
+    }
+    match (env.get("REGISTRY_AUTH_FILE"), env.get("XDG_RUNTIME_DIR")) {
+        (Some(p), _) => places.push(format!("{p} (REGISTRY_AUTH_FILE)")),
+        (None, Some(d)) => places.push(
+            Path::new(d)
+                .join("containers/auth.json")
+                .display()
+                .to_string(),
+        ),
+        (None, None) => places.push("no podman auth file (REGISTRY_AUTH_FILE is not set)".into()),
+    }
+    places.push("CI_REGISTRY_USER/CI_REGISTRY_PASSWORD (GitLab CI, for $CI_REGISTRY)".into());
+    places.join(", ")
 }
 
 fn parse_auth_file(text: &str, origin: &str) -> Result<AuthFile, CredentialError> {
@@ -375,83 +462,11 @@ fn from_auths(
     Ok(None)
 }
 
-#[derive(Deserialize)]
-struct HelperAnswer {
-    #[serde(rename = "Username")]
-    username: String,
-    #[serde(rename = "Secret")]
-    secret: String,
-}
-
-/// `docker-credential-<helper> get` with the server URL on stdin. `Ok(None)` when it has none.
-fn run_helper(
-    helper: &str,
-    host: &str,
-    config: &Path,
-    env: &BTreeMap<String, String>,
-) -> Result<Option<Credential>, CredentialError> {
-    let program = format!("docker-credential-{helper}");
-    log::debug!("asking {program} for credentials for {host}");
-    let config_s = config.display().to_string();
-    let mut child = Command::new(&program)
-        .arg("get")
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|source| CredentialError::HelperSpawn {
-            helper: helper.to_owned(),
-            config: config_s.clone(),
-            host: host.to_owned(),
-            source,
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading is judged by its exit status below.
-        let _ = stdin.write_all(server_url(host).as_bytes());
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|source| CredentialError::HelperSpawn {
-            helper: helper.to_owned(),
-            config: config_s.clone(),
-            host: host.to_owned(),
-            source,
-        })?;
-    // The helper's output is never echoed: it may be a secret.
-    let stdout = Secret::new(String::from_utf8_lossy(&output.stdout).into_owned());
-    if !output.status.success() {
-        if stdout.expose().contains("credentials not found") {
-            return Ok(None);
-        }
-        return Err(CredentialError::HelperFailed {
-            helper: helper.to_owned(),
-            config: config_s,
-            host: host.to_owned(),
-            status: output.status.to_string(),
-        });
-    }
-    let answer: HelperAnswer =
-        serde_json::from_str(stdout.expose()).map_err(|_| CredentialError::HelperOutput {
-            helper: helper.to_owned(),
-            config: config_s,
-            host: host.to_owned(),
-        })?;
-    let secret = Secret::new(answer.secret);
-    Ok(Some(if answer.username == "<token>" {
-        Credential {
-            username: String::new(),
-            secret: CredentialSecret::IdentityToken(secret),
-        }
-    } else {
-        Credential::password(answer.username, secret)
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const D: Duration = Duration::from_secs(5);
 
     fn env(pairs: &[(&str, &str)]) -> CredentialConfig {
         CredentialConfig {
@@ -491,31 +506,31 @@ mod tests {
             ),
         ]);
         c.explicit = Some(("cli".into(), Secret::new("p")));
-        let r = resolve("ghcr.io", &c).unwrap();
+        let r = resolve("ghcr.io", &c, D).unwrap();
         assert_eq!(
             (user_of(&r), &r.source),
             ("cli", &CredentialSource::Explicit)
         );
         c.explicit = None;
-        let r = resolve("ghcr.io", &c).unwrap();
+        let r = resolve("ghcr.io", &c, D).unwrap();
         assert_eq!(
             (user_of(&r), &r.source),
             ("envuser", &CredentialSource::Environment)
         );
         c.env.remove("TAGGUARD_USERNAME");
         assert!(matches!(
-            resolve("ghcr.io", &c),
+            resolve("ghcr.io", &c, D),
             Err(CredentialError::HalfEnvironment)
         ));
         c.env.remove("TAGGUARD_PASSWORD");
-        let r = resolve("ghcr.io", &c).unwrap();
+        let r = resolve("ghcr.io", &c, D).unwrap();
         assert_eq!(user_of(&r), "cfguser");
         assert_eq!(
             r.source.to_string(),
             "DOCKER_AUTH_CONFIG auths[\"ghcr.io\"]"
         );
         assert_eq!(
-            resolve("quay.io", &c).unwrap().source,
+            resolve("quay.io", &c, D).unwrap().source,
             CredentialSource::Anonymous
         );
     }
@@ -539,13 +554,13 @@ mod tests {
             ("CI_REGISTRY_USER", "gitlab-ci-token"),
             ("CI_REGISTRY_PASSWORD", "job"),
         ]);
-        let r = resolve(DOCKER_HUB, &c).unwrap();
+        let r = resolve(DOCKER_HUB, &c, D).unwrap();
         assert_eq!(user_of(&r), "hub");
-        let r = resolve("acr.example.io", &c).unwrap();
+        let r = resolve("acr.example.io", &c, D).unwrap();
         assert!(
             matches!(r.credential.unwrap().secret, CredentialSecret::IdentityToken(ref t) if t.expose() == "refresh")
         );
-        let r = resolve("gitlab.example.io:5050", &c).unwrap();
+        let r = resolve("gitlab.example.io:5050", &c, D).unwrap();
         assert_eq!(
             (user_of(&r), &r.source),
             ("gitlab-ci-token", &CredentialSource::GitlabCi)
@@ -561,7 +576,7 @@ mod tests {
         )
         .unwrap();
         let c = env(&[("DOCKER_CONFIG", dir.path().to_str().unwrap())]);
-        let e = resolve("h", &c).unwrap_err().to_string();
+        let e = resolve("h", &c, D).unwrap_err().to_string();
         assert!(
             e.contains("config.json: auths[\"h\"].auth is not base64"),
             "{e}"
@@ -571,7 +586,7 @@ mod tests {
             r#"{"auths": {"h": {"password": 1234567}}"#,
         )
         .unwrap();
-        let e = resolve("h", &c).unwrap_err().to_string();
+        let e = resolve("h", &c, D).unwrap_err().to_string();
         assert!(e.contains("is not valid JSON (line 1"), "{e}");
         assert!(!e.contains("1234567"), "{e}");
     }

@@ -1,7 +1,10 @@
-//! Registry errors. Each names the registry host and the request (method + path), then the cause.
+//! Registry errors. Each names the registry host and the request (method + path), then the cause,
+//! and carries a stable diagnostic code (`tagguard::registry::…`) and a help line saying what to
+//! do next.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::credentials::{CredentialError, CredentialSource};
 use super::digest::Digest;
@@ -21,26 +24,105 @@ impl fmt::Display for RequestId {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// What became of a write that failed: whether the registry may have applied it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFate {
+    /// The registry provably did not apply it: it turned the request away (429, 503, a 4xx that
+    /// is not a refusal), or the request never left (no connection, no credentials).
+    NotApplied,
+    /// The registry's own refusal (its immutability setting, a lock, a protected tag).
+    Refused,
+    /// The request may have been processed: another 5xx, a reset or a timeout after sending.
+    Unknown,
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RegistryError {
     #[error("{request}: could not connect: {detail}")]
-    Connect { request: RequestId, detail: String },
+    #[diagnostic(
+        code(tagguard::registry::connect),
+        help("check the registry host and port, and that it is reachable from here")
+    )]
+    Connect {
+        request: RequestId,
+        detail: String,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
     #[error(
         "{request}: TLS failed: {detail} (trusted CAs: {ca}); pass the registry's CA certificate with \
          --ca-file FILE, or --insecure-registry HOST for a plain-HTTP registry"
+    )]
+    #[diagnostic(
+        code(tagguard::registry::tls),
+        help(
+            "pass the registry's CA certificate with --ca-file FILE, or --insecure-registry HOST \
+             for a plain-HTTP registry"
+        )
     )]
     Tls {
         request: RequestId,
         ca: String,
         detail: String,
+        #[source]
+        source: Option<reqwest::Error>,
     },
-    #[error("{request}: timed out (connect or request timeout; see --timeout)")]
-    Timeout { request: RequestId },
-    #[error("{request}: {detail}")]
-    Http { request: RequestId, detail: String },
+    /// An HTTPS request was answered in plain HTTP: the registry does not speak TLS there.
     #[error(
-        "{request}: {status}: not allowed with credentials from {credentials}, asking for scope {scope:?}{detail}"
+        "{request}: the registry answered in plain HTTP to an HTTPS request ({detail}); \
+         if {registry} is a plain-HTTP registry, pass --insecure-registry {registry}"
     )]
+    #[diagnostic(
+        code(tagguard::registry::plain_http),
+        help(
+            "if {registry} serves plain HTTP (a docker-in-docker `registry:5000`, a registry on \
+             a private network), pass --insecure-registry {registry}"
+        )
+    )]
+    PlainHttp {
+        request: RequestId,
+        registry: String,
+        detail: String,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    #[error(
+        "{request}: timed out: nothing moved for {}s (--timeout; --connect-timeout while connecting)",
+        .after.as_secs_f32()
+    )]
+    #[diagnostic(
+        code(tagguard::registry::timeout),
+        help(
+            "the registry stopped answering; try again later, or raise --timeout if it is known \
+             to pause for long"
+        )
+    )]
+    Timeout { request: RequestId, after: Duration },
+    /// Not sent: an earlier request found the registry not answering at all.
+    #[error("{request}: not sent: the registry stopped answering earlier in this run ({first})")]
+    #[diagnostic(
+        code(tagguard::registry::timeout),
+        help(
+            "the registry stopped answering; try again later, or raise --timeout if it is known \
+             to pause for long"
+        )
+    )]
+    Stalled { request: RequestId, first: String },
+    #[error("{request}: {detail}")]
+    #[diagnostic(
+        code(tagguard::registry::connection),
+        help("the connection broke; this is usually passing, try again")
+    )]
+    Http {
+        request: RequestId,
+        detail: String,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    #[error(
+        "{request}: {status}: not allowed with credentials from {credentials}, asking for scope {scope:?}{detail}{looked}"
+    )]
+    #[diagnostic(code(tagguard::registry::unauthorized), help("{help}"))]
     Denied {
         request: RequestId,
         status: u16,
@@ -48,43 +130,110 @@ pub enum RegistryError {
         scope: String,
         /// `: <registry's message>` or empty.
         detail: String,
+        /// `; tagguard looked for credentials in: …` when none were found, else empty.
+        looked: String,
+        help: String,
     },
     #[error(
-        "{request}: token endpoint {realm} answered {status} for credentials from {credentials} and scope {scope:?}{detail}"
+        "{request}: token endpoint {realm} answered {status} for credentials from {credentials} and scope {scope:?}{detail}{looked}"
     )]
+    #[diagnostic(code(tagguard::registry::token), help("{help}"))]
     Token {
         request: RequestId,
         realm: String,
         status: u16,
         credentials: CredentialSource,
         scope: String,
+        /// `: <the endpoint's own words>` or empty.
         detail: String,
+        /// `; tagguard looked for credentials in: …` when none were found, else empty.
+        looked: String,
+        help: String,
+    },
+    /// This run already failed to get credentials accepted for this scope; it is not asked again.
+    #[error("{request}: not asking again for scope {scope:?}: {first}")]
+    #[diagnostic(code(tagguard::registry::unauthorized), help("{help}"))]
+    DeniedBefore {
+        request: RequestId,
+        scope: String,
+        /// The first failure, as it was reported.
+        first: String,
+        help: String,
     },
     #[error("{request}: repository {repository:?} does not exist")]
+    #[diagnostic(
+        code(tagguard::registry::unknown_repository),
+        help("check the image name (registry host, repository path and letter case)")
+    )]
     UnknownRepository {
         request: RequestId,
         repository: String,
     },
-    /// The registry itself refuses to overwrite the tag (Harbor, Quay, GitLab, ECR immutability).
+    /// The registry itself refuses the write: its immutability setting, a lock, a protected tag.
     #[error(
-        "{request}: the registry refuses to overwrite tag {tag:?}: it is immutable there ({status} {code}: {message})"
+        "{request}: the registry refuses to overwrite {}: {rule} ({status} {code}: {message})",
+        refused_target(.repository, .tag.as_deref())
     )]
-    Immutable {
+    #[diagnostic(
+        code(tagguard::registry::refused),
+        help(
+            "this is the registry's own protection ({rule}), not a credentials problem: push \
+             under a new tag, or change the setting at the registry"
+        )
+    )]
+    Refused {
         request: RequestId,
-        tag: String,
+        repository: String,
+        tag: Option<String>,
+        /// How the registry said it, from the table in `refusal.rs` (e.g. "Harbor immutability rule").
+        rule: &'static str,
         status: u16,
         code: String,
         message: String,
     },
     #[error("{request}: unexpected status {status}{detail}")]
+    #[diagnostic(
+        code(tagguard::registry::status),
+        help("the registry answered something tagguard does not expect here; see its message")
+    )]
     Status {
         request: RequestId,
         status: u16,
         detail: String,
     },
     #[error("{request}: malformed response: {detail}")]
+    #[diagnostic(
+        code(tagguard::registry::malformed),
+        help(
+            "the registry (or a proxy in front of it) answered something that is not the OCI API"
+        )
+    )]
     Malformed { request: RequestId, detail: String },
+    #[error("{request}: {what} is larger than the limit of {limit} bytes")]
+    #[diagnostic(
+        code(tagguard::registry::too_large),
+        help(
+            "a registry does not send this much here; check the registry (or the proxy in front)"
+        )
+    )]
+    TooLarge {
+        request: RequestId,
+        what: &'static str,
+        limit: usize,
+    },
+    #[error("{request}: {detail}")]
+    #[diagnostic(
+        code(tagguard::registry::pagination),
+        help("the registry's tag list does not end; check the registry (or the proxy in front)")
+    )]
+    Pagination { request: RequestId, detail: String },
     #[error("{request}: content does not match its digest: expected {expected}, got {actual}")]
+    #[diagnostic(
+        code(tagguard::registry::digest_mismatch),
+        help(
+            "the registry or something between served other bytes than asked for; do not trust it"
+        )
+    )]
     DigestMismatch {
         request: RequestId,
         expected: Digest,
@@ -94,37 +243,76 @@ pub enum RegistryError {
         "{request}: refusing plain HTTP to {target}: only loopback hosts and registries given with \
          --insecure-registry may use HTTP"
     )]
+    #[diagnostic(
+        code(tagguard::registry::insecure_scheme),
+        help(
+            "if that host really is a plain-HTTP registry you trust, pass --insecure-registry HOST"
+        )
+    )]
     InsecureScheme { request: RequestId, target: String },
-    #[error("registry {host}: could not use CA file {path}: {detail}")]
+    #[error("registry {host}: could not use CA file {path}: {source}")]
+    #[diagnostic(
+        code(tagguard::registry::ca_file),
+        help("--ca-file takes a PEM file with one or more CA certificates")
+    )]
     CaFile {
         host: String,
         path: PathBuf,
-        detail: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("registry {host}: {source}")]
+    #[diagnostic(code(tagguard::registry::credentials))]
     Credentials {
         host: String,
+        #[source]
+        #[diagnostic_source]
         source: CredentialError,
     },
 }
 
+fn refused_target(repository: &str, tag: Option<&str>) -> String {
+    match tag {
+        Some(tag) => format!("tag {tag:?} of {repository}"),
+        None => format!("content of {repository}"),
+    }
+}
+
 impl RegistryError {
-    pub fn request(&self) -> Option<&RequestId> {
+    /// Is this the registry's own refusal of a write (immutability, lock, protected tag)?
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, RegistryError::Refused { .. })
+    }
+
+    /// Whether a write that failed with this error may have been applied by the registry.
+    pub fn write_fate(&self) -> WriteFate {
         use RegistryError::*;
         match self {
-            Connect { request, .. }
-            | Tls { request, .. }
-            | Timeout { request, .. }
-            | Http { request, .. }
-            | Denied { request, .. }
-            | Token { request, .. }
-            | UnknownRepository { request, .. }
-            | Immutable { request, .. }
-            | Status { request, .. }
-            | Malformed { request, .. }
-            | DigestMismatch { request, .. }
-            | InsecureScheme { request, .. } => Some(request),
-            CaFile { .. } | Credentials { .. } => None,
+            Refused { .. } => WriteFate::Refused,
+            Status {
+                status: 429 | 503, ..
+            } => WriteFate::NotApplied,
+            Status { status, .. } if (400..500).contains(status) => WriteFate::NotApplied,
+            Status { .. } => WriteFate::Unknown,
+            // Nothing was sent, or the registry turned the request away before processing it.
+            Connect { .. }
+            | Tls { .. }
+            | PlainHttp { .. }
+            | Denied { .. }
+            | Token { .. }
+            | DeniedBefore { .. }
+            | UnknownRepository { .. }
+            | InsecureScheme { .. }
+            | CaFile { .. }
+            | Credentials { .. }
+            | Stalled { .. } => WriteFate::NotApplied,
+            // Sent, and the answer is lost or cannot be trusted.
+            Timeout { .. }
+            | Http { .. }
+            | Malformed { .. }
+            | TooLarge { .. }
+            | Pagination { .. }
+            | DigestMismatch { .. } => WriteFate::Unknown,
         }
     }
 }
@@ -167,43 +355,58 @@ pub fn describe(entries: &[ErrorEntry]) -> String {
     format!(": {}", parts.join("; "))
 }
 
-/// Recognizes the ways registries say "this tag is immutable": Harbor 412 `PRECONDITION`, Quay
-/// 409 `TAG_IMMUTABLE`, GitLab 401 `IMMUTABLE_TAG`/`PROTECTED_TAG`, ECR 400 `TAG_INVALID` with
-/// "cannot be overwritten because the repository is immutable".
-pub fn immutability(status: u16, entries: &[ErrorEntry]) -> Option<&ErrorEntry> {
-    entries.iter().find(|e| match (status, e.code.as_str()) {
-        (412, "PRECONDITION") => true,
-        (409, "TAG_IMMUTABLE") => true,
-        (401, "IMMUTABLE_TAG" | "PROTECTED_TAG") => true,
-        (400, "TAG_INVALID") => e
-            .message
-            .contains("cannot be overwritten because the repository is immutable"),
-        _ => false,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn request() -> RequestId {
+        RequestId {
+            host: "r.example".into(),
+            method: "PUT".into(),
+            path: "/v2/app/manifests/1.0".into(),
+        }
+    }
+
     #[test]
-    fn recognizes_registries_immutability_errors() {
-        let harbor = error_entries(br#"{"errors":[{"code":"PRECONDITION","message":"Failed to process request due to 'app:1.0' configured as immutable."}]}"#);
-        assert!(immutability(412, &harbor).is_some());
-        assert!(immutability(400, &harbor).is_none());
+    fn write_fates() {
+        let status = |status| RegistryError::Status {
+            request: request(),
+            status,
+            detail: String::new(),
+        };
+        assert_eq!(status(429).write_fate(), WriteFate::NotApplied);
+        assert_eq!(status(503).write_fate(), WriteFate::NotApplied);
+        assert_eq!(status(400).write_fate(), WriteFate::NotApplied);
+        assert_eq!(status(500).write_fate(), WriteFate::Unknown);
+        assert_eq!(status(502).write_fate(), WriteFate::Unknown);
+        let timeout = RegistryError::Timeout {
+            request: request(),
+            after: Duration::from_secs(1),
+        };
+        assert_eq!(timeout.write_fate(), WriteFate::Unknown);
+        let refused = RegistryError::Refused {
+            request: request(),
+            repository: "app".into(),
+            tag: Some("1.0".into()),
+            rule: "Quay immutable tag",
+            status: 409,
+            code: "TAG_IMMUTABLE".into(),
+            message: "tag is immutable".into(),
+        };
+        assert!(refused.is_refusal() && !timeout.is_refusal());
+        assert_eq!(refused.write_fate(), WriteFate::Refused);
+        assert!(
+            refused
+                .to_string()
+                .contains("refuses to overwrite tag \"1.0\" of app"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn describes_error_bodies() {
         let quay =
             error_entries(br#"{"errors":[{"code":"TAG_IMMUTABLE","message":"tag is immutable"}]}"#);
-        assert!(immutability(409, &quay).is_some());
-        let gitlab =
-            error_entries(br#"{"errors":[{"code":"PROTECTED_TAG","message":"protected"}]}"#);
-        assert!(immutability(401, &gitlab).is_some());
-        let ecr = error_entries(
-            br#"{"errors":[{"code":"TAG_INVALID","message":"The image tag '1.0' already exists in the 'app' repository and cannot be overwritten because the repository is immutable."}]}"#,
-        );
-        assert!(immutability(400, &ecr).is_some());
-        let ecr_other =
-            error_entries(br#"{"errors":[{"code":"TAG_INVALID","message":"bad tag"}]}"#);
-        assert!(immutability(400, &ecr_other).is_none());
         assert!(error_entries(b"<html>").is_empty());
         assert_eq!(describe(&quay), ": TAG_IMMUTABLE: tag is immutable");
     }

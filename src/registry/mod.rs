@@ -1,26 +1,45 @@
 //! Talking to container registries over the OCI Distribution API. The only part of the library
-//! that does network I/O (and runs credential helpers).
+//! that does network I/O (and runs credential helpers and the `docker` CLI's processes).
+//!
+//! - `client` holds one registry's connection pool and auth; its operations live by concern in
+//!   `manifests`, `tags` and `blobs`.
+//! - `engine` sends every request — to the registry and to its token endpoint (`token`) —
+//!   through the one retry loop of `retry`, under the deadline of silence of `silence`;
+//!   `classify` names what went wrong below HTTP.
+//! - `error` is what can go wrong, with diagnostic codes; `refusal` recognises each registry's way
+//!   of refusing a tag write.
+//! - `credentials` finds credentials (`helper` runs credential helpers, `process` bounds helper
+//!   processes); `auth` turns them into `Authorization` headers, once per scope.
+//! - `transport` is how to reach a host (TLS, plain HTTP for loopback and insecure hosts, timeouts).
 
 // Errors carry the request, the credential source and the scope so they can say what they are
 // about; they are built once per failed run, so their size is not worth boxing for.
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+mod blobs;
 pub mod challenge;
+mod classify;
 pub mod client;
 pub mod credentials;
 pub mod digest;
+mod engine;
 pub mod error;
-pub mod fate;
+mod helper;
 pub mod manifest;
+mod manifests;
+pub(crate) mod process;
 pub mod reference;
+pub mod refusal;
 pub mod retry;
+mod silence;
+mod tags;
+pub mod token;
 pub mod transport;
 
-pub use client::{Manifest, ManifestHead, Mount, RegistryClient};
+pub use client::{BlobStream, Manifest, ManifestHead, Mount, RegistryClient};
 pub use credentials::{CredentialConfig, CredentialSource};
 pub use digest::Digest;
-pub use error::RegistryError;
-pub use fate::WriteFate;
+pub use error::{RegistryError, WriteFate};
 pub use reference::Reference;
 pub use transport::TransportConfig;

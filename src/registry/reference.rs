@@ -89,19 +89,32 @@ fn valid_component(c: &str) -> bool {
     true
 }
 
-fn valid_host(host: &str) -> bool {
-    if let Some(rest) = host.strip_prefix('[') {
-        // [IPv6]:port
-        let Some((addr, port)) = rest.split_once(']') else {
-            return false;
-        };
-        return addr.parse::<std::net::Ipv6Addr>().is_ok()
-            && (port.is_empty() || port.strip_prefix(':').is_some_and(valid_port));
+/// `host[:port]` / `[v6][:port]` split into the host and the port (as written), the one place
+/// that takes a registry host apart. `None` for an unterminated `[`.
+pub fn split_host_port(host: &str) -> Option<(&str, Option<&str>)> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Some((host, None));
     }
-    let (name, port) = match host.rsplit_once(':') {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((addr, None)),
+            _ => after.strip_prefix(':').map(|p| (addr, Some(p))),
+        };
+    }
+    Some(match host.rsplit_once(':') {
         Some((n, p)) => (n, Some(p)),
         None => (host, None),
+    })
+}
+
+fn valid_host(host: &str) -> bool {
+    let Some((name, port)) = split_host_port(host) else {
+        return false;
     };
+    if host.starts_with('[') {
+        return name.parse::<std::net::Ipv6Addr>().is_ok() && port.is_none_or(valid_port);
+    }
     let label_ok = |l: &str| {
         !l.is_empty()
             && !l.starts_with('-')

@@ -19,7 +19,7 @@ impl Default for RetryPolicy {
             max_retries: 3,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
-            max_retry_after: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(10),
         }
     }
 }
@@ -55,6 +55,77 @@ pub enum RetryClass {
     /// Never repeated: a PATCH appends a chunk at the session's offset; a repeat would be refused
     /// or misplace data. The upload is restarted by the caller instead.
     Never,
+}
+
+/// What went wrong with one attempt, as far as retrying is concerned: the one list of what is
+/// transient, for registry requests and token requests alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The request never reached the registry: no connection could be opened.
+    NotSent,
+    /// The registry answered this status.
+    Status(u16),
+    /// Sent, and then the answer was lost: a timeout, a reset, a truncated body.
+    Lost,
+}
+
+impl RetryClass {
+    /// May a request of this class be sent again after `failure`?
+    pub fn allows(self, failure: Failure) -> bool {
+        match (self, failure) {
+            (_, Failure::NotSent) => true,
+            (RetryClass::Always, Failure::Status(s)) => retryable_status(s),
+            (RetryClass::Always, Failure::Lost) => true,
+            (RetryClass::IfUnprocessed, Failure::Status(s)) => unprocessed_status(s),
+            (RetryClass::IfUnprocessed, Failure::Lost) => false,
+            (RetryClass::Never, _) => false,
+        }
+    }
+}
+
+/// What one attempt came to. Short-lived, one per attempt: not worth boxing the error.
+#[allow(clippy::large_enum_variant)]
+pub enum Attempt<T> {
+    Done(T),
+    /// A transient failure: try again (if the class and the budget allow) after the backoff, or
+    /// the server's `Retry-After`.
+    Failed {
+        error: super::error::RegistryError,
+        failure: Failure,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The retry loop, the only one: runs `attempt` until it is done, fails for good, or the
+/// policy's retries are used up. `attempt` gets the number of retries so far.
+pub async fn retrying<T, F, Fut>(
+    policy: &RetryPolicy,
+    class: RetryClass,
+    mut attempt: F,
+) -> Result<T, super::error::RegistryError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Attempt<T>, super::error::RegistryError>>,
+{
+    let mut retries = 0u32;
+    loop {
+        match attempt(retries).await? {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::Failed {
+                error,
+                failure,
+                retry_after,
+            } => {
+                if !class.allows(failure) || retries >= policy.max_retries {
+                    return Err(error);
+                }
+                let wait = policy.delay(retries, retry_after);
+                log::debug!("{error}; retrying in {wait:?}");
+                retries += 1;
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
 }
 
 impl RetryPolicy {
@@ -95,6 +166,24 @@ mod tests {
         let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn what_each_class_retries() {
+        use Failure::*;
+        for class in [
+            RetryClass::Always,
+            RetryClass::IfUnprocessed,
+            RetryClass::Never,
+        ] {
+            assert!(class.allows(NotSent), "{class:?}");
+        }
+        assert!(RetryClass::Always.allows(Lost) && RetryClass::Always.allows(Status(500)));
+        assert!(!RetryClass::Always.allows(Status(404)));
+        assert!(!RetryClass::IfUnprocessed.allows(Lost));
+        assert!(!RetryClass::IfUnprocessed.allows(Status(500)));
+        assert!(RetryClass::IfUnprocessed.allows(Status(503)));
+        assert!(!RetryClass::Never.allows(Status(503)));
     }
 
     #[test]

@@ -11,7 +11,13 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
 use super::error::RegistryError;
+use super::reference::split_host_port;
 use super::retry::RetryPolicy;
+
+/// The default `--timeout`: with the default retries, a registry that stops answering ends the
+/// run within (retries + 1) × timeout + retries × the longest wait between tries (10 s):
+/// 4 × 15 s + 3 × 10 s = 90 s (docs/registries.md).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -22,8 +28,11 @@ pub struct TransportConfig {
     /// A CA bundle (PEM) per registry host, in addition to the system's.
     pub ca_files: BTreeMap<String, PathBuf>,
     pub connect_timeout: Duration,
-    /// For one whole request, response body included.
+    /// How long a request may go without a byte moving (sending or receiving); not a limit on
+    /// the whole request, so a large blob takes as long as it needs while bytes flow.
     pub timeout: Duration,
+    /// How long a credential helper (`docker-credential-*`) may take before it is killed.
+    pub helper_deadline: Duration,
     pub retry: RetryPolicy,
     /// How many lookups are in flight at once.
     pub concurrency: usize,
@@ -39,7 +48,8 @@ impl Default for TransportConfig {
             ca_file: None,
             ca_files: BTreeMap::new(),
             connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(60),
+            timeout: DEFAULT_TIMEOUT,
+            helper_deadline: Duration::from_secs(20),
             retry: RetryPolicy::default(),
             concurrency: 16,
             user_agent: concat!("tagguard/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -50,15 +60,24 @@ impl Default for TransportConfig {
 
 /// The host part of `host[:port]` / `[v6]:port`.
 fn hostname(host: &str) -> &str {
-    if host.parse::<IpAddr>().is_ok() {
-        return host;
-    }
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+    match split_host_port(host) {
+        Some((name, None)) => name,
+        Some((name, Some(port))) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
+    }
+}
+
+/// `host[:port]` of a URL, as registries are named (`[v6]:port` for IPv6): the one place that
+/// writes a host and port together.
+pub fn authority(url: &reqwest::Url) -> String {
+    let host = match url.host() {
+        Some(url::Host::Ipv6(a)) => format!("[{a}]"),
+        Some(h) => h.to_string(),
+        None => String::new(),
+    };
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
     }
 }
 
@@ -110,22 +129,26 @@ impl TransportConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut extra: Vec<CertificateDer<'static>> = Vec::new();
         if let Some(path) = self.ca_file_for(host) {
-            let ca_err = |detail: String| RegistryError::CaFile {
+            let ca_err = |e: rustls_pki_types::pem::Error| RegistryError::CaFile {
                 host: host.to_owned(),
                 path: path.clone(),
-                detail,
+                source: Box::new(e),
             };
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| ca_err(e.to_string()))? {
-                extra.push(cert.map_err(|e| ca_err(e.to_string()))?);
+            for cert in CertificateDer::pem_file_iter(path).map_err(ca_err)? {
+                extra.push(cert.map_err(ca_err)?);
             }
             if extra.is_empty() {
-                return Err(ca_err("no PEM certificate in it".to_owned()));
+                return Err(RegistryError::CaFile {
+                    host: host.to_owned(),
+                    path: path.clone(),
+                    source: "no PEM certificate in it".into(),
+                });
             }
         }
         let tls_err = |e: rustls::Error| RegistryError::CaFile {
             host: host.to_owned(),
             path: self.ca_file_for(host).cloned().unwrap_or_default(),
-            detail: e.to_string(),
+            source: Box::new(e),
         };
         let verifier =
             rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
@@ -145,7 +168,6 @@ impl TransportConfig {
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
             .user_agent(self.user_agent.clone())
             .pool_max_idle_per_host(self.concurrency.max(1))
             .tcp_nodelay(true)
@@ -153,7 +175,7 @@ impl TransportConfig {
             .map_err(|e| RegistryError::CaFile {
                 host: host.to_owned(),
                 path: self.ca_file_for(host).cloned().unwrap_or_default(),
-                detail: format!("could not set up the HTTP client: {e}"),
+                source: Box::new(e),
             })
     }
 }
@@ -195,6 +217,27 @@ mod tests {
             t.describe_trust("127.0.0.1:5000"),
             "system trust store + /ca.pem"
         );
+    }
+
+    /// The promise of docs/registries.md: with the default flags, a registry that stops
+    /// answering costs one request's worst case, (retries + 1) × timeout + retries × the longest
+    /// wait between tries, and that is at most 90 s.
+    #[test]
+    fn a_stalled_registry_costs_at_most_90_seconds_with_the_defaults() {
+        let t = TransportConfig::default();
+        let attempts = t.retry.max_retries + 1;
+        let waits = t.retry.max_retry_after.max(t.retry.max_delay) * t.retry.max_retries;
+        assert!(t.timeout >= t.connect_timeout);
+        assert_eq!(t.timeout * attempts + waits, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn authority_keeps_ports_and_brackets() {
+        let a = |u: &str| authority(&reqwest::Url::parse(u).unwrap());
+        assert_eq!(a("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
+        assert_eq!(a("https://ghcr.io/v2/"), "ghcr.io");
+        assert_eq!(a("http://[::1]:80/"), "[::1]");
+        assert_eq!(a("http://[::1]:5000/"), "[::1]:5000");
     }
 
     #[test]

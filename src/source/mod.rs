@@ -46,10 +46,10 @@ pub enum SourceError {
     #[diagnostic(transparent)]
     Layout(#[from] LayoutError),
     #[error("--source: {0}")]
-    #[diagnostic(code(tagguard::source::docker))]
+    #[diagnostic(transparent)]
     Docker(#[from] DockerError),
     #[error(transparent)]
-    #[diagnostic(code(tagguard::source::registry))]
+    #[diagnostic(transparent)]
     Registry(Box<RegistryError>),
 }
 
@@ -87,7 +87,7 @@ pub async fn identify(
     let r = match spec {
         SourceSpec::Registry(r) => r,
         SourceSpec::Layout { dir, reference } => return from_layout(dir, reference.as_deref()),
-        SourceSpec::Docker(image) => return from_docker(image),
+        SourceSpec::Docker(image) => return from_docker(image, &registries.docker_limits()),
     };
     let digest = registries.client(&r.registry)?.resolve(r).await?;
     Ok(SourceImage::Registry {
@@ -103,7 +103,7 @@ pub async fn load(spec: &SourceSpec, registries: &Registries) -> Result<SourceIm
     let r = match spec {
         SourceSpec::Registry(r) => r,
         SourceSpec::Layout { dir, reference } => return from_layout(dir, reference.as_deref()),
-        SourceSpec::Docker(image) => return from_docker(image),
+        SourceSpec::Docker(image) => return from_docker(image, &registries.docker_limits()),
     };
     let manifest = registries
         .client(&r.registry)?
@@ -134,10 +134,10 @@ fn from_layout(dir: &std::path::Path, reference: Option<&str>) -> Result<SourceI
     })
 }
 
-fn from_docker(image: &str) -> Result<SourceImage, SourceError> {
+fn from_docker(image: &str, limits: &docker::DockerLimits) -> Result<SourceImage, SourceError> {
     Ok(SourceImage::Docker {
         image: image.to_owned(),
-        id: docker::image_id(image)?,
-        kind: docker::identity()?,
+        id: docker::image_id(image, limits)?,
+        kind: docker::identity(limits)?,
     })
 }

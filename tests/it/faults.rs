@@ -274,7 +274,7 @@ async fn persistent_faults_fail_in_bounded_time_naming_registry_request_and_caus
     assert_eq!(
         e.to_string(),
         format!(
-            "registry {host}: HEAD {MANIFEST}: timed out (connect or request timeout; see --timeout)"
+            "registry {host}: HEAD {MANIFEST}: timed out: nothing moved for 0.6s (--timeout; --connect-timeout while connecting)"
         )
     );
     assert_eq!(
@@ -329,6 +329,30 @@ async fn a_lying_digest_is_caught_where_there_are_bytes_or_a_digest_to_compare()
         .unwrap_err();
     assert!(matches!(e, RegistryError::Malformed { .. }), "{e}");
     assert!(e.to_string().contains("Docker-Content-Digest"), "{e}");
+}
+
+/// Uploads a blob into an open session: in one PUT when `chunk_size` is `None`, else in PATCH
+/// chunks then a closing PUT (what push does, without the streaming).
+async fn upload_blob(
+    c: &RegistryClient,
+    repository: &str,
+    session: reqwest::Url,
+    digest: &Digest,
+    bytes: &[u8],
+    chunk_size: Option<usize>,
+) -> Result<(), RegistryError> {
+    let mut location = session;
+    let mut rest = bytes::Bytes::copy_from_slice(bytes);
+    let mut offset = 0u64;
+    if let Some(size) = chunk_size.filter(|s| *s > 0) {
+        while !rest.is_empty() {
+            let chunk = rest.split_to(size.min(rest.len()));
+            let len = chunk.len() as u64;
+            location = c.upload_chunk(repository, location, offset, chunk).await?;
+            offset += len;
+        }
+    }
+    c.finish_upload(repository, location, digest, rest).await
 }
 
 /// The manifest bytes of `acme/app:1.0.0`, for putting elsewhere.
@@ -459,7 +483,7 @@ async fn blob_upload_start_and_finish_are_retried_and_the_blob_is_there() {
                 .start_upload("acme/up")
                 .await
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
-            c.upload_blob("acme/up", session, &digest, &bytes, None)
+            upload_blob(&c, "acme/up", session, &digest, &bytes, None)
                 .await
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let attempts = rig.attempts(method, path, before);
@@ -486,7 +510,7 @@ async fn a_blob_upload_whose_answers_are_all_lost_is_confirmed_by_looking_the_bl
     let before = rig.inject("PUT", SESSION, Fault::Reset, usize::MAX);
     let c = rig.client();
     let session = c.start_upload("acme/up").await.unwrap();
-    c.upload_blob("acme/up", session, &digest, &bytes, None)
+    upload_blob(&c, "acme/up", session, &digest, &bytes, None)
         .await
         .unwrap();
     assert_eq!(
@@ -499,8 +523,7 @@ async fn a_blob_upload_whose_answers_are_all_lost_is_confirmed_by_looking_the_bl
     let (bytes, digest) = random_blob();
     rig.inject("PUT", SESSION, Fault::status(500), usize::MAX);
     let session = c.start_upload("acme/up").await.unwrap();
-    let e = c
-        .upload_blob("acme/up", session, &digest, &bytes, None)
+    let e = upload_blob(&c, "acme/up", session, &digest, &bytes, None)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("unexpected status 500"), "{e}");
@@ -512,7 +535,7 @@ async fn blob_mount_is_retried() {
     let (bytes, digest) = random_blob();
     let c = rig.client();
     let session = c.start_upload("acme/app").await.unwrap();
-    c.upload_blob("acme/app", session, &digest, &bytes, None)
+    upload_blob(&c, "acme/app", session, &digest, &bytes, None)
         .await
         .unwrap();
     for (i, (name, fault)) in transient(false).into_iter().enumerate() {
@@ -539,8 +562,7 @@ async fn a_chunk_patch_is_never_repeated() {
         let before = rig.inject("PATCH", SESSION, fault, 1);
         let c = rig.client();
         let session = c.start_upload("acme/up").await.unwrap();
-        let e = c
-            .upload_blob("acme/up", session, &digest, &bytes, Some(1024))
+        let e = upload_blob(&c, "acme/up", session, &digest, &bytes, Some(1024))
             .await
             .expect_err(name);
         assert!(
@@ -664,5 +686,209 @@ async fn token_failures_that_persist_or_redirect_fail_naming_the_token_endpoint(
     assert!(
         elsewhere.requests().is_empty(),
         "a token request followed a redirect"
+    );
+}
+
+/// Reads a whole blob through [`RegistryClient::get_blob`].
+async fn download(
+    c: &RegistryClient,
+    repository: &str,
+    digest: &Digest,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut stream = c.get_blob(repository, digest).await?;
+    let mut out = Vec::new();
+    while let Some(piece) = stream.chunk().await? {
+        out.extend_from_slice(&piece);
+    }
+    Ok(out)
+}
+
+/// A blob download cut off mid-body (a reset, a truncation) resumes where it stopped, with a
+/// `Range` request, within the retries; the bytes are the blob's.
+#[tokio::test]
+async fn a_cut_off_blob_download_resumes_with_range() {
+    let rig = Rig::start(Mode::Plain);
+    let image = Image::sized(3 << 20);
+    let d = rig.registry.seed(&image, "acme/big", "1");
+    let c = rig.client();
+    let manifest = c.get_manifest("acme/big", &d).await.unwrap().unwrap();
+    let parts = tagguard::registry::manifest::parse(&manifest.bytes).unwrap();
+    let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
+    let path = format!("/v2/acme/big/blobs/{}", layer.digest);
+    for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
+        let before = rig.inject("GET", &path, fault.clone(), 1);
+        let bytes = download(&rig.client(), "acme/big", &layer.digest)
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        assert_eq!(bytes.len() as u64, layer.size, "{fault:?}");
+        assert_eq!(Digest::sha256_of(&bytes), layer.digest, "{fault:?}");
+        let tries = rig.attempts("GET", &path, before);
+        assert_eq!(tries.len(), 2, "{fault:?}");
+        let range = tries[1].header("range").unwrap_or_default().to_owned();
+        assert!(
+            range.starts_with("bytes=") && range != "bytes=0-",
+            "{fault:?}: resumed with {range:?}"
+        );
+    }
+    // Cut off on every try: fails after the retries, naming the request.
+    let before = rig.inject("GET", &path, Fault::ResetMidBody, usize::MAX);
+    let e = download(&rig.client(), "acme/big", &layer.digest)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(&path), "{e}");
+    assert_eq!(
+        rig.attempts("GET", &path, before).len(),
+        1 + RETRIES as usize
+    );
+}
+
+/// A tag list whose `Link: rel="next"` never ends is followed up to the page cap, and the error
+/// names the cap.
+#[tokio::test]
+async fn an_endless_tag_list_stops_at_the_page_cap() {
+    let s = Server::start(|req| {
+        let n: u64 = req
+            .query()
+            .iter()
+            .find(|(k, _)| k == "last")
+            .map_or(0, |(_, v)| v.parse().unwrap_or(0));
+        Response::new(200)
+            .header(
+                "Link",
+                format!(r#"</v2/acme/app/tags/list?n=1&last={}>; rel="next""#, n + 1),
+            )
+            .json(serde_json::json!({"name": "acme/app", "tags": [format!("t{n}")]}))
+    });
+    let c = RegistryClient::new(&s.host(), &credentials(&[]), &fast_transport()).unwrap();
+    let start = Instant::now();
+    let e = c.list_tags("acme/app").await.unwrap_err();
+    assert!(matches!(e, RegistryError::Pagination { .. }), "{e}");
+    assert!(e.to_string().contains("past 500 pages"), "{e}");
+    assert_eq!(s.requests().len(), 500);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// A credential helper that never answers is stopped after the deadline, and the error names it.
+#[test]
+fn a_credential_helper_that_never_answers_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-forever");
+    std::fs::write(&helper, "#!/bin/sh\nexec sleep 1000\n").unwrap();
+    let mut perms = std::fs::metadata(&helper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&helper, perms).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"credHelpers":{"r.example":"forever"}}"#,
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [
+        ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+        ("PATH", &path),
+    ];
+    let transport = TransportConfig {
+        helper_deadline: Duration::from_millis(500),
+        ..fast_transport()
+    };
+    let start = Instant::now();
+    let Err(e) = RegistryClient::new("r.example", &credentials(&env), &transport) else {
+        panic!("a helper that never answers gave credentials");
+    };
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("docker-credential-forever") && text.contains("gave no answer"),
+        "{text}"
+    );
+}
+
+/// A registry that stalls every lookup: six lookups at once (one of them learning the auth
+/// scheme while the others wait) all end within one request's worst case, not six of them in a
+/// row; once a request timed out on every try, the rest of the run does not wait again.
+#[tokio::test]
+async fn a_registry_that_stalls_ends_every_lookup_within_one_request_s_worst_case() {
+    let rig = Rig::start(Mode::Plain);
+    let before = rig.inject(
+        "HEAD",
+        "/v2/acme/app/manifests/.*",
+        Fault::Stall,
+        usize::MAX,
+    );
+    let c = rig.client();
+    let start = Instant::now();
+    let tags = ["a", "b", "c", "d", "e", "f"];
+    let results =
+        futures_util::future::join_all(tags.iter().map(|t| c.head_manifest("acme/app", t))).await;
+    let took = start.elapsed();
+    for r in &results {
+        let e = r.as_ref().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RegistryError::Timeout { .. } | RegistryError::Stalled { .. }
+            ),
+            "{e}"
+        );
+    }
+    // (retries + 1) × timeout + retries × the longest backoff, plus scheduling slack.
+    let bound =
+        TIMEOUT * (RETRIES + 1) + Duration::from_millis(20) * RETRIES + Duration::from_secs(1);
+    assert!(took < bound, "took {took:?}, bound {bound:?}");
+    let sent = rig
+        .attempts("HEAD", "/v2/acme/app/manifests/.*", before)
+        .len();
+    assert!(sent <= (1 + RETRIES as usize) * 2, "{sent} lookups sent");
+    // Later requests to the stalled registry are not sent at all.
+    let e = c.head_manifest("acme/app", "g").await.unwrap_err();
+    assert!(matches!(e, RegistryError::Stalled { .. }), "{e}");
+    assert!(e.to_string().contains("stopped answering"), "{e}");
+}
+
+/// `--timeout` is a deadline of silence: a blob that arrives slowly but steadily (eight pieces,
+/// 300 ms apart: 2.4 s in all) downloads with a 600 ms timeout; a whole-request timeout would
+/// cut it off.
+#[tokio::test]
+async fn a_slow_but_steady_blob_download_outlasts_the_timeout() {
+    let rig = Rig::start(Mode::Plain);
+    let image = Image::sized(1 << 20);
+    let d = rig.registry.seed(&image, "acme/slow", "1");
+    let c = rig.client();
+    let manifest = c.get_manifest("acme/slow", &d).await.unwrap().unwrap();
+    let parts = tagguard::registry::manifest::parse(&manifest.bytes).unwrap();
+    let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
+    let path = format!("/v2/acme/slow/blobs/{}", layer.digest);
+    let pause = Duration::from_millis(300);
+    let before = rig.inject(
+        "GET",
+        &path,
+        Fault::Trickle { pieces: 8, pause },
+        usize::MAX,
+    );
+    let start = Instant::now();
+    let bytes = download(&rig.client(), "acme/slow", &layer.digest)
+        .await
+        .unwrap();
+    assert!(start.elapsed() >= pause * 8, "{:?}", start.elapsed());
+    assert!(start.elapsed() > TIMEOUT * 3);
+    assert_eq!(Digest::sha256_of(&bytes), layer.digest);
+    assert_eq!(
+        rig.attempts("GET", &path, before).len(),
+        1,
+        "not resumed: never silent"
     );
 }

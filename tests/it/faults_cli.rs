@@ -97,12 +97,13 @@ fn a_stalled_registry_fails_within_the_timeout_from_flags_or_environment() {
 
 #[test]
 fn an_unreachable_registry_exits_1_and_says_so() {
-    // A port nothing listens on: bind, note, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port held by a socket that is bound but never listens: connecting is refused, and no
+    // other process can take the port while the test runs.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
     let repo = Repo::new();
     let run = tagguard(repo.path())
         .args([
@@ -120,6 +121,52 @@ fn an_unreachable_registry_exits_1_and_says_so() {
         )) && run
             .err_text()
             .contains("could not connect: connection refused"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// End to end, `--timeout 1` is a deadline of silence: a layer copied between two registries
+/// whose source serves it slowly but steadily (8 pieces 400 ms apart: 3.2 s) is copied, and the
+/// tag holds the image.
+#[test]
+fn a_slow_layer_copies_with_timeout_1_while_bytes_flow() {
+    use crate::support::registry::Image;
+    let source = Registry::start(Mode::Plain);
+    let target = Registry::start(Mode::Plain);
+    let image = Image::sized(4 << 20);
+    let digest = source.seed(&image, "acme/src", "build-1");
+    let proxy = FaultProxy::start(&source.host, &[]);
+    proxy.rule(Rule::new(
+        Some("GET"),
+        "/v2/acme/src/blobs/sha256:.+",
+        Fault::Trickle {
+            pieces: 8,
+            pause: Duration::from_millis(400),
+        },
+    ));
+    let repo = Repo::new();
+    let start = Instant::now();
+    let run = tagguard(repo.path())
+        .args([
+            "push",
+            "--timestamp=20240102030405",
+            &format!("--image={}/acme/app", target.host),
+            &format!("--source={}/acme/src@{digest}", proxy.host()),
+            "--timeout=1",
+            "--retries=0",
+        ])
+        .run()
+        .success();
+    assert!(
+        start.elapsed() > Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    let tag = format!("sha-{}", &repo.head()[..7]);
+    assert_eq!(
+        target.digest_of("acme/app", &tag).as_deref(),
+        Some(digest.as_str()),
         "{}",
         run.stderr
     );

@@ -168,3 +168,75 @@ async fn a_registry_that_is_not_loopback_is_spoken_to_over_tls_only() {
         "{text}"
     );
 }
+
+/// A plain-HTTP registry reached by a name that is not loopback (docker-in-docker's
+/// `registry:5000`) is spoken to over HTTPS and answers in plain HTTP: the error says so and
+/// names `--insecure-registry HOST` as the way out, in the message and in the help.
+#[tokio::test]
+async fn a_plain_http_answer_to_https_names_insecure_registry() {
+    use crate::support::registry::{Mode, Registry};
+    let r = Registry::start(Mode::Plain);
+    let port: u16 = r.host.rsplit_once(':').unwrap().1.parse().unwrap();
+    let host = format!("registry:{port}");
+    let e = client(&host, &[("registry", port)], &[])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::PlainHttp { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("registry {host}: HEAD /v2/acme/app/manifests/1.0")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("pass --insecure-registry {host}")),
+        "{text}"
+    );
+    let help = miette::Diagnostic::help(&e).unwrap().to_string();
+    assert!(
+        help.contains(&format!("--insecure-registry {host}")),
+        "{help}"
+    );
+    assert!(!text.contains(SECRET), "{text}");
+    // Marked insecure, the same registry answers.
+    let found = client(&host, &[("registry", port)], &[&host])
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap();
+    assert_eq!(found, None);
+}
+
+/// A tag list whose `Link` goes to plain HTTP on a host that is not loopback: refused before
+/// the host is looked up (a name that cannot resolve gives `InsecureScheme`, not a DNS error),
+/// and a pinned server under that name gets nothing.
+#[tokio::test]
+async fn a_plain_http_link_to_another_host_is_refused_before_any_lookup() {
+    let (elsewhere, _) = manifest_server();
+    for target in [
+        "http://tags.invalid/v2/acme/app/tags/list?last=b".to_owned(),
+        format!(
+            "http://tags.example:{}/v2/acme/app/tags/list?last=b",
+            elsewhere.port
+        ),
+    ] {
+        let t = target.clone();
+        let s = Server::start(move |_| {
+            Response::new(200)
+                .header("Link", format!("<{t}>; rel=\"next\""))
+                .json(serde_json::json!({"name": "acme/app", "tags": ["a"]}))
+        });
+        let e = client(&s.host(), &[("tags.example", elsewhere.port)], &[])
+            .list_tags("acme/app")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, RegistryError::InsecureScheme { .. }),
+            "{target}: {e}"
+        );
+        assert!(e.to_string().contains(&target), "{e}");
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the other host got a request"
+    );
+}

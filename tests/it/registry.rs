@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tagguard::registry::credentials::ACR_TOKEN_USERNAME;
 use tagguard::registry::{
-    CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig,
+    CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig, WriteFate,
 };
 
 use crate::support::http::{Response, Server};
@@ -116,6 +116,9 @@ async fn retries_are_bounded() {
     );
 }
 
+/// Each registry's way of saying "this tag is immutable / locked / protected" (the table in
+/// docs/registries.md), answered to a tag PUT: a refusal, worded as the registry's, whose write
+/// fate is `Refused` (exit 3 for the run, never a credentials problem).
 #[tokio::test]
 async fn registries_immutability_errors_become_immutable() {
     let cases = [
@@ -136,31 +139,172 @@ async fn registries_immutability_errors_become_immutable() {
             "TAG_INVALID",
             "The image tag '1.0' already exists in the 'app' repository and cannot be overwritten because the repository is immutable.",
         ),
+        (
+            400,
+            "TAG_INVALID",
+            "The image tag '1.0' already exists in the 'app' repository and cannot be overwritten because the tag is immutable.",
+        ),
+        // Docker Hub, with immutable tags on.
+        (403, "DENIED", "tag is immutable: 1.0 cannot be overwritten"),
+        // ACR, with the repository, tag or manifest locked (write-enabled false).
+        (
+            409,
+            "DENIED",
+            "The operation is disallowed on this registry, repository or manifest.",
+        ),
+        // Any other registry saying so in the spec's error body (MSR/DTR).
+        (
+            400,
+            "UNKNOWN",
+            "tag=1.0 cannot be overwritten because r.example/app is an immutable repository",
+        ),
     ];
     for (status, code, message) in cases {
         let s = Server::start(move |_| {
             Response::new(status)
                 .json(serde_json::json!({"errors": [{"code": code, "message": message}]}))
         });
-        let e = client(&s.host(), &[])
-            .put_manifest(
-                "app",
-                "1.0",
-                "application/vnd.oci.image.manifest.v1+json",
-                b"{}",
-            )
-            .await
-            .unwrap_err();
+        let e = client(
+            &s.host(),
+            &[("TAGGUARD_USERNAME", "u"), ("TAGGUARD_PASSWORD", "p")],
+        )
+        .put_manifest(
+            "app",
+            "1.0",
+            "application/vnd.oci.image.manifest.v1+json",
+            b"{}",
+        )
+        .await
+        .unwrap_err();
         match &e {
-            RegistryError::Immutable { tag, code: c, .. } => {
-                assert_eq!((tag.as_str(), c.as_str()), ("1.0", code))
+            RegistryError::Refused { tag, code: c, .. } => {
+                assert_eq!((tag.as_deref(), c.as_str()), (Some("1.0"), code))
             }
             other => panic!("{status} {code}: {other}"),
         }
-        assert!(
-            e.to_string().contains("refuses to overwrite tag \"1.0\""),
-            "{e}"
+        assert!(e.is_refusal(), "{e}");
+        assert_eq!(e.write_fate(), WriteFate::Refused, "{e}");
+        let text = e.to_string();
+        assert!(text.contains("refuses to overwrite tag \"1.0\""), "{e}");
+        assert!(text.contains(message), "{e}");
+        assert!(!text.contains("credentials"), "{e}");
+        assert_eq!(
+            miette::Diagnostic::code(&e)
+                .map(|c| c.to_string())
+                .as_deref(),
+            Some("tagguard::registry::refused")
         );
+    }
+}
+
+/// A 403 that is about permissions stays an authorization error; a 5xx is a failure whose write
+/// may have landed, a 429 one that provably did not.
+#[tokio::test]
+async fn permissions_and_failures_are_not_refusals() {
+    let cases = [
+        (
+            403,
+            serde_json::json!({"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}),
+            WriteFate::NotApplied,
+            "tagguard::registry::unauthorized",
+        ),
+        (
+            500,
+            serde_json::json!({"errors": [{"code": "UNKNOWN", "message": "tag is immutable"}]}),
+            WriteFate::Unknown,
+            "tagguard::registry::status",
+        ),
+        (
+            429,
+            serde_json::json!({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]}),
+            WriteFate::NotApplied,
+            "tagguard::registry::status",
+        ),
+    ];
+    for (status, body, fate, code) in cases {
+        let b = body.clone();
+        let s = Server::start(move |_| Response::new(status).json(b.clone()));
+        let e = client(
+            &s.host(),
+            &[("TAGGUARD_USERNAME", "u"), ("TAGGUARD_PASSWORD", "p")],
+        )
+        .put_manifest(
+            "app",
+            "1.0",
+            "application/vnd.oci.image.manifest.v1+json",
+            b"{}",
+        )
+        .await
+        .unwrap_err();
+        assert!(!e.is_refusal(), "{status}: {e}");
+        assert_eq!(e.write_fate(), fate, "{status}: {e}");
+        assert_eq!(
+            miette::Diagnostic::code(&e)
+                .map(|c| c.to_string())
+                .as_deref(),
+            Some(code),
+            "{status}: {e}"
+        );
+    }
+}
+
+/// Through the real binary, against a real registry behind a proxy that answers the release
+/// tag's PUT as Docker Hub and ACR do: exit 3, the registry's refusal, not a credentials problem.
+#[test]
+fn docker_hub_and_acr_refusals_exit_3_as_the_registry_s_refusal() {
+    use crate::support::cmd::tagguard;
+    use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
+    use crate::support::git::Repo;
+    use crate::support::registry::{Image, Mode, Registry};
+    let bodies = [
+        (
+            403,
+            r#"{"errors":[{"code":"DENIED","message":"tag is immutable: 1.0.0 cannot be overwritten"}]}"#,
+        ),
+        (
+            409,
+            r#"{"errors":[{"code":"DENIED","message":"The operation is disallowed on this registry, repository or manifest."}]}"#,
+        ),
+    ];
+    for (status, body) in bodies {
+        let r = Registry::start(Mode::Plain);
+        let built = r.seed(&Image::random(), "acme/app", "build-1");
+        let proxy = FaultProxy::start(&r.host, &[]);
+        proxy.rule(Rule::new(
+            Some("PUT"),
+            "/v2/acme/app/manifests/1.0.0",
+            Fault::status(status)
+                .with_header("Content-Type", "application/json")
+                .with_body(body.as_bytes()),
+        ));
+        let repo = Repo::new();
+        repo.write(
+            ".tagguard.yml",
+            "version: 1\ntags:\n  - \"{{ version }}\"\n",
+        );
+        repo.commit("policy");
+        let image = format!("{}/acme/app", proxy.host());
+        let run = tagguard(repo.path())
+            .args([
+                "push",
+                "--image",
+                &image,
+                "--source",
+                &format!("{image}@{built}"),
+                "--timestamp=1700000000",
+                "--git-tag",
+                "v1.0.0",
+            ])
+            .run()
+            .code(3);
+        let text = run.err_text();
+        assert!(
+            text.contains("the registry refuses to overwrite tag \"1.0.0\""),
+            "{status}: {}",
+            run.stderr
+        );
+        assert!(!text.contains("credentials"), "{status}: {}", run.stderr);
+        assert_eq!(r.digest_of("acme/app", "1.0.0"), None, "{status}");
     }
 }
 
@@ -308,5 +452,182 @@ async fn a_missing_repository_while_listing_tags_is_named() {
             "registry {}: GET /v2/acme/nope/tags/list: repository \"acme/nope\" does not exist",
             s.host()
         )
+    );
+}
+
+/// A policy of six tags, committed in a fresh repository.
+fn six_tag_repo() -> crate::support::git::Repo {
+    let repo = crate::support::git::Repo::new();
+    let tags: String = ["a", "b", "c", "d", "e", "f"]
+        .iter()
+        .map(|t| format!("  - \"{t}-{{{{ short_sha }}}}\"\n"))
+        .collect();
+    repo.write(".tagguard.yml", &format!("version: 1\ntags:\n{tags}"));
+    repo.commit("policy");
+    repo
+}
+
+/// Credentials are asked for once per scope: with a wrong password, six tags and one source cost
+/// at most four token requests (counted at the token server as they arrive), and the token
+/// endpoint's own words are shown.
+#[test]
+fn a_wrong_password_is_asked_once_per_scope_and_the_endpoint_s_words_are_shown() {
+    use crate::support::cmd::tagguard;
+    use crate::support::registry::{Image, Mode, Registry, USER};
+    let r = Registry::start(Mode::Token);
+    let built = r.seed(&Image::random(), "acme/src", "build-1");
+    let token = r.token.as_ref().unwrap();
+    let before = token.fetches().len();
+    let repo = six_tag_repo();
+    let run = tagguard(repo.path())
+        .args([
+            "push",
+            &format!("--image={}/acme/app", r.host),
+            &format!("--source={}/acme/src@{built}", r.host),
+            "--timestamp=1700000000",
+        ])
+        .envs([
+            ("TAGGUARD_USERNAME", USER),
+            ("TAGGUARD_PASSWORD", "wrong-password-xyz"),
+        ])
+        .run()
+        .code(1);
+    let fetches = token.fetches()[before..].to_vec();
+    assert!(
+        !fetches.is_empty() && fetches.len() <= 4,
+        "{} token requests: {fetches:?}",
+        fetches.len()
+    );
+    let text = run.err_text();
+    assert!(text.contains("bad credentials"), "{}", run.stderr);
+    assert!(
+        text.contains("credentials from TAGGUARD_USERNAME/TAGGUARD_PASSWORD"),
+        "{}",
+        run.stderr
+    );
+    assert!(!text.contains("wrong-password-xyz"), "{}", run.stderr);
+}
+
+/// With no credentials anywhere, the 401 says where tagguard looked and how to provide them.
+#[test]
+fn without_credentials_the_401_says_where_tagguard_looked() {
+    use crate::support::cmd::tagguard;
+    use crate::support::registry::{Image, Mode, Registry};
+    let r = Registry::start(Mode::Token);
+    r.seed(&Image::random(), "acme/app", "build-1");
+    let home = tempfile::tempdir().unwrap();
+    let repo = six_tag_repo();
+    let run = tagguard(repo.path())
+        .args([
+            "check",
+            &format!("--image={}/acme/app", r.host),
+            "--timestamp=1700000000",
+        ])
+        .env("HOME", home.path())
+        .run()
+        .code(1);
+    // The message wraps at the terminal width: compare without whitespace.
+    let text: String = run.err_text().split_whitespace().collect();
+    for part in [
+        "anonymous (no credentials found)",
+        "tagguard looked for credentials in",
+        "TAGGUARD_USERNAME/TAGGUARD_PASSWORD",
+        "DOCKER_AUTH_CONFIG",
+        &format!("{}", home.path().join(".docker/config.json").display()),
+        "credHelpers",
+        "CI_REGISTRY_USER/CI_REGISTRY_PASSWORD",
+    ] {
+        let part: String = part.split_whitespace().collect();
+        assert!(text.contains(&part), "{part}: {}", run.stderr);
+    }
+}
+
+/// A token endpoint whose certificate is not trusted: the TLS error names the CA file that was
+/// given (the same trust as for the registry), not only the system trust store.
+#[tokio::test]
+async fn a_token_endpoint_tls_failure_names_the_ca_file() {
+    use crate::support::registry::{Mode, Registry};
+    // Two TLS servers with their own CAs: the realm is on one, the CA file is the other's.
+    let realm_server = Registry::start(Mode::Tls);
+    let other = Registry::start(Mode::Tls);
+    let ca = other.ca.clone().unwrap();
+    let realm = format!("https://{}/token", realm_server.host);
+    let s = Server::start(move |_| {
+        Response::new(401).header(
+            "WWW-Authenticate",
+            format!(r#"Bearer realm="{realm}",service="s""#),
+        )
+    });
+    let mut transport = TransportConfig::default();
+    transport.retry.base_delay = Duration::from_millis(5);
+    transport.retry.max_retries = 0;
+    transport.ca_file = Some(ca.clone());
+    transport.insecure = vec![s.host()];
+    let credentials = CredentialConfig {
+        explicit: None,
+        env: [
+            ("TAGGUARD_USERNAME".to_owned(), "u".to_owned()),
+            ("TAGGUARD_PASSWORD".to_owned(), "p".to_owned()),
+        ]
+        .into(),
+    };
+    let e = RegistryClient::new(&s.host(), &credentials, &transport)
+        .unwrap()
+        .head_manifest("acme/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Tls { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("token endpoint"), "{text}");
+    assert!(
+        text.contains(&format!("system trust store + {}", ca.display())),
+        "{text}"
+    );
+}
+
+/// Bodies have bounds, and the error names the bound: a manifest over 4 MiB, a token response
+/// over 1 MiB, an error body over 64 KiB (left unread, and said so).
+#[tokio::test]
+async fn oversized_bodies_are_errors_naming_the_limit() {
+    let port = Arc::new(Mutex::new(0u16));
+    let p = port.clone();
+    let s = Server::start(move |req| match req.path() {
+        "/token" => Response::new(200).body(vec![b' '; (1 << 20) + 1]),
+        "/v2/acme/big/manifests/1.0" => Response::new(200)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(vec![b' '; (4 << 20) + 1]),
+        "/v2/acme/loud/manifests/1.0" => Response::new(400).body(vec![b'x'; (64 << 10) + 1]),
+        _ if req.header("authorization").is_none() && req.path().starts_with("/v2/acme/auth") => {
+            Response::new(401).header(
+                "WWW-Authenticate",
+                format!(
+                    r#"Bearer realm="http://127.0.0.1:{}/token",service="s""#,
+                    p.lock().unwrap()
+                ),
+            )
+        }
+        _ => Response::new(404),
+    });
+    *port.lock().unwrap() = s.port;
+    let c = client(&s.host(), &[]);
+    let e = c.get_manifest("acme/big", "1.0").await.unwrap_err();
+    assert!(matches!(e, RegistryError::TooLarge { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the manifest is larger than the limit of 4194304 bytes"),
+        "{e}"
+    );
+    let e = c.get_manifest("acme/loud", "1.0").await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the error body is larger than 65536 bytes; not read"),
+        "{e}"
+    );
+    let c = client(&s.host(), &[]);
+    let e = c.head_manifest("acme/auth", "1.0").await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the token response is larger than the limit of 1048576 bytes"),
+        "{e}"
     );
 }

@@ -318,8 +318,8 @@ pub struct ConnectionArgs {
     /// PEM CA bundle to trust for the registries, in addition to the system's
     #[arg(long, value_name = "FILE", env = "TAGGUARD_CA_FILE", value_parser = readable_file)]
     pub ca_file: Option<PathBuf>,
-    /// Seconds allowed for each request to the registry, response body included [default: 60;
-    /// the pre-push hook: 10]
+    /// Seconds a registry request may go without a byte moving (a large blob takes as long as
+    /// it needs while bytes flow) [default: 15; the pre-push hook: 10]
     #[arg(long, value_name = "SECONDS", env = "TAGGUARD_TIMEOUT")]
     pub timeout: Option<u64>,
     /// Seconds allowed for opening a connection to the registry [default: 10; the pre-push

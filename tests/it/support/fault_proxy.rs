@@ -40,6 +40,9 @@ pub enum Fault {
     WrongDigest(String),
     /// Answer `307` with `Location: <target><path and query of the request>`.
     Redirect { target: String },
+    /// Forward, then send the answer's body in `pieces` parts with `pause` between them: a slow
+    /// link, where bytes keep moving but the whole answer takes `pieces × pause`.
+    Trickle { pieces: usize, pause: Duration },
 }
 
 impl Fault {
@@ -484,6 +487,25 @@ fn serve(client: TcpStream, state: &Mutex<State>, upstreams: &Upstreams, port: u
                     let _ = writer.shutdown(Shutdown::Write);
                 }
                 return;
+            }
+            Some(Fault::Trickle { pieces, pause }) => {
+                let body = std::mem::take(&mut response.body);
+                if !write_response(&mut writer, &response, &[], len) {
+                    return;
+                }
+                let step = body.len().div_ceil(pieces.max(1)).max(1);
+                for piece in body.chunks(step) {
+                    // The pause is the fault (a slow link), not a wait for anything.
+                    std::thread::sleep(pause);
+                    if writer
+                        .write_all(piece)
+                        .and_then(|()| writer.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                continue;
             }
             Some(Fault::WrongDigest(d)) => {
                 for (k, v) in response.headers.iter_mut() {

@@ -4,8 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
@@ -32,7 +32,26 @@ pub struct Registry {
     pub ca: Option<PathBuf>,
     pub token: Option<TokenServer>,
     child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<Log>,
+}
+
+/// The registry's output, line by line, with a condition variable to wait for a line on.
+#[derive(Default)]
+struct Log {
+    lines: Mutex<Vec<String>>,
+    grew: Condvar,
+}
+
+impl Log {
+    /// Waits (up to `limit`) until a line satisfies `found`; returns its answer.
+    fn wait_for<T>(&self, limit: Duration, found: impl Fn(&[String]) -> Option<T>) -> Option<T> {
+        let lines = self.lines.lock().unwrap();
+        let (lines, _) = self
+            .grew
+            .wait_timeout_while(lines, limit, |l| found(l).is_none())
+            .unwrap();
+        found(&lines)
+    }
 }
 
 impl Drop for Registry {
@@ -181,7 +200,7 @@ impl Registry {
             .stderr(Stdio::piped())
             .spawn()
             .expect("docker-registry (Debian package docker-registry) must be installed");
-        let log = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Log::default());
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().unwrap()),
@@ -190,29 +209,23 @@ impl Registry {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines() {
                     let Ok(line) = line else { break };
-                    log.lock().unwrap().push(line);
+                    log.lines.lock().unwrap().push(line);
+                    log.grew.notify_all();
                 }
             });
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let port = loop {
-            let found = log.lock().unwrap().iter().find_map(|l| {
-                let (_, rest) = l.split_once("listening on 127.0.0.1:")?;
-                rest.split(|c: char| !c.is_ascii_digit())
-                    .next()?
-                    .parse::<u16>()
-                    .ok()
-            });
-            if let Some(p) = found {
-                break p;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "registry did not start: {:?}",
-                log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        // The registry binds 127.0.0.1:0 itself and logs the port it got.
+        let port = log
+            .wait_for(Duration::from_secs(10), |lines| {
+                lines.iter().find_map(|l| {
+                    let (_, rest) = l.split_once("listening on 127.0.0.1:")?;
+                    rest.split(|c: char| !c.is_ascii_digit())
+                        .next()?
+                        .parse::<u16>()
+                        .ok()
+                })
+            })
+            .unwrap_or_else(|| panic!("registry did not start: {:?}", log.lines.lock().unwrap()));
         Registry {
             host: format!("127.0.0.1:{port}"),
             mode,
@@ -225,13 +238,30 @@ impl Registry {
     }
 
     /// The access-log lines (`"GET /v2/... HTTP/1.1" 200 …`), one per request served.
+    ///
+    /// Counted synchronously: the registry writes a request's line right after answering it, so
+    /// a marker request is sent now and its line waited for; every request answered before it
+    /// (all that a finished tagguard sent) is in the log by then.
     pub fn requests(&self) -> Vec<String> {
-        // The log line is written after the response; give it a moment.
-        std::thread::sleep(Duration::from_millis(150));
+        let marker = format!("/v2/_tagguard_marker/{:016x}/tags/list", fastrand::u64(..));
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        let out = Command::new("curl")
+            .args(["-sk", "-o", "/dev/null", "--max-time", "10"])
+            .arg(format!("{scheme}://{}{marker}", self.host))
+            .output()
+            .expect("curl must be installed");
+        assert!(out.status.success(), "marker request: {out:?}");
         self.log
+            .wait_for(Duration::from_secs(10), |lines| {
+                lines.iter().any(|l| l.contains(&marker)).then_some(())
+            })
+            .expect("the registry logs the marker request");
+        self.log
+            .lines
             .lock()
             .unwrap()
             .iter()
+            .filter(|l| !l.contains("/v2/_tagguard_marker/"))
             .filter(|l| {
                 l.contains("\"GET /")
                     || l.contains("\"HEAD /")

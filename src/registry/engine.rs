@@ -1,0 +1,463 @@
+//! The request engine: every request to a registry and to its token endpoint goes through here.
+//! One attempt sends the request (learning the auth scheme from a first 401, following redirects
+//! with credentials only for the registry's own host) and reads the answer under a deadline of
+//! silence; [`retrying`] repeats attempts as the request's [`RetryClass`] allows.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, StatusCode, Url};
+
+use super::auth::{Scheme, Scope};
+use super::challenge;
+use super::classify::{classify, classify_body};
+use super::client::RegistryClient;
+use super::error::{RegistryError, RequestId, describe, error_entries};
+use super::retry::{Attempt, Failure, RetryClass, parse_retry_after, retrying};
+use super::silence::{Progress, body_of, watched};
+use super::transport::authority;
+
+const MAX_REDIRECTS: u32 = 5;
+/// How much of an error answer is read for its message.
+pub const ERROR_BODY_LIMIT: usize = 64 << 10;
+
+pub(super) struct Outgoing<'a> {
+    pub method: Method,
+    pub url: Url,
+    pub scopes: &'a [Scope],
+    pub accept: Option<&'static str>,
+    pub content_type: Option<&'a str>,
+    pub content_range: Option<String>,
+    pub range: Option<u64>,
+    /// Shared, so a retry re-sends it without a copy.
+    pub body: Option<Bytes>,
+    pub retry: RetryClass,
+    /// The most of a successful answer's body that is read; a larger one is an error.
+    pub body_limit: usize,
+    /// What the body is, for the message when it is over the limit.
+    pub what: &'static str,
+    /// Leave a successful answer's body unread, for the caller to stream.
+    pub stream: bool,
+}
+
+impl<'a> Outgoing<'a> {
+    pub fn new(method: Method, url: Url, scopes: &'a [Scope]) -> Self {
+        let retry = match method {
+            Method::GET | Method::HEAD => RetryClass::Always,
+            Method::PUT => RetryClass::IfUnprocessed,
+            _ => RetryClass::Never,
+        };
+        Outgoing {
+            method,
+            url,
+            scopes,
+            accept: None,
+            content_type: None,
+            content_range: None,
+            range: None,
+            body: None,
+            retry,
+            body_limit: ERROR_BODY_LIMIT,
+            what: "the response body",
+            stream: false,
+        }
+    }
+
+    pub fn retry(mut self, class: RetryClass) -> Self {
+        self.retry = class;
+        self
+    }
+}
+
+/// A response read whole: status, headers and (up to the request's limit) body. Reading the body
+/// inside the attempt makes a reset or truncation mid-body a retryable failure like any other.
+pub(super) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The unread response, when the request asked to stream a successful body.
+    pub stream: Option<reqwest::Response>,
+}
+
+impl Answer {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub(super) enum BodyError {
+    TooLarge,
+    Read(Box<RegistryError>),
+}
+
+/// Reads a body up to `limit` bytes, each wait for the next piece bounded by `idle`.
+pub(super) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+    idle: Duration,
+    request: &RequestId,
+) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::new();
+    loop {
+        let chunk = match tokio::time::timeout(idle, response.chunk()).await {
+            Err(_) => {
+                return Err(BodyError::Read(Box::new(RegistryError::Timeout {
+                    request: request.clone(),
+                    after: idle,
+                })));
+            }
+            Ok(Err(e)) => {
+                return Err(BodyError::Read(Box::new(classify_body(e, request, idle))));
+            }
+            Ok(Ok(None)) => return Ok(out),
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        if out.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+}
+
+/// The retry-relevant kind of a failure; `None` when it is not transient at all.
+pub(super) fn failure_of(e: &RegistryError) -> Option<Failure> {
+    match e {
+        RegistryError::Connect { .. } => Some(Failure::NotSent),
+        RegistryError::Timeout { .. } | RegistryError::Http { .. } => Some(Failure::Lost),
+        RegistryError::Status { status, .. } => Some(Failure::Status(*status)),
+        _ => None,
+    }
+}
+
+fn failed<T>(
+    error: RegistryError,
+    retry_after: Option<Duration>,
+) -> Result<Attempt<T>, RegistryError> {
+    match failure_of(&error) {
+        Some(failure) => Ok(Attempt::Failed {
+            error,
+            failure,
+            retry_after,
+        }),
+        None => Err(error),
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// Sends a request built by `build` (once per attempt) to a token endpoint, through the same
+/// retry loop as every registry request: a token request has no effect but the token, so every
+/// transient failure is retried. Returns the status and up to `limit` bytes of the body.
+pub(super) async fn exchange(
+    client: &RegistryClient,
+    request: &RequestId,
+    build: impl Fn() -> reqwest::RequestBuilder,
+    limit: usize,
+) -> Result<(u16, Vec<u8>), RegistryError> {
+    let transport = &client.transport;
+    let idle = transport.timeout;
+    let trust = transport.describe_trust(&client.host);
+    let (trust, build) = (&trust, &build);
+    retrying(&transport.retry, RetryClass::Always, |retries| async move {
+        let progress = Progress::starting();
+        let response = match watched(build().send(), &progress, idle).await {
+            None => {
+                return failed(
+                    RegistryError::Timeout {
+                        request: request.clone(),
+                        after: idle,
+                    },
+                    None,
+                );
+            }
+            Some(Err(e)) => return failed(classify(e, request, trust, idle), None),
+            Some(Ok(r)) => r,
+        };
+        let status = response.status().as_u16();
+        let after = retry_after(response.headers());
+        // On the last try the answer is the endpoint's word, named as such by the caller.
+        if super::retry::retryable_status(status) && retries < transport.retry.max_retries {
+            let error = RegistryError::Status {
+                request: request.clone(),
+                status,
+                detail: String::new(),
+            };
+            return failed(error, after);
+        }
+        let limit = if (200..300).contains(&status) {
+            limit
+        } else {
+            ERROR_BODY_LIMIT
+        };
+        match read_limited(response, limit, idle, request).await {
+            Ok(body) => Ok(Attempt::Done((status, body))),
+            Err(BodyError::TooLarge) if (200..300).contains(&status) => {
+                Err(RegistryError::TooLarge {
+                    request: request.clone(),
+                    what: "the token response",
+                    limit,
+                })
+            }
+            Err(BodyError::TooLarge) => Ok(Attempt::Done((status, Vec::new()))),
+            Err(BodyError::Read(e)) => failed(*e, None),
+        }
+    })
+    .await
+}
+
+impl RegistryClient {
+    /// Sends one logical request through the retry loop; see [`RegistryClient::attempt`].
+    pub(super) async fn send(
+        &self,
+        out: Outgoing<'_>,
+    ) -> Result<(RequestId, Answer), RegistryError> {
+        // Until the auth scheme is known, one request at a time goes out to learn it, through all
+        // its tries; the others wait, then go on with what it learned (or not at all, when it
+        // found the registry not answering).
+        let gate = if authority(&out.url) == self.host {
+            self.auth.probe_gate().await
+        } else {
+            None
+        };
+        if let Some(e) = self.gave_up(&out) {
+            return Err(e);
+        }
+        let probing = gate.is_some();
+        let result = retrying(&self.transport.retry, out.retry, |_| {
+            self.attempt(&out, probing)
+        })
+        .await;
+        drop(gate);
+        if let Err(e) = &result {
+            self.note_failure(e, &out);
+        }
+        result
+    }
+
+    /// One attempt: learns the auth scheme from a 401 and sends again at once, follows redirects
+    /// (credentials only to the registry's own host), reads the answer.
+    async fn attempt(
+        &self,
+        out: &Outgoing<'_>,
+        probing: bool,
+    ) -> Result<Attempt<(RequestId, Answer)>, RegistryError> {
+        let idle = self.transport.timeout;
+        let mut url = out.url.clone();
+        let (mut auth_retried, mut redirects) = (false, 0u32);
+        loop {
+            let request = self.request_id(&out.method, &url);
+            // Never plain HTTP to a host that may not have it (a `Link`, a `Location`): refused
+            // before the host is even looked up.
+            if url.scheme() != "https" && !self.transport.allows_http(&authority(&url)) {
+                return Err(RegistryError::InsecureScheme {
+                    request,
+                    target: url.to_string(),
+                });
+            }
+            let same_host = authority(&url) == self.host;
+            let auth_header = if same_host {
+                self.auth.header(self, out.scopes, &request).await?
+            } else {
+                None
+            };
+            let sent_auth = auth_header.is_some();
+            let progress = Progress::starting();
+            let rb = self.build(out, &url, auth_header, &progress);
+            log::debug!("{request}");
+            let response = match watched(rb.send(), &progress, idle).await {
+                None => {
+                    return failed(
+                        RegistryError::Timeout {
+                            request,
+                            after: idle,
+                        },
+                        None,
+                    );
+                }
+                Some(Err(e)) => {
+                    let trust = self.transport.describe_trust(&self.host);
+                    return failed(classify(e, &request, &trust, idle), None);
+                }
+                Some(Ok(r)) => r,
+            };
+            let status = response.status();
+            log::debug!("{request} -> {status}");
+
+            if status == StatusCode::UNAUTHORIZED && same_host && !auth_retried {
+                let values: Vec<&str> = response
+                    .headers()
+                    .get_all(header::WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                if let Some(scheme) = Scheme::from_challenges(&challenge::parse(values)) {
+                    if sent_auth {
+                        self.auth.rejected(out.scopes);
+                    }
+                    self.auth.learn(scheme);
+                    auth_retried = true;
+                    continue;
+                }
+            }
+            if probing && same_host && self.auth.scheme().is_none() {
+                // The probe got through unauthenticated: this registry lets us in anonymously.
+                self.auth.learn(Scheme::Anonymous);
+            }
+
+            if status.is_redirection()
+                && matches!(out.method, Method::GET | Method::HEAD)
+                && let Some(location) = response.headers().get(header::LOCATION)
+            {
+                redirects += 1;
+                url = self.redirect_target(&request, &url, location, redirects)?;
+                continue;
+            }
+
+            if out.retry.allows(Failure::Status(status.as_u16())) && !status.is_success() {
+                let after = retry_after(response.headers());
+                // Its message, for the error if this was the last try.
+                let body = read_limited(response, ERROR_BODY_LIMIT, idle, &request)
+                    .await
+                    .unwrap_or_default();
+                let error = RegistryError::Status {
+                    request,
+                    status: status.as_u16(),
+                    detail: describe(&error_entries(&body)),
+                };
+                return failed(error, after);
+            }
+            return self.read_answer(out, request, response).await;
+        }
+    }
+
+    /// The HTTP request for one send of `out` to `url`.
+    fn build(
+        &self,
+        out: &Outgoing<'_>,
+        url: &Url,
+        auth_header: Option<header::HeaderValue>,
+        progress: &Progress,
+    ) -> reqwest::RequestBuilder {
+        let mut rb = self.http.request(out.method.clone(), url.clone());
+        if let Some(a) = out.accept {
+            rb = rb.header(header::ACCEPT, a);
+        }
+        if let Some(ct) = out.content_type {
+            rb = rb.header(header::CONTENT_TYPE, ct);
+        }
+        if let Some(cr) = &out.content_range {
+            rb = rb.header(header::CONTENT_RANGE, cr);
+        }
+        if let Some(from) = out.range {
+            rb = rb.header(header::RANGE, format!("bytes={from}-"));
+        }
+        if let Some(h) = auth_header {
+            rb = rb.header(header::AUTHORIZATION, h);
+        }
+        if let Some(b) = &out.body {
+            rb = rb
+                .header(header::CONTENT_LENGTH, b.len())
+                .body(body_of(b, progress));
+        } else if matches!(out.method, Method::POST | Method::PUT | Method::PATCH) {
+            rb = rb.header(header::CONTENT_LENGTH, 0);
+        }
+        rb
+    }
+
+    /// Where a redirect goes, if it may be followed: never to plain HTTP on a host that may not
+    /// be spoken to in plain HTTP (refused before any lookup of that host).
+    fn redirect_target(
+        &self,
+        request: &RequestId,
+        url: &Url,
+        location: &header::HeaderValue,
+        redirects: u32,
+    ) -> Result<Url, RegistryError> {
+        let target = location
+            .to_str()
+            .ok()
+            .and_then(|l| url.join(l).ok())
+            .filter(|t| matches!(t.scheme(), "http" | "https"))
+            .ok_or_else(|| RegistryError::Malformed {
+                request: request.clone(),
+                detail: "redirect with an unusable Location".into(),
+            })?;
+        if target.scheme() != "https" && !self.transport.allows_http(&authority(&target)) {
+            return Err(RegistryError::InsecureScheme {
+                request: request.clone(),
+                target: target.to_string(),
+            });
+        }
+        if redirects > MAX_REDIRECTS {
+            return Err(RegistryError::Malformed {
+                request: request.clone(),
+                detail: format!("more than {MAX_REDIRECTS} redirects"),
+            });
+        }
+        log::debug!("{request}: redirected to {}", authority(&target));
+        Ok(target)
+    }
+
+    async fn read_answer(
+        &self,
+        out: &Outgoing<'_>,
+        request: RequestId,
+        response: reqwest::Response,
+    ) -> Result<Attempt<(RequestId, Answer)>, RegistryError> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        if out.stream && status.is_success() {
+            let answer = Answer {
+                status,
+                headers,
+                body: Vec::new(),
+                stream: Some(response),
+            };
+            return Ok(Attempt::Done((request, answer)));
+        }
+        let limit = if status.is_success() {
+            out.body_limit
+        } else {
+            ERROR_BODY_LIMIT
+        };
+        let body = match read_limited(response, limit, self.transport.timeout, &request).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) if status.is_success() => {
+                return Err(RegistryError::TooLarge {
+                    request,
+                    what: out.what,
+                    limit,
+                });
+            }
+            // An error answer's message is a courtesy: a huge one is left unread, and said so.
+            Err(BodyError::TooLarge) => serde_json::json!({"errors": [{
+                "message": format!("(the error body is larger than {ERROR_BODY_LIMIT} bytes; not read)")
+            }]})
+            .to_string()
+            .into_bytes(),
+            Err(BodyError::Read(e)) if out.retry == RetryClass::Always || status.is_success() => {
+                return failed(*e, None);
+            }
+            Err(BodyError::Read(_)) => Vec::new(),
+        };
+        let answer = Answer {
+            status,
+            headers,
+            body,
+            stream: None,
+        };
+        Ok(Attempt::Done((request, answer)))
+    }
+}

@@ -1,0 +1,142 @@
+//! Tag listing: `GET /v2/<name>/tags/list`, page by page along `Link: <…>; rel="next"`, with a
+//! cap on the pages and on each page's size, and a check for links that go round in circles.
+
+use std::collections::HashSet;
+
+use reqwest::Method;
+use reqwest::header::{self, HeaderMap};
+
+use super::auth::Scope;
+use super::client::RegistryClient;
+use super::engine::Outgoing;
+use super::error::RegistryError;
+
+/// The largest tag-list page read.
+pub const MAX_TAG_PAGE_BYTES: usize = 16 << 20;
+/// The most pages followed: at the usual 100 to 1000 tags a page, more tags than a repository
+/// has, and an endless list ends in well under a minute at usual round-trip times.
+pub const MAX_TAG_PAGES: usize = 500;
+
+impl RegistryClient {
+    /// All tags of a repository, following `Link: <…>; rel="next"` pages.
+    pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        let scopes = [Scope::pull(repository)];
+        let mut url = self.url(&format!("v2/{repository}/tags/list"));
+        let mut tags = Vec::new();
+        let mut seen = HashSet::new();
+        loop {
+            seen.insert(url.clone());
+            let mut out = Outgoing::new(Method::GET, url.clone(), &scopes);
+            out.body_limit = MAX_TAG_PAGE_BYTES;
+            out.what = "a tag-list page";
+            let (request, response) = self.send(out).await?;
+            if !response.status().is_success() {
+                return Err(self.failure(request, response, &scopes, repository, None));
+            }
+            let next = next_link(response.headers());
+            tags.extend(parse_tag_page(&response.body).map_err(|detail| {
+                RegistryError::Malformed {
+                    request: request.clone(),
+                    detail,
+                }
+            })?);
+            let Some(next) = next else { return Ok(tags) };
+            let next = url.join(&next).map_err(|e| RegistryError::Malformed {
+                request: request.clone(),
+                detail: format!("unusable Link header: {e}"),
+            })?;
+            if seen.contains(&next) {
+                return Err(RegistryError::Pagination {
+                    request,
+                    detail: "the tag list's Link header points back to a page already read".into(),
+                });
+            }
+            if seen.len() >= MAX_TAG_PAGES {
+                return Err(RegistryError::Pagination {
+                    request,
+                    detail: format!(
+                        "the tag list goes on past {MAX_TAG_PAGES} pages (the most tagguard follows)"
+                    ),
+                });
+            }
+            url = next;
+        }
+    }
+}
+
+/// The `rel="next"` target of a `Link` header, as written (relative or absolute).
+pub fn next_link(headers: &HeaderMap) -> Option<String> {
+    next_link_in(
+        headers
+            .get_all(header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+/// The `rel="next"` target among `Link` header values.
+pub fn next_link_in<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    for value in values {
+        let mut rest = value;
+        while let Some(start) = rest.find('<') {
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('>') else { break };
+            let (target, tail) = (&after[..end], &after[end + 1..]);
+            let params_end = tail.find('<').unwrap_or(tail.len());
+            let is_next = tail[..params_end].split([';', ',']).any(|p| {
+                let p = p.trim().replace(' ', "");
+                p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+            });
+            if is_next {
+                return Some(target.trim().to_owned());
+            }
+            rest = &tail[params_end..];
+        }
+    }
+    None
+}
+
+/// The tags of one page of `GET /v2/<name>/tags/list`: `{"tags": [...]}` (`null` or missing
+/// when the repository has none).
+pub fn parse_tag_page(body: &[u8]) -> Result<Vec<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    serde_json::from_slice::<Page>(body)
+        .map(|p| p.tags.unwrap_or_default())
+        .map_err(|e| format!("the tag list is not JSON with \"tags\": {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn link_next_relative_absolute_and_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::LINK,
+            HeaderValue::from_static(r#"</v2/a/tags/list?n=2&last=opaque%3D%3D>; rel="next""#),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("/v2/a/tags/list?n=2&last=opaque%3D%3D")
+        );
+        h.insert(
+            header::LINK,
+            HeaderValue::from_static(r#"<https://r.example/prev>; rel="prev", <https://r.example/v2/a/tags/list?x=1>;rel=next"#),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://r.example/v2/a/tags/list?x=1")
+        );
+        h.insert(
+            header::LINK,
+            HeaderValue::from_static(r#"</x>; rel="prev""#),
+        );
+        assert_eq!(next_link(&h), None);
+    }
+}
