@@ -280,7 +280,7 @@ fn docker_hub_and_acr_refusals_exit_3_as_the_registry_s_refusal() {
         let repo = Repo::new();
         repo.write(
             ".tagguard.yml",
-            "version: 1\ntags:\n  - \"{{ version }}\"\n",
+            "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
         );
         repo.commit("policy");
         let image = format!("{}/acme/app", proxy.host());

@@ -130,7 +130,7 @@ impl Cli {
 pub enum Command {
     /// Compute the tags of this build (no network)
     Tags(Box<TagsArgs>),
-    /// Look up every computed tag in the registry: create, unchanged, move, skip or refuse
+    /// Look up every computed tag in the registry: create, unchanged, move, skip, keep or refuse
     Check(Box<CheckArgs>),
     /// Check, then retag and push only what the policy allows, and read every tag back
     Push(Box<PushArgs>),
