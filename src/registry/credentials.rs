@@ -307,36 +307,9 @@ pub fn resolve(
             .map(|h| Path::new(h).join(".docker/config.json")),
     };
     if let Some(path) = docker_config
-        && let Some(file) = read_auth_file(&path)?
+        && let Some(resolved) = from_docker_config(host, path, env, deadline)?
     {
-        let helper = file
-            .cred_helpers
-            .iter()
-            .find(|(k, _)| key_matches(k, host))
-            .map(|(_, v)| v.clone());
-        if let Some(helper) = helper {
-            if let Some(c) = run_helper(&helper, host, &path, env, deadline)? {
-                return found(
-                    c,
-                    CredentialSource::CredentialHelper {
-                        helper,
-                        config: path,
-                    },
-                );
-            }
-        } else if let Some((key, c)) = from_auths(&file, host, &path.display().to_string())? {
-            return found(c, CredentialSource::DockerConfig { path, key });
-        } else if let Some(store) = file.creds_store.clone().filter(|s| !s.is_empty())
-            && let Some(c) = run_helper(&store, host, &path, env, deadline)?
-        {
-            return found(
-                c,
-                CredentialSource::CredentialHelper {
-                    helper: store,
-                    config: path,
-                },
-            );
-        }
+        return Ok(resolved);
     }
     let podman = match env.get("REGISTRY_AUTH_FILE") {
         Some(p) => Some(PathBuf::from(p)),
@@ -365,6 +338,57 @@ pub fn resolve(
         credential: None,
         source: CredentialSource::Anonymous,
     })
+}
+
+/// Credentials for `host` from docker's `config.json` at `path`: its `credHelpers` entry for the
+/// host, else its `auths`, else its `credsStore`.
+fn from_docker_config(
+    host: &str,
+    path: PathBuf,
+    env: &BTreeMap<String, String>,
+    deadline: Duration,
+) -> Result<Option<Resolved>, CredentialError> {
+    let Some(file) = read_auth_file(&path)? else {
+        return Ok(None);
+    };
+    let found = |credential, source| {
+        Some(Resolved {
+            credential: Some(credential),
+            source,
+        })
+    };
+    let helper = file
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| key_matches(k, host))
+        .map(|(_, v)| v.clone());
+    if let Some(helper) = helper {
+        let c = run_helper(&helper, host, &path, env, deadline)?;
+        return Ok(c.and_then(|c| {
+            found(
+                c,
+                CredentialSource::CredentialHelper {
+                    helper,
+                    config: path,
+                },
+            )
+        }));
+    }
+    if let Some((key, c)) = from_auths(&file, host, &path.display().to_string())? {
+        return Ok(found(c, CredentialSource::DockerConfig { path, key }));
+    }
+    if let Some(store) = file.creds_store.clone().filter(|s| !s.is_empty())
+        && let Some(c) = run_helper(&store, host, &path, env, deadline)?
+    {
+        return Ok(found(
+            c,
+            CredentialSource::CredentialHelper {
+                helper: store,
+                config: path,
+            },
+        ));
+    }
+    Ok(None)
 }
 
 /// Where [`resolve`] looks, in its order, for a message when none of it had credentials:
@@ -463,137 +487,4 @@ fn from_auths(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const D: Duration = Duration::from_secs(5);
-
-    fn env(pairs: &[(&str, &str)]) -> CredentialConfig {
-        CredentialConfig {
-            explicit: None,
-            env: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
-
-    fn user_of(r: &Resolved) -> &str {
-        &r.credential.as_ref().unwrap().username
-    }
-
-    #[test]
-    fn host_key_matching_like_docker() {
-        assert!(key_matches("https://index.docker.io/v1/", DOCKER_HUB));
-        assert!(key_matches("docker.io", DOCKER_HUB));
-        assert!(key_matches("https://ghcr.io/v2/", "ghcr.io"));
-        assert!(key_matches("GHCR.io", "ghcr.io"));
-        assert!(key_matches("localhost:5000", "localhost:5000"));
-        assert!(!key_matches("localhost:5001", "localhost:5000"));
-        assert!(!key_matches("quay.io/org", "quay.io"));
-        assert!(!key_matches("https://index.docker.io/v1/", "ghcr.io"));
-    }
-
-    #[test]
-    fn order_explicit_then_env_then_docker_auth_config() {
-        let auth = B64.encode("cfguser:cfgpass");
-        let mut c = env(&[
-            ("TAGGUARD_USERNAME", "envuser"),
-            ("TAGGUARD_PASSWORD", "envpass"),
-            (
-                "DOCKER_AUTH_CONFIG",
-                &format!(r#"{{"auths":{{"ghcr.io":{{"auth":"{auth}"}}}}}}"#),
-            ),
-        ]);
-        c.explicit = Some(("cli".into(), Secret::new("p")));
-        let r = resolve("ghcr.io", &c, D).unwrap();
-        assert_eq!(
-            (user_of(&r), &r.source),
-            ("cli", &CredentialSource::Explicit)
-        );
-        c.explicit = None;
-        let r = resolve("ghcr.io", &c, D).unwrap();
-        assert_eq!(
-            (user_of(&r), &r.source),
-            ("envuser", &CredentialSource::Environment)
-        );
-        c.env.remove("TAGGUARD_USERNAME");
-        assert!(matches!(
-            resolve("ghcr.io", &c, D),
-            Err(CredentialError::HalfEnvironment)
-        ));
-        c.env.remove("TAGGUARD_PASSWORD");
-        let r = resolve("ghcr.io", &c, D).unwrap();
-        assert_eq!(user_of(&r), "cfguser");
-        assert_eq!(
-            r.source.to_string(),
-            "DOCKER_AUTH_CONFIG auths[\"ghcr.io\"]"
-        );
-        assert_eq!(
-            resolve("quay.io", &c, D).unwrap().source,
-            CredentialSource::Anonymous
-        );
-    }
-
-    #[test]
-    fn docker_config_identity_token_and_gitlab() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("config.json"),
-            format!(
-                r#"{{"auths":{{"https://index.docker.io/v1/":{{"username":"hub","password":"x"}},
-                    "acr.example.io":{{"auth":"{}","identitytoken":"refresh"}}}}}}"#,
-                B64.encode(format!("{ACR_TOKEN_USERNAME}:"))
-            ),
-        )
-        .unwrap();
-        let d = dir.path().to_str().unwrap();
-        let c = env(&[
-            ("DOCKER_CONFIG", d),
-            ("CI_REGISTRY", "gitlab.example.io:5050"),
-            ("CI_REGISTRY_USER", "gitlab-ci-token"),
-            ("CI_REGISTRY_PASSWORD", "job"),
-        ]);
-        let r = resolve(DOCKER_HUB, &c, D).unwrap();
-        assert_eq!(user_of(&r), "hub");
-        let r = resolve("acr.example.io", &c, D).unwrap();
-        assert!(
-            matches!(r.credential.unwrap().secret, CredentialSecret::IdentityToken(ref t) if t.expose() == "refresh")
-        );
-        let r = resolve("gitlab.example.io:5050", &c, D).unwrap();
-        assert_eq!(
-            (user_of(&r), &r.source),
-            ("gitlab-ci-token", &CredentialSource::GitlabCi)
-        );
-    }
-
-    #[test]
-    fn broken_files_name_the_file_but_not_the_content() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"auths":{"h":{"auth":"not-base64!!"}}}"#,
-        )
-        .unwrap();
-        let c = env(&[("DOCKER_CONFIG", dir.path().to_str().unwrap())]);
-        let e = resolve("h", &c, D).unwrap_err().to_string();
-        assert!(
-            e.contains("config.json: auths[\"h\"].auth is not base64"),
-            "{e}"
-        );
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"auths": {"h": {"password": 1234567}}"#,
-        )
-        .unwrap();
-        let e = resolve("h", &c, D).unwrap_err().to_string();
-        assert!(e.contains("is not valid JSON (line 1"), "{e}");
-        assert!(!e.contains("1234567"), "{e}");
-    }
-
-    #[test]
-    fn acr_username_makes_the_password_a_refresh_token() {
-        let c = Credential::password(ACR_TOKEN_USERNAME, Secret::new("r"));
-        assert!(matches!(c.secret, CredentialSecret::IdentityToken(_)));
-    }
-}
+mod tests;

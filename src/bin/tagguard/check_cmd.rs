@@ -5,11 +5,11 @@ use tagguard::check;
 use tagguard::report::Status;
 
 use crate::cli::CheckArgs;
-use crate::{render, setup, tags_cmd};
+use crate::{render, setup};
 
 pub fn run(args: &CheckArgs) -> Result<Status> {
     setup::preflight(args.format)?;
-    let computed = tags_cmd::compute(&args.build)?;
+    let computed = setup::compute(&args.build)?;
     setup::require_images(&computed, "check")?;
     let source = args
         .source

@@ -10,11 +10,11 @@ use tagguard::push;
 use tagguard::report::Status;
 
 use crate::cli::PushArgs;
-use crate::{output, render, setup, tags_cmd};
+use crate::{output, render, setup};
 
 pub fn run(args: &PushArgs) -> Result<Status> {
     setup::preflight(args.format)?;
-    let computed = tags_cmd::compute(&args.build)?;
+    let computed = setup::compute(&args.build)?;
     setup::require_images(&computed, "push")?;
     let source = setup::parse_source(&args.source)?;
     let registries = setup::registries(&args.registry)?;

@@ -1,18 +1,21 @@
-//! What the commands that talk to registries share: the registry configuration from the flags
-//! and the environment, the async runtime, and the checks made before any request.
+//! What the commands share: the build's tags from the flags, the registry configuration from the
+//! flags and the environment, the async runtime, and the checks made before any request.
 
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::time::Duration;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
+use tagguard::context::{self, Overrides};
+use tagguard::policy::Policy;
 use tagguard::registries::{Registries, RegistryConfig};
 use tagguard::registry::retry::RetryPolicy;
 use tagguard::registry::{CredentialConfig, TransportConfig};
 use tagguard::secret::Secret;
 use tagguard::source::SourceSpec;
-use tagguard::tags::Computed;
+use tagguard::tags::{self, Computed};
 
-use crate::cli::{ConnectionArgs, Format, RegistryArgs};
+use crate::cli::{BuildArgs, ConnectionArgs, Format, RegistryArgs};
 
 /// The run's registries, from the flags and the environment.
 pub fn registries(args: &RegistryArgs) -> Result<Registries> {
@@ -96,4 +99,26 @@ pub fn preflight(format: Format) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Gathers the context, loads the policy and computes the tags: the shared first step of every
+/// command that needs tags.
+pub fn compute(args: &BuildArgs) -> Result<Computed> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let overrides = Overrides {
+        sha: args.sha.clone(),
+        branch: args.branch.clone(),
+        git_tag: args.git_tag.clone(),
+        pr_number: args.pr_number.clone(),
+        build_id: args.build_id.clone(),
+        build_number: args.build_number.clone(),
+        timestamp: args.timestamp,
+    };
+    let ctx = context::gather(&args.repo, &env, &overrides, chrono::Utc::now())?;
+    log::debug!("context: {ctx:?}");
+    let policy = Policy::load(args.policy.as_deref(), ctx.root.as_deref())?;
+    log::info!("policy: {}", policy.source.name);
+    let computed = tags::compute(&policy, &ctx, &args.images)?;
+    log::debug!("computed: {computed:?}");
+    Ok(computed)
 }

@@ -1,20 +1,15 @@
 //! `tagguard tags`: compute the tags of this build and print them.
 
-use std::collections::HashMap;
-
 use miette::Result;
-use tagguard::context::{self, Overrides};
 use tagguard::plan;
-use tagguard::policy::Policy;
 use tagguard::report::Status;
-use tagguard::tags::{self, Computed};
 
-use crate::cli::{BuildArgs, Format, TagsArgs};
+use crate::cli::{Format, TagsArgs};
 use crate::{output, render, setup};
 
 pub fn run(args: &TagsArgs) -> Result<Status> {
     setup::preflight(args.format)?;
-    let computed = compute(&args.build)?;
+    let computed = setup::compute(&args.build)?;
     if let Some(refusal) = plan::dirty_tree(&computed, args.build.allow_dirty) {
         render::findings(&[refusal]);
         return Ok(Status::Refused);
@@ -32,26 +27,4 @@ pub fn run(args: &TagsArgs) -> Result<Status> {
         Format::Gitlab => output::dotenv(&output::tags_dotenv(&computed)),
     }
     Ok(Status::Ok)
-}
-
-/// Gathers the context, loads the policy and computes the tags: the shared first step of every
-/// command that needs tags.
-pub fn compute(args: &BuildArgs) -> Result<Computed> {
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let overrides = Overrides {
-        sha: args.sha.clone(),
-        branch: args.branch.clone(),
-        git_tag: args.git_tag.clone(),
-        pr_number: args.pr_number.clone(),
-        build_id: args.build_id.clone(),
-        build_number: args.build_number.clone(),
-        timestamp: args.timestamp,
-    };
-    let ctx = context::gather(&args.repo, &env, &overrides, chrono::Utc::now())?;
-    log::debug!("context: {ctx:?}");
-    let policy = Policy::load(args.policy.as_deref(), ctx.root.as_deref())?;
-    log::info!("policy: {}", policy.source.name);
-    let computed = tags::compute(&policy, &ctx, &args.images)?;
-    log::debug!("computed: {computed:?}");
-    Ok(computed)
 }
