@@ -5,6 +5,7 @@
 //! registry (observe) → plan (decide) → apply (write). The library never prints; the
 //! `tagguard` binary renders what it returns.
 
+pub mod audit;
 pub mod check;
 pub mod ci;
 pub mod context;

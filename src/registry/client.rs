@@ -17,6 +17,8 @@ use super::reference::Reference;
 use super::retry::{RetryClass, parse_retry_after, retryable_status, unprocessed_status};
 use super::transport::TransportConfig;
 
+mod referrers;
+
 /// Every manifest type tagguard understands, for `Accept`.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.oci.image.index.v1+json, \

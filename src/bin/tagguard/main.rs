@@ -1,5 +1,6 @@
 //! The `tagguard` binary: parse the arguments, run the command, exit with its code.
 
+mod audit_cmd;
 mod check_cmd;
 mod cli;
 mod exit;
@@ -20,6 +21,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Push(args) => push_cmd::run(&args),
         cli::Command::Policy(cmd) => policy_cmd::run(&cmd),
         cli::Command::Hook(cmd) => hook_cmd::run(&cmd),
+        cli::Command::Audit(args) => audit_cmd::run(&args),
     };
     exit::finish(result)
 }
