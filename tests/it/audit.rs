@@ -1,0 +1,376 @@
+//! `tagguard audit`: against a real registry (records through the fallback tag scheme, which
+//! CNCF distribution 2.8 needs), and a stub for the referrers API it does not have.
+
+use std::collections::BTreeSet;
+
+use chrono::DateTime;
+use serde_json::{Value, json};
+use tagguard::audit::{RecordMeta, write_records};
+use tagguard::registry::{Digest, RegistryClient};
+
+use crate::support::cmd::{Run, tagguard};
+use crate::support::git::Repo;
+use crate::support::http::{Response, Server};
+use crate::support::registry::{Image, Mode, Registry, check_config};
+
+const POLICY: &str = r#"version: 1
+tags:
+  - template: "{{ version }}"
+    when: release
+  - template: "{{ major }}.{{ minor }}"
+    when: stable-release
+    floating: minor
+  - template: "{{ major }}"
+    when: { version: ">=1.0.0" }
+    floating: major
+  - template: latest
+    when: stable-release
+    floating: latest
+  - template: "sha-{{ short_sha }}"
+"#;
+
+const VERSION: &str = "org.opencontainers.image.version";
+const REVISION: &str = "org.opencontainers.image.revision";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn built(version: &str, commit: &str) -> Image {
+    Image::with_labels(json!({ VERSION: version, REVISION: commit }))
+}
+
+fn audit(repo: &Repo, image: &str) -> Run {
+    tagguard(repo.path())
+        .args(["audit", "--image", image, "--format", "json"])
+        .run()
+}
+
+/// What tagguard's push does for a release: push the build, then record what it wrote.
+fn release(r: &Registry, repo: &Repo, image: &str, version: &str) {
+    let build = built(version, &repo.head());
+    let digest = r.seed(&build, "acme/app", &format!("build-{version}"));
+    let run = tagguard(repo.path())
+        .args(["push", "--image", image, "--source"])
+        .args([format!("{image}@{digest}")])
+        .args(["--git-tag", &format!("v{version}"), "--format", "json"])
+        .args(["--timestamp=1700000000"])
+        .run()
+        .success();
+    let written: Vec<(String, Digest)> = run.json()["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["tag"].as_str().unwrap().to_owned(),
+                w["digest"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(written.len(), 5, "{written:?}");
+    let meta = RecordMeta {
+        time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        commit: Some(repo.head()),
+        ci_run: Some(format!("https://ci.example/runs/{version}")),
+    };
+    let config = check_config(Some(r), &[]);
+    let client = RegistryClient::new(&r.host, &config.credentials, &config.transport).unwrap();
+    let report = runtime().block_on(write_records(&client, "acme/app", &written, &meta));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.written.len(), 1);
+    assert!(report.written[0].fallback_tag.is_some());
+}
+
+fn found(run: &Run) -> BTreeSet<(String, String)> {
+    run.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["tag"].as_str().unwrap().to_owned(),
+                f["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn writes_outside_tagguard_are_found_and_tagguards_own_are_not() {
+    let r = Registry::start(Mode::Plain);
+    let image = format!("{}/acme/app", r.host);
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", POLICY);
+    let first = repo.commit("policy");
+    release(&r, &repo, &image, "1.0.0");
+    repo.write("src.txt", "fix");
+    let second = repo.commit("fix");
+    release(&r, &repo, &image, "1.0.1");
+    let (sha1, sha2) = (
+        format!("sha-{}", &first[..7]),
+        format!("sha-{}", &second[..7]),
+    );
+
+    // The records are beside the images: one fallback tag per image (no referrers API here).
+    let tags = r.tags_of("acme/app");
+    let fallback: Vec<&String> = tags.iter().filter(|t| t.starts_with("sha256-")).collect();
+    assert_eq!(fallback.len(), 2, "{tags:?}");
+
+    let run = audit(&repo, &image).success();
+    assert_eq!(run.json()["findings"], json!([]));
+    assert_eq!(run.json()["images"][0]["records"], 10, "{}", run.stdout);
+
+    // Outside tagguard: a release whose image says another version, a commit tag of another
+    // commit, and two immutable tags overwritten (one by a rebuild of the same commit).
+    r.seed(&built("2.9.9", &second), "acme/app", "3.0.0");
+    r.seed(
+        &built("1.0.1", "1111111111111111111111111111111111111111"),
+        "acme/app",
+        "sha-deadbee",
+    );
+    r.seed(&built("1.0.0", &first), "acme/app", "1.0.0");
+    r.seed(&built("1.0.1", &second), "acme/app", &sha2);
+
+    let run = audit(&repo, &image).code(3);
+    let expected: BTreeSet<(String, String)> = [
+        ("latest", "floating-behind"),
+        ("3.0.0", "version-label"),
+        ("sha-deadbee", "revision-label"),
+        ("1.0.0", "moved"),
+        (sha2.as_str(), "moved"),
+    ]
+    .iter()
+    .map(|(t, k)| (t.to_string(), k.to_string()))
+    .collect();
+    assert_eq!(found(&run), expected, "{}", run.stdout);
+    let findings = run.json()["findings"].as_array().unwrap().clone();
+    for f in &findings {
+        assert_ne!(f["tag"], "1.0.1");
+        assert_ne!(f["tag"], sha1.as_str());
+        assert!(!f["help"].as_str().unwrap().is_empty());
+    }
+    let latest = findings.iter().find(|f| f["tag"] == "latest").unwrap();
+    let v3 = r.digest_of("acme/app", "3.0.0").unwrap();
+    assert_eq!(latest["expected"], format!("3.0.0@{v3}"));
+    let moved = findings.iter().find(|f| f["tag"] == "1.0.0").unwrap();
+    assert_eq!(moved["found"], r.digest_of("acme/app", "1.0.0").unwrap());
+    assert!(
+        moved["help"]
+            .as_str()
+            .unwrap()
+            .contains("https://ci.example/runs/1.0.0"),
+        "{moved}"
+    );
+
+    // The other formats say the same.
+    let text = tagguard(repo.path())
+        .args(["audit", "--image", &image])
+        .run()
+        .code(3);
+    assert!(text.stdout.contains("5 findings"), "{}", text.stdout);
+    let dotenv = tagguard(repo.path())
+        .args(["audit", "--image", &image, "--format", "gitlab"])
+        .run()
+        .code(3);
+    assert!(
+        dotenv.stdout.contains("TAGGUARD_AUDIT_FINDINGS=5\n"),
+        "{}",
+        dotenv.stdout
+    );
+}
+
+#[test]
+fn github_format_writes_outputs_and_a_summary_table() {
+    let r = Registry::start(Mode::Plain);
+    let image = format!("{}/acme/app", r.host);
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", POLICY);
+    repo.commit("policy");
+    r.seed(&built("1.0.0", &repo.head()), "acme/app", "1.0.0");
+    r.seed(&built("0.9.0", &repo.head()), "acme/app", "latest");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, summary) = (dir.path().join("out"), dir.path().join("summary"));
+    tagguard(repo.path())
+        .args(["audit", "--image", &image, "--format", "github"])
+        .env("GITHUB_OUTPUT", &out)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .run()
+        .code(3);
+    let outputs = std::fs::read_to_string(out).unwrap();
+    assert!(outputs.contains("clean<<"), "{outputs}");
+    assert!(
+        outputs.contains(&format!("\n{image}:latest\n")),
+        "{outputs}"
+    );
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(
+        summary.contains(&format!("| `{image}:latest` | **floating-behind** |")),
+        "{summary}"
+    );
+}
+
+#[test]
+fn no_images_and_unreachable_registries_are_errors_that_say_what_to_do() {
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", POLICY);
+    repo.commit("policy");
+    let run = tagguard(repo.path()).args(["audit"]).run().code(1);
+    assert!(
+        run.err_text().contains("tagguard::audit::no_images"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.err_text().contains("pass --image"), "{}", run.stderr);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let run = tagguard(repo.path())
+        .args(["audit", "--retries", "0", "--image"])
+        .args([format!("127.0.0.1:{port}/acme/app")])
+        .run()
+        .code(1);
+    assert!(
+        run.err_text().contains("tagguard::audit::registry"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A registry with the referrers API: `1.0.0` was moved from `old` (still tagged `sha-…`)
+/// to `new`; `old`'s referrers hold tagguard's record of both tags.
+struct Referrers {
+    server: Server,
+    old: Digest,
+}
+
+fn referrers_registry() -> Referrers {
+    let config = json!({"config": {"Labels": {}}}).to_string().into_bytes();
+    let config_digest = Digest::sha256_of(&config);
+    let image = |n: u8| {
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest.to_string(), "size": config.len()},
+            "layers": [], "annotations": {"n": n.to_string()}})
+        .to_string()
+        .into_bytes()
+    };
+    let (old_bytes, new_bytes) = (image(1), image(2));
+    let (old, new) = (Digest::sha256_of(&old_bytes), Digest::sha256_of(&new_bytes));
+    let record = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": Digest::sha256_of(b"record").to_string(), "size": 6,
+            "artifactType": "application/vnd.tagguard.record.v1+json",
+            "annotations": {"io.tagguard.record.tags": "1.0.0,sha-abcdef0",
+                            "org.opencontainers.image.created": "2026-11-30T12:00:00Z"}}]});
+    let empty = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": []});
+    let (o, n) = (old.clone(), new.clone());
+    let server = Server::start(move |req| {
+        let manifest = |bytes: &Vec<u8>, d: &Digest| {
+            Response::new(200)
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                .header("Docker-Content-Digest", d.to_string())
+                .body(if req.method == "HEAD" {
+                    Vec::new()
+                } else {
+                    bytes.clone()
+                })
+        };
+        let path = req.path().to_owned();
+        match (req.method.as_str(), path.as_str()) {
+            ("GET", "/v2/acme/app/tags/list") => Response::new(200)
+                .json(json!({"name": "acme/app", "tags": ["1.0.0", "sha-abcdef0"]})),
+            (_, "/v2/acme/app/manifests/1.0.0") => manifest(&new_bytes, &n),
+            (_, "/v2/acme/app/manifests/sha-abcdef0") => manifest(&old_bytes, &o),
+            (_, p) if p == format!("/v2/acme/app/manifests/{o}") => manifest(&old_bytes, &o),
+            (_, p) if p == format!("/v2/acme/app/manifests/{n}") => manifest(&new_bytes, &n),
+            ("GET", p) if p == format!("/v2/acme/app/referrers/{o}") => Response::new(200)
+                .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+                .body(record.to_string().into_bytes()),
+            ("GET", p) if p.starts_with("/v2/acme/app/referrers/") => Response::new(200)
+                .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+                .body(empty.to_string().into_bytes()),
+            ("HEAD", p) if p.starts_with("/v2/acme/app/blobs/") => Response::new(200),
+            ("GET", p) if p == format!("/v2/acme/app/blobs/{config_digest}") => {
+                Response::new(200).body(config.clone())
+            }
+            ("PUT", p) if p.starts_with("/v2/acme/app/manifests/sha256:") => Response::new(201),
+            _ => Response::new(404),
+        }
+    });
+    Referrers { server, old }
+}
+
+#[test]
+fn the_referrers_api_is_read_and_written_when_the_registry_has_it() {
+    let stub = referrers_registry();
+    let image = format!("{}/acme/app", stub.server.host());
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", POLICY);
+    repo.commit("policy");
+    let run = audit(&repo, &image).code(3);
+    assert_eq!(
+        found(&run),
+        BTreeSet::from([("1.0.0".to_owned(), "moved".to_owned())]),
+        "{}",
+        run.stdout
+    );
+    let asked: Vec<String> = stub
+        .server
+        .requests()
+        .iter()
+        .filter(|q| q.path().contains("/referrers/"))
+        .map(|q| q.target.clone())
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked
+            .iter()
+            .all(|t| t.ends_with("?artifactType=application%2Fvnd.tagguard.record.v1%2Bjson")),
+        "{asked:?}"
+    );
+
+    // Writing: the record goes in by digest, and no fallback tag is written.
+    let before = stub.server.requests().len();
+    let config = check_config(None, &[]);
+    let client =
+        RegistryClient::new(&stub.server.host(), &config.credentials, &config.transport).unwrap();
+    let meta = RecordMeta {
+        time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        commit: None,
+        ci_run: None,
+    };
+    let written = [("sha-abcdef0".to_owned(), stub.old.clone())];
+    let report = runtime().block_on(write_records(&client, "acme/app", &written, &meta));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.written[0].fallback_tag, None);
+    let puts: Vec<String> = stub.server.requests()[before..]
+        .iter()
+        .filter(|q| q.method == "PUT")
+        .map(|q| q.target.clone())
+        .collect();
+    assert_eq!(
+        puts,
+        [format!(
+            "/v2/acme/app/manifests/{}",
+            report.written[0].record
+        )]
+    );
+    let body: Value = serde_json::from_slice(
+        &stub.server.requests()[before..]
+            .iter()
+            .find(|q| q.method == "PUT")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(body["subject"]["digest"], stub.old.to_string());
+    assert_eq!(
+        body["annotations"]["io.tagguard.record.tags"],
+        "sha-abcdef0"
+    );
+}
