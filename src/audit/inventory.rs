@@ -1,7 +1,9 @@
 //! Reading one repository for an audit: its tags, where each tag the policy has a say about
 //! points, the labels of the images that carry version and commit tags, and tagguard's records.
-//! Requests run concurrently (bounded); each manifest and config is read once per digest.
+//! Tag pages are streamed: a page's tags are looked up while the next page is read. Requests
+//! run concurrently (bounded); each manifest and config is read once per digest.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use futures_util::StreamExt as _;
@@ -10,8 +12,8 @@ use serde_json::Value;
 use super::error::AuditError;
 use super::finding::{Labels, Observed, TagState};
 use super::record;
-use super::rules::{Rules, is_fallback_tag};
-use crate::registry::{Digest, RegistryClient, manifest};
+use super::rules::{Role, Rules, is_fallback_tag};
+use crate::registry::{Digest, RegistryClient, RegistryError, manifest};
 
 /// The most of an image config that is read: real ones are a few KiB.
 const MAX_CONFIG_BYTES: usize = 1 << 20;
@@ -34,36 +36,51 @@ pub async fn observe(
     rules: &Rules,
     concurrency: usize,
 ) -> Result<(Observed, Counts), AuditError> {
-    let tags = client
-        .list_tags(repository)
-        .await
-        .map_err(AuditError::registry(image))?;
-    let fallback_tags: Vec<String> = tags
-        .iter()
-        .filter(|t| is_fallback_tag(t))
-        .cloned()
-        .collect();
-    let relevant: Vec<_> = tags
-        .iter()
-        .filter_map(|t| rules.role(t).map(|role| (t, role)))
-        .collect();
-    let mut states = Vec::with_capacity(relevant.len());
-    let mut heads =
-        futures_util::stream::iter(relevant.into_iter().map(|(tag, role)| async move {
-            (tag, role, client.head_manifest(repository, tag).await)
-        }))
+    // Tags are looked up as their page arrives; only the fallback tags are kept aside.
+    let seen = RefCell::new((0usize, Vec::<String>::new()));
+    let heads = client
+        .tag_pages(repository)
+        .flat_map(|page| {
+            let items: Vec<Result<(String, Role), RegistryError>> = match page {
+                Ok(tags) => {
+                    let mut seen = seen.borrow_mut();
+                    seen.0 += tags.len();
+                    tags.into_iter()
+                        .filter_map(|tag| {
+                            if is_fallback_tag(&tag) {
+                                seen.1.push(tag);
+                                return None;
+                            }
+                            rules.role(&tag).map(|role| Ok((tag, role)))
+                        })
+                        .collect()
+                }
+                Err(e) => vec![Err(e)],
+            };
+            futures_util::stream::iter(items)
+        })
+        .map(|item| async move {
+            let (tag, role) = item?;
+            let head = client.head_manifest(repository, &tag).await?;
+            Ok::<_, RegistryError>((tag, role, head))
+        })
         .buffer_unordered(concurrency);
-    while let Some((tag, role, head)) = heads.next().await {
-        // A tag deleted since the listing has nothing left to audit.
-        if let Some(head) = head.map_err(AuditError::registry(image))? {
-            states.push(TagState {
-                tag: tag.clone(),
-                digest: head.digest,
-                role,
-            });
+    let mut states = Vec::new();
+    {
+        let mut heads = std::pin::pin!(heads);
+        while let Some(found) = heads.next().await {
+            let (tag, role, head) = found.map_err(AuditError::registry(image))?;
+            // A tag deleted since the listing has nothing left to audit.
+            if let Some(head) = head {
+                states.push(TagState {
+                    tag,
+                    digest: head.digest,
+                    role,
+                });
+            }
         }
     }
-    drop(heads);
+    let (tag_count, fallback_tags) = seen.into_inner();
     states.sort_by(|a, b| a.tag.cmp(&b.tag));
 
     let labelled: BTreeSet<&Digest> = states
@@ -89,7 +106,7 @@ pub async fn observe(
     )
     .await?;
     let counts = Counts {
-        tags: tags.len(),
+        tags: tag_count,
         audited: states.len(),
         records: records.values().map(Vec::len).sum(),
     };

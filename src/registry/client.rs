@@ -18,6 +18,7 @@ use super::retry::{RetryClass, parse_retry_after, retryable_status, unprocessed_
 use super::transport::TransportConfig;
 
 mod referrers;
+mod tag_pages;
 
 /// Every manifest type tagguard understands, for `Accept`.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \

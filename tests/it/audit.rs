@@ -374,3 +374,74 @@ fn the_referrers_api_is_read_and_written_when_the_registry_has_it() {
         "sha-abcdef0"
     );
 }
+
+#[test]
+fn tag_pages_are_followed_and_each_tag_looked_up_once() {
+    let config = json!({"config": {"Labels": {VERSION: "1.0.0"}}})
+        .to_string()
+        .into_bytes();
+    let config_digest = Digest::sha256_of(&config);
+    let image = |n: u8| {
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest.to_string(), "size": config.len()},
+            "layers": [], "annotations": {"n": n.to_string()}})
+        .to_string()
+        .into_bytes()
+    };
+    let (one, two) = (image(1), image(2));
+    let (d1, d2) = (Digest::sha256_of(&one), Digest::sha256_of(&two));
+    let server = Server::start(move |req| {
+        let manifest = |bytes: &Vec<u8>, d: &Digest| {
+            Response::new(200)
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                .header("Docker-Content-Digest", d.to_string())
+                .body(if req.method == "HEAD" {
+                    Vec::new()
+                } else {
+                    bytes.clone()
+                })
+        };
+        let path = req.path().to_owned();
+        match (req.method.as_str(), path.as_str()) {
+            ("GET", "/v2/acme/app/tags/list") if req.query().is_empty() => Response::new(200)
+                .header(
+                    "Link",
+                    r#"</v2/acme/app/tags/list?n=1&last=latest>; rel="next""#,
+                )
+                .json(json!({"tags": ["latest"]})),
+            ("GET", "/v2/acme/app/tags/list") => {
+                Response::new(200).json(json!({"tags": ["1.0.0"]}))
+            }
+            (_, "/v2/acme/app/manifests/latest") => manifest(&one, &d1),
+            (_, "/v2/acme/app/manifests/1.0.0") => manifest(&two, &d2),
+            (_, p) if p == format!("/v2/acme/app/manifests/{d2}") => manifest(&two, &d2),
+            ("GET", p) if p == format!("/v2/acme/app/blobs/{config_digest}") => {
+                Response::new(200).body(config.clone())
+            }
+            _ => Response::new(404),
+        }
+    });
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", POLICY);
+    repo.commit("policy");
+    let run = audit(&repo, &format!("{}/acme/app", server.host())).code(3);
+    assert_eq!(
+        found(&run),
+        BTreeSet::from([("latest".to_owned(), "floating-behind".to_owned())]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.json()["images"][0]["tags"], 2);
+    let requests = server.requests();
+    let count = |prefix: &str| {
+        requests
+            .iter()
+            .filter(|q| q.target.starts_with(prefix))
+            .count()
+    };
+    assert_eq!(count("/v2/acme/app/tags/list"), 2);
+    assert_eq!(count("/v2/acme/app/manifests/latest"), 1);
+    assert_eq!(count("/v2/acme/app/manifests/1.0.0"), 1);
+    assert_eq!(count("/v2/acme/app/blobs/"), 1);
+}

@@ -48,7 +48,11 @@ pub async fn read_records(
     }))
     .buffer_unordered(concurrency);
     while let Some((subject, index)) = fallbacks.next().await {
-        if let Some(index) = index.map_err(AuditError::registry(image))? {
+        // The spec: a fallback tag that holds no index means no referrers.
+        if let Some(index) = index.map_err(AuditError::registry(image))?
+            && serde_json::from_slice::<Value>(&index.bytes)
+                .is_ok_and(|v| v["manifests"].is_array())
+        {
             listings.push((subject, index.bytes));
         }
     }
