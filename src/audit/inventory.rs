@@ -41,7 +41,7 @@ pub async fn observe(
     let heads = client
         .tag_pages(repository)
         .flat_map(|page| {
-            let items: Vec<Result<(String, Role), RegistryError>> = match page {
+            let items: Vec<Result<(String, Role), Box<RegistryError>>> = match page {
                 Ok(tags) => {
                     let mut seen = seen.borrow_mut();
                     seen.0 += tags.len();
@@ -55,21 +55,24 @@ pub async fn observe(
                         })
                         .collect()
                 }
-                Err(e) => vec![Err(e)],
+                Err(e) => vec![Err(Box::new(e))],
             };
             futures_util::stream::iter(items)
         })
         .map(|item| async move {
             let (tag, role) = item?;
-            let head = client.head_manifest(repository, &tag).await?;
-            Ok::<_, RegistryError>((tag, role, head))
+            let head = client
+                .head_manifest(repository, &tag)
+                .await
+                .map_err(Box::new)?;
+            Ok::<_, Box<RegistryError>>((tag, role, head))
         })
         .buffer_unordered(concurrency);
     let mut states = Vec::new();
     {
         let mut heads = std::pin::pin!(heads);
         while let Some(found) = heads.next().await {
-            let (tag, role, head) = found.map_err(AuditError::registry(image))?;
+            let (tag, role, head) = found.map_err(|e| AuditError::registry(image)(*e))?;
             // A tag deleted since the listing has nothing left to audit.
             if let Some(head) = head {
                 states.push(TagState {
