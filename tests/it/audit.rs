@@ -214,6 +214,13 @@ fn github_format_writes_outputs_and_a_summary_table() {
 }
 
 #[test]
+fn help_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tagguard(dir.path()).args(["audit", "--help"]).run().success();
+    insta::assert_snapshot!("help-audit", run.stdout);
+}
+
+#[test]
 fn no_images_and_unreachable_registries_are_errors_that_say_what_to_do() {
     let repo = Repo::new();
     repo.write(".tagguard.yml", POLICY);

@@ -32,13 +32,13 @@ pub enum Command {
     /// Git hooks that guard release tags before they are pushed
     #[command(subcommand)]
     Hook(HookCommand),
-    /// Read every tag of the image repositories and report where they broke the policy's promises
+    /// Report the tags in the registry that break the policy's promises
     Audit(Box<AuditArgs>),
 }
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Findings: floating-behind, version-label, revision-label, moved (see docs/audit.md).\nExit codes: 0 no finding, 1 error, 3 findings."
+    after_help = "Findings: floating-behind, version-label, revision-label, moved (see docs/audit.md).\nExit codes: 0 no finding, 1 error, 2 usage, 3 findings."
 )]
 pub struct AuditArgs {
     /// Policy file [default: .tagguard.yml in --repo, else the embedded default]
