@@ -216,7 +216,10 @@ fn github_format_writes_outputs_and_a_summary_table() {
 #[test]
 fn help_text() {
     let dir = tempfile::tempdir().unwrap();
-    let run = tagguard(dir.path()).args(["audit", "--help"]).run().success();
+    let run = tagguard(dir.path())
+        .args(["audit", "--help"])
+        .run()
+        .success();
     insta::assert_snapshot!("help-audit", run.stdout);
 }
 
@@ -451,4 +454,51 @@ fn tag_pages_are_followed_and_each_tag_looked_up_once() {
     assert_eq!(count("/v2/acme/app/manifests/latest"), 1);
     assert_eq!(count("/v2/acme/app/manifests/1.0.0"), 1);
     assert_eq!(count("/v2/acme/app/blobs/"), 1);
+}
+
+#[test]
+fn a_record_the_registry_refuses_is_reported_and_nothing_else_happens() {
+    let image = Digest::sha256_of(b"an image");
+    let d = image.clone();
+    let server = Server::start(move |req| match req.method.as_str() {
+        "HEAD" if req.path() == format!("/v2/acme/app/manifests/{d}") => Response::new(200)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .header("Docker-Content-Digest", d.to_string())
+            .header("Content-Length", "8"),
+        "HEAD" if req.path().starts_with("/v2/acme/app/blobs/") => Response::new(200),
+        "PUT" => Response::new(403)
+            .json(json!({"errors": [{"code": "DENIED", "message": "no artifacts here"}]})),
+        _ => Response::new(404),
+    });
+    let config = check_config(None, &[]);
+    let client =
+        RegistryClient::new(&server.host(), &config.credentials, &config.transport).unwrap();
+    let meta = RecordMeta {
+        time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        commit: None,
+        ci_run: None,
+    };
+    let written = [("1.0.0".to_owned(), image.clone())];
+    let report = runtime().block_on(write_records(&client, "acme/app", &written, &meta));
+    assert!(report.written.is_empty());
+    assert_eq!(report.failed.len(), 1);
+    let message = report.failed[0].to_string();
+    assert!(
+        message.starts_with(&format!(
+            "could not record that tagguard wrote 1.0.0 at {image}"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("no artifacts here"), "{message}");
+    let puts: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|q| q.method != "GET" && q.method != "HEAD")
+        .map(|q| q.target.clone())
+        .collect();
+    assert_eq!(
+        puts.len(),
+        1,
+        "one record PUT, no fallback tag after it failed: {puts:?}"
+    );
 }

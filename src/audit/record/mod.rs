@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use crate::ci::CiKind;
+use crate::context::Context;
 use crate::registry::Digest;
 
 pub use read::read_records;
@@ -43,6 +45,23 @@ pub struct RecordMeta {
     pub commit: Option<String>,
     /// The CI run that pushed (a URL where the CI gives one, else its ID).
     pub ci_run: Option<String>,
+}
+
+impl RecordMeta {
+    /// What the build's context says: its time, its commit and its CI run (GitHub Actions' and
+    /// GitLab's as a link, another CI's build ID as it is).
+    pub fn of_build(ctx: &Context) -> RecordMeta {
+        let ci_run = match (ctx.ci, &ctx.source_url, &ctx.build_id) {
+            (CiKind::GitHub, Some(url), Some(id)) => Some(format!("{url}/actions/runs/{id}")),
+            (CiKind::GitLab, Some(url), Some(id)) => Some(format!("{url}/-/pipelines/{id}")),
+            (_, _, id) => id.clone(),
+        };
+        RecordMeta {
+            time: ctx.build_time,
+            commit: Some(ctx.sha.clone()).filter(|s| !s.is_empty()),
+            ci_run,
+        }
+    }
 }
 
 /// One record read back: tagguard wrote a tag at `digest`.
@@ -166,6 +185,49 @@ mod tests {
         assert_eq!(rec.time, "2023-11-14T22:13:20Z");
         assert_eq!(rec.commit.as_deref(), Some("abc"));
         assert_eq!(rec.ci_run.as_deref(), Some("https://ci.example/run/1"));
+    }
+
+    #[test]
+    fn the_ci_run_is_a_link_where_the_ci_has_one() {
+        let ctx = |ci, url: Option<&str>, id: Option<&str>| Context {
+            sha: "abc".into(),
+            branch: None,
+            git_tags: Vec::new(),
+            ci_tag: None,
+            pr_number: None,
+            build_id: id.map(str::to_owned),
+            build_number: None,
+            commit_time: None,
+            build_time: DateTime::from_timestamp(0, 0).unwrap(),
+            dirty: false,
+            ci,
+            source_url: url.map(str::to_owned),
+        };
+        let gh = RecordMeta::of_build(&ctx(
+            CiKind::GitHub,
+            Some("https://github.com/a/b"),
+            Some("9"),
+        ));
+        assert_eq!(
+            gh.ci_run.as_deref(),
+            Some("https://github.com/a/b/actions/runs/9")
+        );
+        assert_eq!(gh.commit.as_deref(), Some("abc"));
+        let gl = RecordMeta::of_build(&ctx(
+            CiKind::GitLab,
+            Some("https://gitlab.com/a/b"),
+            Some("7"),
+        ));
+        assert_eq!(
+            gl.ci_run.as_deref(),
+            Some("https://gitlab.com/a/b/-/pipelines/7")
+        );
+        let other = RecordMeta::of_build(&ctx(CiKind::Generic, None, Some("42")));
+        assert_eq!(other.ci_run.as_deref(), Some("42"));
+        assert_eq!(
+            RecordMeta::of_build(&ctx(CiKind::None, None, None)).ci_run,
+            None
+        );
     }
 
     #[test]
