@@ -36,9 +36,76 @@ pub async fn observe(
     rules: &Rules,
     concurrency: usize,
 ) -> Result<(Observed, Counts), AuditError> {
-    // Tags are looked up as their page arrives; only the fallback tags are kept aside.
+    let listed = look_up_tags(client, image, repository, rules, concurrency).await?;
+    let labelled: BTreeSet<&Digest> = listed
+        .states
+        .iter()
+        .filter(|s| s.role.version.is_some() || s.role.commit.is_some())
+        .map(|s| &s.digest)
+        .collect();
+    let labels = labels(
+        client,
+        image,
+        repository,
+        &labelled,
+        listed.refs,
+        concurrency,
+    )
+    .await?;
+    let subjects: Vec<Digest> = listed
+        .states
+        .iter()
+        .filter(|s| s.role.immutable)
+        .map(|s| s.digest.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let records = record::read_records(
+        client,
+        image,
+        repository,
+        &subjects,
+        &listed.fallback_tags,
+        concurrency,
+    )
+    .await?;
+    let counts = Counts {
+        tags: listed.count,
+        audited: listed.states.len(),
+        records: records.values().map(Vec::len).sum(),
+    };
+    Ok((
+        Observed {
+            tags: listed.states,
+            labels,
+            records,
+        },
+        counts,
+    ))
+}
+
+/// The tags of a repository and where those the policy has a say about point.
+struct Listed {
+    /// Tags in the repository.
+    count: usize,
+    states: Vec<TagState>,
+    /// The references of the manifests read whole on the way (version and commit tags, whose
+    /// labels are needed: a GET instead of a HEAD saves reading them again).
+    refs: HashMap<Digest, Refs>,
+    /// `sha256-<hex>` tags: the referrers fallback scheme's indexes.
+    fallback_tags: Vec<String>,
+}
+
+/// Looks every tag the policy has a say about up as its page arrives.
+async fn look_up_tags(
+    client: &RegistryClient,
+    image: &str,
+    repository: &str,
+    rules: &Rules,
+    concurrency: usize,
+) -> Result<Listed, AuditError> {
     let seen = RefCell::new((0usize, Vec::<String>::new()));
-    let heads = client
+    let lookups = client
         .tag_pages(repository)
         .flat_map(|page| {
             let items: Vec<Result<(String, Role), Box<RegistryError>>> = match page {
@@ -61,66 +128,42 @@ pub async fn observe(
         })
         .map(|item| async move {
             let (tag, role) = item?;
-            let head = client
-                .head_manifest(repository, &tag)
-                .await
-                .map_err(Box::new)?;
-            Ok::<_, Box<RegistryError>>((tag, role, head))
+            let found = if role.version.is_some() || role.commit.is_some() {
+                let m = client.get_manifest(repository, &tag).await;
+                m.map_err(Box::new)?.map(|m| (m.digest, Some(m.bytes)))
+            } else {
+                let h = client.head_manifest(repository, &tag).await;
+                h.map_err(Box::new)?.map(|h| (h.digest, None))
+            };
+            Ok::<_, Box<RegistryError>>((tag, role, found))
         })
         .buffer_unordered(concurrency);
     let mut states = Vec::new();
+    let mut refs = HashMap::new();
     {
-        let mut heads = std::pin::pin!(heads);
-        while let Some(found) = heads.next().await {
-            let (tag, role, head) = found.map_err(|e| AuditError::registry(image)(*e))?;
+        let mut lookups = std::pin::pin!(lookups);
+        while let Some(found) = lookups.next().await {
+            let (tag, role, found) = found.map_err(|e| AuditError::registry(image)(*e))?;
             // A tag deleted since the listing has nothing left to audit.
-            if let Some(head) = head {
-                states.push(TagState {
-                    tag,
-                    digest: head.digest,
-                    role,
-                });
+            let Some((digest, bytes)) = found else {
+                continue;
+            };
+            if let Some(bytes) = bytes
+                && !refs.contains_key(&digest)
+            {
+                refs.insert(digest.clone(), parse_refs(image, &digest, &bytes)?);
             }
+            states.push(TagState { tag, digest, role });
         }
     }
-    let (tag_count, fallback_tags) = seen.into_inner();
+    let (count, fallback_tags) = seen.into_inner();
     states.sort_by(|a, b| a.tag.cmp(&b.tag));
-
-    let labelled: BTreeSet<&Digest> = states
-        .iter()
-        .filter(|s| s.role.version.is_some() || s.role.commit.is_some())
-        .map(|s| &s.digest)
-        .collect();
-    let labels = labels(client, image, repository, &labelled, concurrency).await?;
-    let subjects: Vec<Digest> = states
-        .iter()
-        .filter(|s| s.role.immutable)
-        .map(|s| s.digest.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let records = record::read_records(
-        client,
-        image,
-        repository,
-        &subjects,
-        &fallback_tags,
-        concurrency,
-    )
-    .await?;
-    let counts = Counts {
-        tags: tag_count,
-        audited: states.len(),
-        records: records.values().map(Vec::len).sum(),
-    };
-    Ok((
-        Observed {
-            tags: states,
-            labels,
-            records,
-        },
-        counts,
-    ))
+    Ok(Listed {
+        count,
+        states,
+        refs,
+        fallback_tags,
+    })
 }
 
 /// The labels of every image in `digests`: its config's, or every platform's for an index.
@@ -129,22 +172,21 @@ async fn labels(
     image: &str,
     repository: &str,
     digests: &BTreeSet<&Digest>,
+    mut tops: HashMap<Digest, Refs>,
     concurrency: usize,
 ) -> Result<HashMap<Digest, Labels>, AuditError> {
     // Manifest digest → config digests (through the children of an index).
-    let tops = read_manifests(
-        client,
-        image,
-        repository,
-        digests.iter().copied(),
-        concurrency,
-    )
-    .await?;
+    let missing = digests.iter().copied().filter(|d| !tops.contains_key(*d));
+    let more = read_manifests(client, image, repository, missing, concurrency).await?;
+    tops.extend(more);
     let children: BTreeSet<&Digest> = tops.values().flat_map(|p| &p.manifests).collect();
     let children =
         read_manifests(client, image, repository, children.into_iter(), concurrency).await?;
+    // A manifest deleted while the audit ran has no labels to read.
     let configs_of = |d: &Digest| -> Vec<Digest> {
-        let parts = &tops[d];
+        let Some(parts) = tops.get(d) else {
+            return Vec::new();
+        };
         parts
             .config
             .iter()
@@ -204,17 +246,18 @@ async fn read_manifests<'a>(
         let Some(m) = m.map_err(AuditError::registry(image))? else {
             continue;
         };
-        let parts = manifest::parse(&m.bytes)
-            .map_err(|e| AuditError::content(image, format!("manifest {d}"), e))?;
-        out.insert(
-            d.clone(),
-            Refs {
-                config: parts.config,
-                manifests: parts.manifests.into_iter().map(|c| c.digest).collect(),
-            },
-        );
+        out.insert(d.clone(), parse_refs(image, d, &m.bytes)?);
     }
     Ok(out)
+}
+
+fn parse_refs(image: &str, digest: &Digest, bytes: &[u8]) -> Result<Refs, AuditError> {
+    let parts = manifest::parse(bytes)
+        .map_err(|e| AuditError::content(image, format!("manifest {digest}"), e))?;
+    Ok(Refs {
+        config: parts.config,
+        manifests: parts.manifests.into_iter().map(|c| c.digest).collect(),
+    })
 }
 
 /// An image config's version and revision labels, read with a bound and checked against its

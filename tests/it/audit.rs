@@ -453,6 +453,8 @@ fn tag_pages_are_followed_and_each_tag_looked_up_once() {
     assert_eq!(count("/v2/acme/app/tags/list"), 2);
     assert_eq!(count("/v2/acme/app/manifests/latest"), 1);
     assert_eq!(count("/v2/acme/app/manifests/1.0.0"), 1);
+    // A version tag's manifest is read whole once (GET), not looked up and then read again.
+    assert_eq!(count("/v2/acme/app/manifests/sha256:"), 0);
     assert_eq!(count("/v2/acme/app/blobs/"), 1);
 }
 
