@@ -22,7 +22,10 @@ use crate::registry::{CredentialConfig, Reference, RegistryClient, TransportConf
 
 pub use error::AuditError;
 pub use finding::{Finding, Kind};
-pub use record::{RecordFailure, RecordMeta, RecordReport, RecordWritten, write_records};
+pub use record::{
+    RecordFailure, RecordMeta, RecordReport, RecordWritten, Subject, Target, write_records,
+    write_records_for,
+};
 pub use rules::Rules;
 
 /// Requests in flight at once per repository: enough to read 10,000 tags 40 ms away in a few

@@ -19,7 +19,9 @@ use crate::context::Context;
 use crate::registry::Digest;
 
 pub use read::read_records;
-pub use write::{RecordFailure, RecordReport, RecordWritten, write_records};
+pub use write::{
+    RecordFailure, RecordReport, RecordWritten, Target, write_records, write_records_for,
+};
 
 /// The `artifactType` of a record.
 pub const ARTIFACT_TYPE: &str = "application/vnd.tagguard.record.v1+json";

@@ -1,7 +1,7 @@
-//! Writing records after a push. Everything a record needs is asked at once (the empty blob, the
-//! referrers API, the images' descriptors, their fallback indexes), then the records are put by
-//! digest, then — only on registries without the referrers API — the fallback indexes. A record
-//! that cannot be written is reported; it never undoes the push.
+//! Writing records after a push: each record is put by digest at once with the referrers API
+//! probe and the read of the image's fallback index; then — only on registries without the
+//! referrers API — the fallback indexes are put back with the record listed. A record that
+//! cannot be written is reported; it never undoes the push.
 
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -11,7 +11,7 @@ use super::{
     ARTIFACT_TYPE, EMPTY_CONTENT, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, RecordMeta, Subject,
     fallback_tag, manifest,
 };
-use crate::registry::{Digest, RegistryClient, RegistryError};
+use crate::registry::{Digest, RegistryClient};
 
 /// What writing the records of one push did.
 #[derive(Debug, Default)]
@@ -48,8 +48,17 @@ pub struct RecordFailure {
     pub reason: String,
 }
 
+/// One image to record: what it is, and the tags a push wrote at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub subject: Subject,
+    pub tags: Vec<String>,
+}
+
 /// Records that tagguard wrote each `(tag, digest)` of `written` in `repository`: one record
-/// per digest. Call it after the push read its tags back; every failure is in the report.
+/// per digest. Call it after the push read its tags back; every failure is in the report. Looks
+/// the images' descriptors up first (one round trip); [`write_records_for`] saves it when the
+/// caller knows them.
 pub async fn write_records(
     client: &RegistryClient,
     repository: &str,
@@ -63,51 +72,93 @@ pub async fn write_records(
             None => groups.push((digest.clone(), vec![tag.clone()])),
         }
     }
+    let subjects = join_all(
+        groups
+            .iter()
+            .map(|(d, _)| subject_of(client, repository, d)),
+    )
+    .await;
     let mut report = RecordReport::default();
-    let Some((first, _)) = groups.first() else {
-        return report;
-    };
-    let (empty, api, looked_up) = tokio::join!(
-        ensure_empty_blob(client, repository),
-        client.referrers(repository, first, Some(ARTIFACT_TYPE)),
-        join_all(groups.iter().map(|(d, _)| look_up(client, repository, d))),
-    );
-    let shared = empty
-        .and(api.map(|a| a.is_some()))
-        .map_err(|e| e.to_string());
-    let mut ready = Vec::new();
-    for ((subject, tags), found) in groups.into_iter().zip(looked_up) {
-        match (&shared, found) {
-            (Ok(api), Ok(found)) => ready.push((tags, found, *api)),
-            (Err(reason), _) => report.failed.push(RecordFailure {
-                subject,
-                tags,
-                reason: reason.clone(),
-            }),
-            (_, Err(reason)) => report.failed.push(RecordFailure {
-                subject,
+    let mut targets = Vec::new();
+    for ((digest, tags), subject) in groups.into_iter().zip(subjects) {
+        match subject {
+            Ok(subject) => targets.push(Target { subject, tags }),
+            Err(reason) => report.failed.push(RecordFailure {
+                subject: digest,
                 tags,
                 reason,
             }),
         }
     }
-    let outcomes = join_all(
-        ready
-            .iter()
-            .map(|(tags, found, api)| put(client, repository, tags, found, *api, meta)),
-    )
-    .await;
-    for ((tags, found, _), outcome) in ready.into_iter().zip(outcomes) {
-        match outcome {
-            Ok((record, fallback_tag)) => report.written.push(RecordWritten {
-                subject: found.subject.digest,
+    let rest = write_records_for(client, repository, &targets, meta).await;
+    report.written.extend(rest.written);
+    report.failed.extend(rest.failed);
+    report
+}
+
+/// Records `targets` in `repository`. At once: each record's PUT (by digest), the referrers API
+/// probe and each image's fallback index; then, only on a registry without the API, the updated
+/// fallback indexes. One round trip with the API, two without — plus two the first time in a
+/// repository, when the record's PUT finds the empty blob missing and uploads it.
+pub async fn write_records_for(
+    client: &RegistryClient,
+    repository: &str,
+    targets: &[Target],
+    meta: &RecordMeta,
+) -> RecordReport {
+    let mut report = RecordReport::default();
+    let Some(first) = targets.first() else {
+        return report;
+    };
+    let (api, first_round) = tokio::join!(
+        client.referrers(repository, &first.subject.digest, Some(ARTIFACT_TYPE)),
+        join_all(targets.iter().map(|t| async move {
+            tokio::join!(
+                put_record(client, repository, t, meta),
+                fallback_index(client, repository, &t.subject.digest),
+            )
+        })),
+    );
+    let api = api.map(|a| a.is_some()).map_err(|e| {
+        format!("the record is in the registry, but whether it is listed is unknown: {e}")
+    });
+    let mut listings = Vec::new();
+    for (target, (record, fallback)) in targets.iter().zip(first_round) {
+        let fail = |reason: String| RecordFailure {
+            subject: target.subject.digest.clone(),
+            tags: target.tags.clone(),
+            reason,
+        };
+        match (record, &api) {
+            (Err(reason), _) => report.failed.push(fail(reason)),
+            (Ok(_), Err(reason)) => report.failed.push(fail(reason.clone())),
+            (Ok((record, _)), Ok(true)) => report.written.push(RecordWritten {
+                subject: target.subject.digest.clone(),
                 record,
-                tags,
-                fallback_tag,
+                tags: target.tags.clone(),
+                fallback_tag: None,
+            }),
+            (Ok((record, bytes)), Ok(false)) => match fallback {
+                Ok(existing) => listings.push((target, record, bytes, existing)),
+                Err(reason) => report.failed.push(fail(reason)),
+            },
+        }
+    }
+    let listed = join_all(listings.iter().map(|(target, record, bytes, existing)| {
+        list_in_fallback(client, repository, target, record, bytes, existing.as_ref())
+    }))
+    .await;
+    for ((target, record, _, _), outcome) in listings.into_iter().zip(listed) {
+        match outcome {
+            Ok(tag) => report.written.push(RecordWritten {
+                subject: target.subject.digest.clone(),
+                record,
+                tags: target.tags.clone(),
+                fallback_tag: Some(tag),
             }),
             Err(reason) => report.failed.push(RecordFailure {
-                subject: found.subject.digest,
-                tags,
+                subject: target.subject.digest.clone(),
+                tags: target.tags.clone(),
                 reason,
             }),
         }
@@ -115,36 +166,30 @@ pub async fn write_records(
     report
 }
 
-/// What one image's record needs read first.
-struct Found {
-    subject: Subject,
-    /// The fallback index as it is now (`None`: no such tag yet).
-    fallback: Option<Value>,
-}
-
-async fn look_up(
+/// An image's descriptor, from the registry.
+async fn subject_of(
     client: &RegistryClient,
     repository: &str,
     digest: &Digest,
-) -> Result<Found, String> {
-    let (by_digest, fallback_tag) = (digest.to_string(), fallback_tag(digest));
-    let (head, fallback) = tokio::join!(
-        client.head_manifest(repository, &by_digest),
-        client.get_manifest(repository, &fallback_tag),
-    );
-    let subject = match head.map_err(|e| e.to_string())? {
-        Some(h) if h.media_type.is_some() && h.size.is_some() => Subject {
+) -> Result<Subject, String> {
+    let by_digest = digest.to_string();
+    match client
+        .head_manifest(repository, &by_digest)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(h) if h.media_type.is_some() && h.size.is_some() => Ok(Subject {
             digest: h.digest,
             media_type: h.media_type.unwrap_or_default(),
             size: h.size.unwrap_or_default(),
-        },
+        }),
         _ => {
             let m = client
-                .get_manifest(repository, &digest.to_string())
+                .get_manifest(repository, &by_digest)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("image {digest} is gone from {repository}"))?;
-            Subject {
+            Ok(Subject {
                 size: m.bytes.len() as u64,
                 media_type: if m.media_type.is_empty() {
                     MANIFEST_MEDIA_TYPE.to_owned()
@@ -152,67 +197,85 @@ async fn look_up(
                     m.media_type
                 },
                 digest: m.digest,
-            }
+            })
         }
-    };
-    let fallback = fallback
+    }
+}
+
+/// The fallback index of `digest` as it is now (`None`: no such tag yet).
+async fn fallback_index(
+    client: &RegistryClient,
+    repository: &str,
+    digest: &Digest,
+) -> Result<Option<Value>, String> {
+    let tag = fallback_tag(digest);
+    client
+        .get_manifest(repository, &tag)
+        .await
         .map_err(|e| e.to_string())?
         .map(|m| serde_json::from_slice::<Value>(&m.bytes))
         .transpose()
-        .map_err(|e| format!("its fallback index {fallback_tag} is not JSON: {e}"))?;
-    Ok(Found { subject, fallback })
+        .map_err(|e| format!("its fallback index {tag} is not JSON: {e}"))
 }
 
-/// The record's config and layer, `{}`, must be in the repository before the record.
-async fn ensure_empty_blob(client: &RegistryClient, repository: &str) -> Result<(), RegistryError> {
-    let digest = Digest::sha256_of(EMPTY_CONTENT);
-    if client.blob_exists(repository, &digest).await? {
-        return Ok(());
-    }
-    let session = client.start_upload(repository).await?;
-    client
-        .finish_upload(
-            repository,
-            session,
-            &digest,
-            Bytes::from_static(EMPTY_CONTENT),
-        )
-        .await
-}
-
-/// Puts the record by digest, then (without the referrers API) the fallback index listing it.
-async fn put(
+/// Puts the record by digest. The first record in a repository finds the empty blob (`{}`, its
+/// config and layer) missing: then the blob is uploaded and the record put once more.
+async fn put_record(
     client: &RegistryClient,
     repository: &str,
-    tags: &[String],
-    found: &Found,
-    api: bool,
+    target: &Target,
     meta: &RecordMeta,
-) -> Result<(Digest, Option<String>), String> {
-    let bytes = manifest(&found.subject, tags, meta);
+) -> Result<(Digest, Vec<u8>), String> {
+    let bytes = manifest(&target.subject, &target.tags, meta);
     let digest = Digest::sha256_of(&bytes);
-    client
-        .put_manifest(repository, &digest.to_string(), MANIFEST_MEDIA_TYPE, &bytes)
-        .await
-        .map_err(|e| e.to_string())?;
-    if api {
-        return Ok((digest, None));
+    let reference = digest.to_string();
+    let put = || client.put_manifest(repository, &reference, MANIFEST_MEDIA_TYPE, &bytes);
+    if let Err(first) = put().await {
+        let empty = Digest::sha256_of(EMPTY_CONTENT);
+        if client
+            .blob_exists(repository, &empty)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err(first.to_string());
+        }
+        let upload = async {
+            let session = client.start_upload(repository).await?;
+            let last = Bytes::from_static(EMPTY_CONTENT);
+            client
+                .finish_upload(repository, session, &empty, last)
+                .await?;
+            put().await
+        };
+        upload.await.map_err(|e| e.to_string())?;
     }
-    let record: Value = serde_json::from_slice(&bytes).expect("the record is JSON");
+    Ok((digest, bytes))
+}
+
+/// Adds the record to the image's fallback index and puts it back; returns the fallback tag.
+async fn list_in_fallback(
+    client: &RegistryClient,
+    repository: &str,
+    target: &Target,
+    record: &Digest,
+    bytes: &[u8],
+    existing: Option<&Value>,
+) -> Result<String, String> {
+    let manifest: Value = serde_json::from_slice(bytes).expect("the record is JSON");
     let entry = json!({
         "mediaType": MANIFEST_MEDIA_TYPE,
-        "digest": digest.to_string(),
+        "digest": record.to_string(),
         "size": bytes.len(),
         "artifactType": ARTIFACT_TYPE,
-        "annotations": record["annotations"],
+        "annotations": manifest["annotations"],
     });
-    let tag = fallback_tag(&found.subject.digest);
-    let index = with_entry(found.fallback.as_ref(), entry).map_err(|e| format!("{tag}: {e}"))?;
+    let tag = fallback_tag(&target.subject.digest);
+    let index = with_entry(existing, entry).map_err(|e| format!("{tag}: {e}"))?;
     client
         .put_manifest(repository, &tag, INDEX_MEDIA_TYPE, &index)
         .await
         .map_err(|e| e.to_string())?;
-    Ok((digest, Some(tag)))
+    Ok(tag)
 }
 
 /// The fallback index with `entry` added; other referrers (other tools') stay as they were.
