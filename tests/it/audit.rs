@@ -383,6 +383,25 @@ fn the_referrers_api_is_read_and_written_when_the_registry_has_it() {
         body["annotations"]["io.tagguard.record.tags"],
         "sha-abcdef0"
     );
+
+    // A push knows its images' descriptors: then nothing is looked up before the record's PUT.
+    let before = stub.server.requests().len();
+    let target = Target {
+        subject: Subject {
+            digest: stub.old.clone(),
+            media_type: body["subject"]["mediaType"].as_str().unwrap().to_owned(),
+            size: body["subject"]["size"].as_u64().unwrap(),
+        },
+        tags: vec!["sha-abcdef0".to_owned()],
+    };
+    let again = runtime().block_on(write_records_for(&client, "acme/app", &[target], &meta));
+    assert_eq!(again.written, report.written);
+    let heads: Vec<String> = stub.server.requests()[before..]
+        .iter()
+        .filter(|q| q.method == "HEAD")
+        .map(|q| q.target.clone())
+        .collect();
+    assert!(heads.is_empty(), "{heads:?}");
 }
 
 #[test]
