@@ -13,6 +13,7 @@
 //! `tagguard` binary renders what it returns.
 
 pub mod apply;
+pub mod audit;
 pub mod check;
 pub mod ci;
 pub mod context;

@@ -2,19 +2,23 @@
 //! anything is refused; what is written goes in phases and is read back (see [`crate::apply`]).
 
 use crate::apply::{self, ApplyOptions};
+use crate::audit::{RecordMeta, write_records};
 use crate::plan::{self, Decision};
 use crate::registries::Registries;
-use crate::report::{Finding, Report, Status, code};
+use crate::registry::{Digest, Reference};
+use crate::report::{Finding, Report, Severity, Status, Written, code};
 use crate::source::{self, SourceSpec};
 use crate::tags::Computed;
 
-/// The whole `push` run, as one report, whatever happened.
+/// The whole `push` run, as one report, whatever happened. With `record`, what was written is
+/// recorded beside each image for `tagguard audit` ([`crate::audit::write_records`]).
 pub async fn run(
     computed: &Computed,
     source: &SourceSpec,
     registries: &Registries,
     allow_dirty: bool,
     options: &ApplyOptions<'_>,
+    record: Option<&RecordMeta>,
 ) -> Report {
     let mut report = Report {
         dry_run: options.dry_run,
@@ -40,5 +44,62 @@ pub async fn run(
     report.decisions = applied.decisions;
     report.written = applied.written;
     report.findings.extend(applied.findings);
+    if let Some(meta) = record.filter(|_| !options.dry_run) {
+        let failures = record_writes(&report.written, meta, registries).await;
+        report.findings.extend(failures);
+    }
     report
+}
+
+/// Records what was written, one repository at a time in parallel; a record that cannot be
+/// written is a warning, never a change to what the push did.
+async fn record_writes(
+    written: &[Written],
+    meta: &RecordMeta,
+    registries: &Registries,
+) -> Vec<Finding> {
+    let mut images: Vec<&str> = written.iter().map(|w| w.image.as_str()).collect();
+    images.sort_unstable();
+    images.dedup();
+    let records = images.iter().map(|image| async move {
+        let pairs: Vec<(String, Digest)> = written
+            .iter()
+            .filter(|w| w.image == *image)
+            .map(|w| (w.tag.clone(), w.digest.clone()))
+            .collect();
+        let reference: Reference = match image.parse() {
+            Ok(r) => r,
+            Err(e) => return vec![failed(image, &format!("{e}"))],
+        };
+        let client = match registries.client(&reference.registry) {
+            Ok(c) => c,
+            Err(e) => return vec![failed(image, &e.to_string())],
+        };
+        let outcome = write_records(&client, &reference.repository, &pairs, meta).await;
+        outcome
+            .failed
+            .iter()
+            .map(|f| {
+                failed(
+                    image,
+                    &format!("{} ({}): {}", f.subject, f.tags.join(", "), f.reason),
+                )
+            })
+            .collect()
+    });
+    futures_util::future::join_all(records)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn failed(image: &str, why: &str) -> Finding {
+    Finding::new(
+        code::RECORD_FAILED,
+        Severity::Warning,
+        format!("could not record what this push wrote to {image}: {why}"),
+    )
+    .about(image.to_owned())
+    .help("the push itself stands; `tagguard audit` cannot tell whether these tags move later. Check that the credentials may push to the repository, or set `audit: { record: false }` in the policy")
 }

@@ -40,6 +40,9 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// `hooks:`: how the git hooks behave.
     pub hooks: Hooks,
+    /// `audit.record`: whether `push` records what it wrote beside the image, for
+    /// `tagguard audit` (default true).
+    pub record: bool,
     /// Where the policy came from and its text, so later errors can point into it.
     pub source: Source,
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::condition;
 use super::validate::{
-    HOOKS_KEYS, PRE_PUSH_KEYS, RELEASE_KEYS, RULE_KEYS, SUPPORTED_VERSION, TOP_KEYS,
+    AUDIT_KEYS, HOOKS_KEYS, PRE_PUSH_KEYS, RELEASE_KEYS, RULE_KEYS, SUPPORTED_VERSION, TOP_KEYS,
 };
 use super::{Floating, OnConflict, RegistryCheck, ReleaseFrom};
 use crate::template;
@@ -50,6 +50,14 @@ pub fn schema() -> Value {
                 }
             }
         },
+        "audit": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "What `tagguard audit` relies on",
+            "properties": {
+                "record": {"type": "boolean", "description": "Whether `push` records what it wrote beside each image (an OCI artifact whose subject is the image; on registries without the referrers API, a sha256-<hex> tag listing the records), so `audit` can tell a moved immutable tag (default true)"}
+            }
+        },
         "short-sha-length": {"type": "integer", "minimum": 4, "maximum": 40, "description": "Length of short_sha (default 7)"},
         "tags": {
             "type": "array",
@@ -72,6 +80,11 @@ pub fn schema() -> Value {
         HOOKS_KEYS
             .iter()
             .all(|k| top["hooks"]["properties"].get(k).is_some())
+    );
+    debug_assert!(
+        AUDIT_KEYS
+            .iter()
+            .all(|k| top["audit"]["properties"].get(k).is_some())
     );
     debug_assert!(PRE_PUSH_KEYS.iter().all(|k| {
         top["hooks"]["properties"]["pre-push"]["properties"]

@@ -18,6 +18,8 @@ pub use super::blobs::{BlobStream, Mount};
 pub use super::manifests::{MANIFEST_ACCEPT, Manifest, ManifestHead};
 pub use super::tags::{next_link, next_link_in, parse_tag_page};
 
+mod referrers;
+
 /// A client for one registry host.
 pub struct RegistryClient {
     pub(super) host: String,

@@ -3,8 +3,9 @@
 
 use std::collections::HashSet;
 
-use reqwest::Method;
+use futures_util::{Stream, StreamExt as _};
 use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, Url};
 
 use super::auth::Scope;
 use super::client::RegistryClient;
@@ -20,48 +21,87 @@ pub const MAX_TAG_PAGES: usize = 500;
 impl RegistryClient {
     /// All tags of a repository, following `Link: <…>; rel="next"` pages.
     pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        let scopes = [Scope::pull(repository)];
-        let mut url = self.url(&format!("v2/{repository}/tags/list"));
+        let mut pages = std::pin::pin!(self.tag_pages(repository));
         let mut tags = Vec::new();
-        let mut seen = HashSet::new();
-        loop {
-            seen.insert(url.clone());
-            let mut out = Outgoing::new(Method::GET, url.clone(), &scopes);
-            out.body_limit = MAX_TAG_PAGE_BYTES;
-            out.what = "a tag-list page";
-            let (request, response) = self.send(out).await?;
-            if !response.status().is_success() {
-                return Err(self.failure(request, response, &scopes, repository, None));
-            }
-            let next = next_link(response.headers());
-            tags.extend(parse_tag_page(&response.body).map_err(|detail| {
-                RegistryError::Malformed {
-                    request: request.clone(),
-                    detail,
-                }
-            })?);
-            let Some(next) = next else { return Ok(tags) };
-            let next = url.join(&next).map_err(|e| RegistryError::Malformed {
-                request: request.clone(),
-                detail: format!("unusable Link header: {e}"),
-            })?;
-            if seen.contains(&next) {
-                return Err(RegistryError::Pagination {
-                    request,
-                    detail: "the tag list's Link header points back to a page already read".into(),
-                });
-            }
-            if seen.len() >= MAX_TAG_PAGES {
-                return Err(RegistryError::Pagination {
-                    request,
-                    detail: format!(
-                        "the tag list goes on past {MAX_TAG_PAGES} pages (the most tagguard follows)"
-                    ),
-                });
-            }
-            url = next;
+        while let Some(page) = pages.next().await {
+            tags.extend(page?);
         }
+        Ok(tags)
     }
+
+    /// The tags of a repository one page at a time, so a caller can start on a page's tags
+    /// while the registry serves the next. The stream ends after the last page or the first
+    /// error.
+    pub fn tag_pages<'a>(
+        &'a self,
+        repository: &'a str,
+    ) -> impl Stream<Item = Result<Vec<String>, RegistryError>> + 'a {
+        let start = Cursor {
+            next: Some(self.url(&format!("v2/{repository}/tags/list"))),
+            seen: HashSet::new(),
+        };
+        futures_util::stream::unfold(start, move |mut cursor| async move {
+            let url = cursor.next.take()?;
+            match self.tag_page(repository, &url, &mut cursor.seen).await {
+                Ok((tags, next)) => {
+                    cursor.next = next;
+                    Some((Ok(tags), cursor))
+                }
+                Err(e) => Some((Err(e), cursor)),
+            }
+        })
+    }
+
+    /// One page, and the next page's URL; a `Link` back to a page already read, or past the
+    /// page cap, is an error.
+    async fn tag_page(
+        &self,
+        repository: &str,
+        url: &Url,
+        seen: &mut HashSet<Url>,
+    ) -> Result<(Vec<String>, Option<Url>), RegistryError> {
+        let scopes = [Scope::pull(repository)];
+        seen.insert(url.clone());
+        let mut out = Outgoing::new(Method::GET, url.clone(), &scopes);
+        out.body_limit = MAX_TAG_PAGE_BYTES;
+        out.what = "a tag-list page";
+        let (request, response) = self.send(out).await?;
+        if !response.status().is_success() {
+            return Err(self.failure(request, response, &scopes, repository, None));
+        }
+        let tags = parse_tag_page(&response.body).map_err(|detail| RegistryError::Malformed {
+            request: request.clone(),
+            detail,
+        })?;
+        let Some(next) = next_link(response.headers()) else {
+            return Ok((tags, None));
+        };
+        let next = url.join(&next).map_err(|e| RegistryError::Malformed {
+            request: request.clone(),
+            detail: format!("unusable Link header: {e}"),
+        })?;
+        if seen.contains(&next) {
+            return Err(RegistryError::Pagination {
+                request,
+                detail: "the tag list's Link header points back to a page already read".into(),
+            });
+        }
+        if seen.len() >= MAX_TAG_PAGES {
+            return Err(RegistryError::Pagination {
+                request,
+                detail: format!(
+                    "the tag list goes on past {MAX_TAG_PAGES} pages (the most tagguard follows)"
+                ),
+            });
+        }
+        Ok((tags, Some(next)))
+    }
+}
+
+/// Where a paged tag listing stands.
+struct Cursor {
+    next: Option<Url>,
+    seen: HashSet<Url>,
 }
 
 /// The `rel="next"` target of a `Link` header, as written (relative or absolute).

@@ -56,6 +56,9 @@ pub mod code {
     pub const PUSH_FAILED: &str = "tagguard::push::failed";
     /// A planned tag write that was not sent because an earlier phase did not complete.
     pub const NOT_WRITTEN: &str = "tagguard::push::not_written";
+    /// The record of what a push wrote (for `tagguard audit`) could not be written; the push
+    /// itself stands.
+    pub const RECORD_FAILED: &str = "tagguard::push::record_failed";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

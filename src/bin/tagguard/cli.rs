@@ -153,6 +153,37 @@ pub enum Command {
     ///
     /// For example: `tagguard man > /usr/local/share/man/man1/tagguard.1`.
     Man,
+    /// Report the tags in the registry that break the policy's promises
+    Audit(Box<AuditArgs>),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Findings: floating-behind, version-label, revision-label, moved (see docs/audit.md).\nExit codes: 0 no finding, 1 error, 2 usage, 3 findings."
+)]
+pub struct AuditArgs {
+    /// Policy file [default: .tagguard.yml in --repo, else the embedded default]
+    #[arg(long, env = "TAGGUARD_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Image repository to audit, instead of the policy's (repeatable, or comma-separated)
+    #[arg(
+        long = "image",
+        env = "TAGGUARD_IMAGES",
+        value_delimiter = ',',
+        value_name = "IMAGE"
+    )]
+    pub images: Vec<String>,
+    /// The checkout whose .tagguard.yml is the policy when --policy is not given
+    #[arg(long, env = "TAGGUARD_REPO", value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
+    pub format: Format,
+    /// Requests in flight at once per repository
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 //! The `tagguard` binary: parse the arguments, run the command, exit with its code.
 
+mod audit_cmd;
 mod check_cmd;
 mod cli;
 mod docs_cmd;
@@ -22,6 +23,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Policy(cmd) => policy_cmd::run(&cmd),
         cli::Command::Hook(cmd) => hook_cmd::run(&cmd),
         cmd @ (cli::Command::Completions { .. } | cli::Command::Man) => docs_cmd::run(&cmd),
+        cli::Command::Audit(args) => audit_cmd::run(&args),
     };
     exit::finish(result)
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use miette::Result;
 use tagguard::apply::{ApplyOptions, Progress};
+use tagguard::audit::RecordMeta;
 use tagguard::push;
 use tagguard::report::Status;
 
@@ -14,8 +15,10 @@ use crate::{output, render, setup};
 
 pub fn run(args: &PushArgs) -> Result<Status> {
     setup::preflight(args.format)?;
-    let computed = setup::compute(&args.build)?;
+    let build = setup::build(&args.build)?;
+    let computed = build.computed;
     setup::require_images(&computed, "push")?;
+    let record = build.record.then(|| RecordMeta::of_build(&build.context));
     let source = setup::parse_source(&args.source)?;
     let registries = setup::registries(&args.registry)?;
     let reporter = Reporter::new();
@@ -32,6 +35,7 @@ pub fn run(args: &PushArgs) -> Result<Status> {
         &registries,
         args.build.allow_dirty,
         &options,
+        record.as_ref(),
     ));
     reporter.finish();
     let title = if report.dry_run {

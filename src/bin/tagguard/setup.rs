@@ -6,7 +6,7 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
-use tagguard::context::{self, Overrides};
+use tagguard::context::{self, Context, Overrides};
 use tagguard::policy::Policy;
 use tagguard::registries::{Registries, RegistryConfig};
 use tagguard::registry::retry::RetryPolicy;
@@ -19,6 +19,11 @@ use crate::cli::{BuildArgs, ConnectionArgs, Format, RegistryArgs};
 
 /// The run's registries, from the flags and the environment.
 pub fn registries(args: &RegistryArgs) -> Result<Registries> {
+    Ok(Registries::new(registry_config(args)?))
+}
+
+/// Credentials and transport, from the flags and the environment.
+pub fn registry_config(args: &RegistryArgs) -> Result<RegistryConfig> {
     let explicit = match (&args.username, args.password_stdin) {
         (Some(user), true) => {
             let mut password = String::new();
@@ -32,13 +37,13 @@ pub fn registries(args: &RegistryArgs) -> Result<Registries> {
         _ => None,
     };
     let transport = transport(&args.connection, 15, 10, 3);
-    Ok(Registries::new(RegistryConfig {
+    Ok(RegistryConfig {
         credentials: CredentialConfig {
             explicit,
             env: std::env::vars().collect(),
         },
         transport,
-    }))
+    })
 }
 
 /// Transport settings from the connection flags; what they leave unset takes the command's
@@ -101,9 +106,21 @@ pub fn preflight(format: Format) -> Result<()> {
     Ok(())
 }
 
+/// The build: its context, its tags, and whether the policy records pushes for `audit`.
+pub struct Build {
+    pub context: Context,
+    pub computed: Computed,
+    pub record: bool,
+}
+
 /// Gathers the context, loads the policy and computes the tags: the shared first step of every
 /// command that needs tags.
 pub fn compute(args: &BuildArgs) -> Result<Computed> {
+    Ok(build(args)?.computed)
+}
+
+/// [`compute`], keeping the context and the policy's `audit.record`.
+pub fn build(args: &BuildArgs) -> Result<Build> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let overrides = Overrides {
         sha: args.sha.clone(),
@@ -114,11 +131,15 @@ pub fn compute(args: &BuildArgs) -> Result<Computed> {
         build_number: args.build_number.clone(),
         timestamp: args.timestamp,
     };
-    let ctx = context::gather(&args.repo, &env, &overrides, chrono::Utc::now())?;
-    log::debug!("context: {ctx:?}");
-    let policy = Policy::load(args.policy.as_deref(), ctx.root.as_deref())?;
+    let context = context::gather(&args.repo, &env, &overrides, chrono::Utc::now())?;
+    log::debug!("context: {context:?}");
+    let policy = Policy::load(args.policy.as_deref(), context.root.as_deref())?;
     log::info!("policy: {}", policy.source.name);
-    let computed = tags::compute(&policy, &ctx, &args.images)?;
+    let computed = tags::compute(&policy, &context, &args.images)?;
     log::debug!("computed: {computed:?}");
-    Ok(computed)
+    Ok(Build {
+        context,
+        computed,
+        record: policy.record,
+    })
 }

@@ -18,10 +18,12 @@ pub const TOP_KEYS: &[&str] = &[
     "short-sha-length",
     "tags",
     "hooks",
+    "audit",
 ];
 pub const RELEASE_KEYS: &[&str] = &["git-tag", "from"];
 pub const HOOKS_KEYS: &[&str] = &["pre-push"];
 pub const PRE_PUSH_KEYS: &[&str] = &["registry"];
+pub const AUDIT_KEYS: &[&str] = &["record"];
 pub const RULE_KEYS: &[&str] = &["template", "when", "floating", "immutable", "on-conflict"];
 
 pub const SUPPORTED_VERSION: i64 = 1;
@@ -208,6 +210,10 @@ impl<'s> Validator<'s> {
             Some(node) => self.hooks(node),
             None => Some(Hooks::default()),
         };
+        let record = match get("audit") {
+            Some(node) => self.audit(node),
+            None => Some(true),
+        };
         let rules = match get("tags") {
             None => {
                 self.problem(Span::new(0, 0), "the policy has no `tags` list", "add `tags:`")
@@ -227,6 +233,7 @@ impl<'s> Validator<'s> {
             short_sha_length: short_sha_length?,
             rules: rules?,
             hooks: hooks?,
+            record: record?,
             source: Source {
                 name: String::new(),
                 text: String::new(),
@@ -325,6 +332,21 @@ impl<'s> Validator<'s> {
             }
         };
         Some((pattern?, from?))
+    }
+
+    /// `audit: { record: BOOL }`: whether `push` records what it wrote for `tagguard audit`.
+    fn audit(&mut self, node: &Node) -> Option<bool> {
+        let entries = self.mapping(node, "audit", AUDIT_KEYS)?;
+        let Some((_, record)) = entries.iter().find(|(k, _)| *k == "record") else {
+            return Some(true);
+        };
+        match record.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.expected(record, "audit.record", "true or false");
+                None
+            }
+        }
     }
 
     fn hooks(&mut self, node: &Node) -> Option<Hooks> {

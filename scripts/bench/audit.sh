@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Benchmark `tagguard audit` of one repository of 10,000 tags (scripts/bench/audit.py: 5,000
+# releases, their floating tags, commit tags) through a proxy adding 20 ms each way in front of a
+# local registry (docker-registry, plain HTTP on loopback), with the embedded default policy.
+# Every tag points at one small unlabelled image, so the audit is clean (exit 0) and reads one
+# manifest and one config: what is measured is listing, one HEAD per tag and the records lookup.
+# Prints wall time, the registry's request count and tagguard's peak RSS. Goals (issue 14,
+# item 6): <= 10 s, <= 64 MiB.
+#
+# Needs: docker-registry, skopeo, umoci, python3, /usr/bin/time (Debian: time), bc.
+# Usage: scripts/bench/audit.sh [path/to/tagguard]   (default: target/release/tagguard)
+#        RUNS=N (default 3) audits the same repository N times; the median is printed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${1:-$here/../../target/release/tagguard}
+[ -x "$bin" ] || { echo "build it first: cargo build --release" >&2; exit 2; }
+runs=${RUNS:-3}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_port() { # FILE -> prints the port once "listening on 127.0.0.1:PORT" appears
+  for _ in $(seq 200); do
+    p=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2) || true
+    [ -n "${p:-}" ] && { echo "$p"; return; }
+    sleep 0.05
+  done
+  echo "did not start: $1" >&2; exit 1
+}
+
+cat > "$work/registry.yml" <<YML
+version: 0.1
+log: { level: info, formatter: text }
+storage: { filesystem: { rootdirectory: $work/data } }
+http: { addr: "127.0.0.1:0", secret: bench }
+YML
+/usr/bin/docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & pids+=($!)
+reg=$(wait_port "$work/registry.log")
+python3 "$here/delayproxy.py" 0 "$reg" 20 > "$work/proxy.log" 2>&1 & pids+=($!)
+proxy=$(wait_port "$work/proxy.log")
+
+umoci init --layout "$work/oci" >/dev/null
+umoci new --image "$work/oci:img" >/dev/null
+skopeo copy -q --dest-tls-verify=false "oci:$work/oci:img" "docker://127.0.0.1:$reg/acme/app:seed" >/dev/null
+seed_start=$(date +%s.%N)
+python3 "$here/audit.py" "$reg" acme/app 9999 # + `seed` = 10,000 tags
+printf 'seeding took %.1f s\n' "$(echo "$(date +%s.%N) - $seed_start" | bc)"
+
+count() { grep -c '" [0-9][0-9][0-9] ' "$work/registry.log" || true; }
+# CPU seconds the registry process has used: on a small machine it, not the client, is the floor.
+reg_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/${pids[0]}/stat"; }
+export HOME=$work
+cd "$work"
+times=()
+for run in $(seq "$runs"); do
+  before=$(count)
+  cpu_before=$(reg_cpu)
+  start=$(date +%s.%N)
+  /usr/bin/time -v -o "$work/time.txt" "$bin" audit --image "127.0.0.1:$proxy/acme/app" \
+    --format json > "$work/audit.json"
+  end=$(date +%s.%N)
+  t=$(echo "$end - $start" | bc)
+  times+=("$t")
+  requests=$(( $(count) - before ))
+  rss_kib=$(awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}' "$work/time.txt")
+  tg_cpu=$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u + s}' "$work/time.txt")
+  printf 'run %s: %.3f s, %s requests, peak RSS %.1f MiB, tagguard CPU %.2f s, registry CPU %.2f s\n' \
+    "$run" "$t" "$requests" "$(echo "$rss_kib / 1024" | bc -l)" "$tg_cpu" "$(echo "$(reg_cpu) - $cpu_before" | bc -l)"
+done
+python3 - "$work/audit.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+i = r["images"][0]
+print(f"tags {i['tags']}, audited {i['audited']}, records {i['records']}, findings {len(r['findings'])}")
+PY
+median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+printf 'median of %s: %.3f s\n' "$runs" "$median"

@@ -1,0 +1,325 @@
+//! Writing records after a push: each record is put by digest at once with the referrers API
+//! probe and the read of the image's fallback index; then — only on registries without the
+//! referrers API — the fallback indexes are put back with the record listed. A record that
+//! cannot be written is reported; it never undoes the push.
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use super::{
+    ARTIFACT_TYPE, EMPTY_CONTENT, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, RecordMeta, Subject,
+    fallback_tag, manifest,
+};
+use crate::registry::{Digest, RegistryClient};
+
+/// What writing the records of one push did.
+#[derive(Debug, Default)]
+pub struct RecordReport {
+    pub written: Vec<RecordWritten>,
+    pub failed: Vec<RecordFailure>,
+}
+
+/// A record in the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWritten {
+    /// The image the record is about.
+    pub subject: Digest,
+    /// The record manifest's digest.
+    pub record: Digest,
+    pub tags: Vec<String>,
+    /// The fallback tag updated to list the record (registries without the referrers API).
+    pub fallback_tag: Option<String>,
+}
+
+/// A record that could not be written. The tags themselves were written.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("could not record that tagguard wrote {} at {subject}: {reason}", .tags.join(", "))]
+#[diagnostic(
+    code(tagguard::audit::record),
+    help(
+        "the push itself succeeded; `tagguard audit` cannot tell whether these tags move later. Check that the credentials may push to the repository, then push again (an existing tag at the same digest is left as it is and recorded)"
+    )
+)]
+pub struct RecordFailure {
+    pub subject: Digest,
+    pub tags: Vec<String>,
+    /// What went wrong, as the registry client said it.
+    pub reason: String,
+}
+
+/// One image to record: what it is, and the tags a push wrote at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub subject: Subject,
+    pub tags: Vec<String>,
+}
+
+/// Records that tagguard wrote each `(tag, digest)` of `written` in `repository`: one record
+/// per digest. Call it after the push read its tags back; every failure is in the report. Looks
+/// the images' descriptors up first (one round trip); [`write_records_for`] saves it when the
+/// caller knows them.
+pub async fn write_records(
+    client: &RegistryClient,
+    repository: &str,
+    written: &[(String, Digest)],
+    meta: &RecordMeta,
+) -> RecordReport {
+    let mut groups: Vec<(Digest, Vec<String>)> = Vec::new();
+    for (tag, digest) in written {
+        match groups.iter_mut().find(|(d, _)| d == digest) {
+            Some((_, tags)) => tags.push(tag.clone()),
+            None => groups.push((digest.clone(), vec![tag.clone()])),
+        }
+    }
+    let subjects = join_all(
+        groups
+            .iter()
+            .map(|(d, _)| subject_of(client, repository, d)),
+    )
+    .await;
+    let mut report = RecordReport::default();
+    let mut targets = Vec::new();
+    for ((digest, tags), subject) in groups.into_iter().zip(subjects) {
+        match subject {
+            Ok(subject) => targets.push(Target { subject, tags }),
+            Err(reason) => report.failed.push(RecordFailure {
+                subject: digest,
+                tags,
+                reason,
+            }),
+        }
+    }
+    let rest = write_records_for(client, repository, &targets, meta).await;
+    report.written.extend(rest.written);
+    report.failed.extend(rest.failed);
+    report
+}
+
+/// Records `targets` in `repository`. At once: each record's PUT (by digest), the referrers API
+/// probe and each image's fallback index; then, only on a registry without the API, the updated
+/// fallback indexes. One round trip with the API, two without — plus two the first time in a
+/// repository, when the record's PUT finds the empty blob missing and uploads it.
+pub async fn write_records_for(
+    client: &RegistryClient,
+    repository: &str,
+    targets: &[Target],
+    meta: &RecordMeta,
+) -> RecordReport {
+    let mut report = RecordReport::default();
+    let Some(first) = targets.first() else {
+        return report;
+    };
+    let (api, first_round) = tokio::join!(
+        client.referrers(repository, &first.subject.digest, Some(ARTIFACT_TYPE)),
+        join_all(targets.iter().map(|t| async move {
+            tokio::join!(
+                put_record(client, repository, t, meta),
+                fallback_index(client, repository, &t.subject.digest),
+            )
+        })),
+    );
+    let api = api.map(|a| a.is_some()).map_err(|e| {
+        format!("the record is in the registry, but whether it is listed is unknown: {e}")
+    });
+    let mut listings = Vec::new();
+    for (target, (record, fallback)) in targets.iter().zip(first_round) {
+        let fail = |reason: String| RecordFailure {
+            subject: target.subject.digest.clone(),
+            tags: target.tags.clone(),
+            reason,
+        };
+        match (record, &api) {
+            (Err(reason), _) => report.failed.push(fail(reason)),
+            (Ok(_), Err(reason)) => report.failed.push(fail(reason.clone())),
+            (Ok((record, _)), Ok(true)) => report.written.push(RecordWritten {
+                subject: target.subject.digest.clone(),
+                record,
+                tags: target.tags.clone(),
+                fallback_tag: None,
+            }),
+            (Ok((record, bytes)), Ok(false)) => match fallback {
+                Ok(existing) => listings.push((target, record, bytes, existing)),
+                Err(reason) => report.failed.push(fail(reason)),
+            },
+        }
+    }
+    let listed = join_all(listings.iter().map(|(target, record, bytes, existing)| {
+        list_in_fallback(client, repository, target, record, bytes, existing.as_ref())
+    }))
+    .await;
+    for ((target, record, _, _), outcome) in listings.into_iter().zip(listed) {
+        match outcome {
+            Ok(tag) => report.written.push(RecordWritten {
+                subject: target.subject.digest.clone(),
+                record,
+                tags: target.tags.clone(),
+                fallback_tag: Some(tag),
+            }),
+            Err(reason) => report.failed.push(RecordFailure {
+                subject: target.subject.digest.clone(),
+                tags: target.tags.clone(),
+                reason,
+            }),
+        }
+    }
+    report
+}
+
+/// An image's descriptor, from the registry.
+async fn subject_of(
+    client: &RegistryClient,
+    repository: &str,
+    digest: &Digest,
+) -> Result<Subject, String> {
+    let by_digest = digest.to_string();
+    match client
+        .head_manifest(repository, &by_digest)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(h) if h.media_type.is_some() && h.size.is_some() => Ok(Subject {
+            digest: h.digest,
+            media_type: h.media_type.unwrap_or_default(),
+            size: h.size.unwrap_or_default(),
+        }),
+        _ => {
+            let m = client
+                .get_manifest(repository, &by_digest)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("image {digest} is gone from {repository}"))?;
+            Ok(Subject {
+                size: m.bytes.len() as u64,
+                media_type: if m.media_type.is_empty() {
+                    MANIFEST_MEDIA_TYPE.to_owned()
+                } else {
+                    m.media_type
+                },
+                digest: m.digest,
+            })
+        }
+    }
+}
+
+/// The fallback index of `digest` as it is now (`None`: no such tag yet).
+async fn fallback_index(
+    client: &RegistryClient,
+    repository: &str,
+    digest: &Digest,
+) -> Result<Option<Value>, String> {
+    let tag = fallback_tag(digest);
+    client
+        .get_manifest(repository, &tag)
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|m| serde_json::from_slice::<Value>(&m.bytes))
+        .transpose()
+        .map_err(|e| format!("its fallback index {tag} is not JSON: {e}"))
+}
+
+/// Puts the record by digest. The first record in a repository finds the empty blob (`{}`, its
+/// config and layer) missing: then the blob is uploaded and the record put once more.
+async fn put_record(
+    client: &RegistryClient,
+    repository: &str,
+    target: &Target,
+    meta: &RecordMeta,
+) -> Result<(Digest, Vec<u8>), String> {
+    let bytes = manifest(&target.subject, &target.tags, meta);
+    let digest = Digest::sha256_of(&bytes);
+    let reference = digest.to_string();
+    let put = || client.put_manifest(repository, &reference, MANIFEST_MEDIA_TYPE, &bytes);
+    if let Err(first) = put().await {
+        let empty = Digest::sha256_of(EMPTY_CONTENT);
+        if client
+            .blob_exists(repository, &empty)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err(first.to_string());
+        }
+        let upload = async {
+            let session = client.start_upload(repository).await?;
+            let last = Bytes::from_static(EMPTY_CONTENT);
+            client
+                .finish_upload(repository, session, &empty, last)
+                .await?;
+            put().await
+        };
+        upload.await.map_err(|e| e.to_string())?;
+    }
+    Ok((digest, bytes))
+}
+
+/// Adds the record to the image's fallback index and puts it back; returns the fallback tag.
+async fn list_in_fallback(
+    client: &RegistryClient,
+    repository: &str,
+    target: &Target,
+    record: &Digest,
+    bytes: &[u8],
+    existing: Option<&Value>,
+) -> Result<String, String> {
+    let manifest: Value = serde_json::from_slice(bytes).expect("the record is JSON");
+    let entry = json!({
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "digest": record.to_string(),
+        "size": bytes.len(),
+        "artifactType": ARTIFACT_TYPE,
+        "annotations": manifest["annotations"],
+    });
+    let tag = fallback_tag(&target.subject.digest);
+    let index = with_entry(existing, entry).map_err(|e| format!("{tag}: {e}"))?;
+    client
+        .put_manifest(repository, &tag, INDEX_MEDIA_TYPE, &index)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(tag)
+}
+
+/// The fallback index with `entry` added; other referrers (other tools') stay as they were.
+fn with_entry(existing: Option<&Value>, entry: Value) -> Result<Vec<u8>, String> {
+    let mut index = match existing {
+        Some(v) if v["manifests"].is_array() => v.clone(),
+        Some(_) => {
+            return Err(
+                "its fallback tag holds something other than an index; leave it to whoever wrote it"
+                    .into(),
+            );
+        }
+        None => json!({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}),
+    };
+    let manifests = index["manifests"]
+        .as_array_mut()
+        .expect("checked to be an array");
+    manifests.retain(|m| m["digest"] != entry["digest"]);
+    manifests.push(entry);
+    Ok(index.to_string().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_index_keeps_other_referrers_and_lists_a_record_once() {
+        let other = json!({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": [
+            {"digest": "sha256:aa", "artifactType": "application/vnd.other"}]});
+        let entry = json!({"digest": "sha256:bb"});
+        let once = with_entry(Some(&other), entry.clone()).unwrap();
+        let v: Value = serde_json::from_slice(&once).unwrap();
+        let twice = with_entry(Some(&v), entry).unwrap();
+        let v: Value = serde_json::from_slice(&twice).unwrap();
+        let digests: Vec<&str> = v["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(digests, ["sha256:aa", "sha256:bb"]);
+        assert!(with_entry(Some(&json!({"config": {}})), json!({})).is_err());
+        let fresh: Value = serde_json::from_slice(&with_entry(None, json!({})).unwrap()).unwrap();
+        assert_eq!(fresh["mediaType"], INDEX_MEDIA_TYPE);
+    }
+}

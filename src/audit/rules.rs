@@ -1,0 +1,143 @@
+//! What the policy promises about each tag in a repository: which rule's shape the tag has, and
+//! so whether it names a version, a commit, floats, or must never move.
+
+use semver::Version;
+
+use super::pattern::{Captures, TagPattern};
+use crate::policy::{Floating, Policy};
+
+/// The policy's rules as patterns, in policy order (the first rule a tag fits decides, as
+/// `tags` keeps the first rule that renders a tag).
+#[derive(Debug, Clone)]
+pub struct Rules {
+    rules: Vec<(RuleShape, TagPattern)>,
+    /// Templates that give no pattern: their tags are not audited.
+    pub unrecognised: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RuleShape {
+    floating: Option<Floating>,
+    immutable: bool,
+}
+
+/// What the policy says about one tag.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Role {
+    /// The release the tag names (`{{ version }}` rules).
+    pub version: Option<Version>,
+    /// The commit the tag names (`{{ sha }}` / `{{ short_sha }}` rules).
+    pub commit: Option<String>,
+    /// A floating tag and its scope: `(major, minor)` as far as the kind has them.
+    pub floating: Option<(Floating, Option<u64>, Option<u64>)>,
+    pub immutable: bool,
+}
+
+/// Tags of the OCI referrers fallback scheme (`sha256-<hex>`): tagguard's records, never the
+/// policy's tags.
+pub fn is_fallback_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+impl Rules {
+    pub fn new(policy: &Policy) -> Rules {
+        let mut rules = Vec::new();
+        let mut unrecognised = Vec::new();
+        for rule in &policy.rules {
+            match TagPattern::new(&rule.template, policy.short_sha_length) {
+                Some(p) => rules.push((
+                    RuleShape {
+                        floating: rule.floating,
+                        immutable: rule.immutable,
+                    },
+                    p,
+                )),
+                None => unrecognised.push(rule.template.clone()),
+            }
+        }
+        Rules {
+            rules,
+            unrecognised,
+        }
+    }
+
+    /// What the first rule whose shape `tag` has says about it; `None` when no rule fits.
+    pub fn role(&self, tag: &str) -> Option<Role> {
+        if is_fallback_tag(tag) {
+            return None;
+        }
+        self.rules.iter().find_map(|(shape, pattern)| {
+            let caps = pattern.captures(tag)?;
+            Some(role(*shape, pattern, &caps))
+        })
+    }
+}
+
+fn role(shape: RuleShape, pattern: &TagPattern, caps: &Captures) -> Role {
+    let number = |name: &str| caps.get(name).and_then(|v| v.parse::<u64>().ok());
+    let version = caps
+        .get("version")
+        .and_then(|v| Version::parse(&v.replace('_', "+")).ok());
+    let commit = caps
+        .get("sha")
+        .or_else(|| caps.get("short_sha"))
+        .map(|c| c.to_ascii_lowercase());
+    let floating = shape.floating.map(|kind| match kind {
+        Floating::Latest => (kind, None, None),
+        Floating::Major => (kind, number("major"), None),
+        Floating::Minor => (kind, number("major"), number("minor")),
+    });
+    Role {
+        // A floating rule's tag names a scope, not a release.
+        version: version.filter(|_| floating.is_none() && pattern.uses("version")),
+        commit,
+        floating,
+        immutable: shape.immutable && floating.is_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Rules {
+        Rules::new(&Policy::embedded_default())
+    }
+
+    #[test]
+    fn the_default_policy_tags_have_their_roles() {
+        let r = rules();
+        let v = r.role("1.4.2").unwrap();
+        assert_eq!(v.version, Some(Version::new(1, 4, 2)));
+        assert!(v.immutable && v.floating.is_none());
+        assert_eq!(
+            r.role("1.4").unwrap().floating,
+            Some((Floating::Minor, Some(1), Some(4)))
+        );
+        assert_eq!(
+            r.role("1").unwrap().floating,
+            Some((Floating::Major, Some(1), None))
+        );
+        assert_eq!(
+            r.role("latest").unwrap().floating,
+            Some((Floating::Latest, None, None))
+        );
+        let c = r.role("sha-deadbee").unwrap();
+        assert_eq!(c.commit.as_deref(), Some("deadbee"));
+        assert!(c.immutable);
+        assert_eq!(r.role("build-1"), None);
+        assert_eq!(r.role(&format!("sha256-{}", "a".repeat(64))), None);
+    }
+
+    #[test]
+    fn mutable_rules_are_not_immutable() {
+        let policy = Policy::parse(
+            "p.yml",
+            "version: 1\ntags:\n  - template: \"mr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n",
+        )
+        .unwrap();
+        let role = Rules::new(&policy).role("mr-12").unwrap();
+        assert!(!role.immutable);
+    }
+}
