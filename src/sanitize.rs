@@ -1,9 +1,7 @@
-//! Turning arbitrary names (branches, git tags) into valid OCI tag text, and checking tags.
+//! Turning arbitrary names (branches, git tags) into valid OCI tag text (checked by
+//! [`crate::registry::reference::tag_problem`]).
 
 use sha2::{Digest, Sha256};
-
-/// The OCI distribution spec's limit for a tag.
-pub const MAX_TAG_LEN: usize = 128;
 
 /// A sanitized name is at most this long, leaving room in a 128-character tag for a build ID
 /// and a timestamp beside it.
@@ -51,36 +49,10 @@ fn short_hash(name: &str) -> String {
         .to_owned()
 }
 
-/// Why a string is not a valid tag, if it is not.
-pub fn tag_problem(tag: &str) -> Option<String> {
-    let Some(first) = tag.chars().next() else {
-        return Some("the tag is empty".to_owned());
-    };
-    if !(first.is_ascii_alphanumeric() || first == '_') {
-        return Some(format!(
-            "a tag must start with a letter, digit or `_`, not {first:?}"
-        ));
-    }
-    if let Some(bad) = tag
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Some(format!(
-            "{bad:?} is not allowed in a tag (only A-Z a-z 0-9 . _ -)"
-        ));
-    }
-    if tag.len() > MAX_TAG_LEN {
-        return Some(format!(
-            "the tag is {} characters long; the limit is {MAX_TAG_LEN} (shorten it with truncate(n))",
-            tag.len()
-        ));
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::reference::tag_problem;
     use proptest::prelude::*;
 
     #[test]

@@ -19,47 +19,108 @@ pub struct Reference {
     pub digest: Option<Digest>,
 }
 
+/// Why a text is not an image reference. Displayed as `invalid image reference "…": <reason>`;
+/// [`ReferenceError::reason`] is the part after the colon, for messages that name the input
+/// themselves.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
-    #[error("invalid image reference {input:?}: it is empty")]
     Empty { input: String },
-    #[error(
-        "invalid image reference {input:?}: repository path component {component:?} must be lowercase \
-         letters and digits separated by '.', '_', '__' or '-'"
-    )]
     Component { input: String, component: String },
-    #[error("invalid image reference {input:?}: the repository name is longer than 255 characters")]
     TooLong { input: String },
-    #[error("invalid image reference {input:?}: registry host {host:?} is not a valid host[:port]")]
     Host { input: String, host: String },
-    #[error("invalid image reference {input:?}: {source}")]
     Tag { input: String, source: TagError },
-    #[error("invalid image reference {input:?}: {source}")]
     Digest { input: String, source: DigestError },
 }
 
+impl ReferenceError {
+    /// What is wrong, without the input.
+    pub fn reason(&self) -> String {
+        match self {
+            ReferenceError::Empty { .. } => "it is empty".to_owned(),
+            ReferenceError::Component { component, .. } => format!(
+                "repository path component {component:?} must be lowercase letters and digits, \
+                 separated by `.`, `_`, `__` or `-`"
+            ),
+            ReferenceError::TooLong { .. } => {
+                "the repository name is longer than 255 characters".to_owned()
+            }
+            ReferenceError::Host { host, .. } => {
+                format!("registry host {host:?} is not a valid host[:port]")
+            }
+            ReferenceError::Tag { source, .. } => source.to_string(),
+            ReferenceError::Digest { source, .. } => source.to_string(),
+        }
+    }
+
+    fn input(&self) -> &str {
+        match self {
+            ReferenceError::Empty { input }
+            | ReferenceError::Component { input, .. }
+            | ReferenceError::TooLong { input }
+            | ReferenceError::Host { input, .. }
+            | ReferenceError::Tag { input, .. }
+            | ReferenceError::Digest { input, .. } => input,
+        }
+    }
+}
+
+impl fmt::Display for ReferenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid image reference {:?}: {}",
+            self.input(),
+            self.reason()
+        )
+    }
+}
+
+/// The longest tag the OCI distribution spec allows.
+pub const MAX_TAG_LEN: usize = 128;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "tag {tag:?} is not valid: a tag is 1 to 128 characters of [A-Za-z0-9_.-] and cannot start with '.' or '-'"
-)]
+#[error("tag {tag:?} is not valid: {why}")]
 pub struct TagError {
     pub tag: String,
+    pub why: String,
+}
+
+/// Why `tag` is not a valid tag (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`), if it is not: the one
+/// rule, for computed tags and references alike.
+pub fn tag_problem(tag: &str) -> Option<String> {
+    let Some(first) = tag.chars().next() else {
+        return Some("the tag is empty".to_owned());
+    };
+    if !(first.is_ascii_alphanumeric() || first == '_') {
+        return Some(format!(
+            "a tag must start with a letter, digit or `_`, not {first:?}"
+        ));
+    }
+    if let Some(bad) = tag
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Some(format!(
+            "{bad:?} is not allowed in a tag (only A-Z a-z 0-9 . _ -)"
+        ));
+    }
+    if tag.len() > MAX_TAG_LEN {
+        return Some(format!(
+            "the tag is {} characters long; the limit is {MAX_TAG_LEN} (shorten it with truncate(n))",
+            tag.len()
+        ));
+    }
+    None
 }
 
 /// Checks a tag against `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
 pub fn validate_tag(tag: &str) -> Result<(), TagError> {
-    let ok = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-';
-    let bytes = tag.as_bytes();
-    let valid = !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes.iter().all(|&b| ok(b));
-    if valid {
-        Ok(())
-    } else {
-        Err(TagError {
+    match tag_problem(tag) {
+        None => Ok(()),
+        Some(why) => Err(TagError {
             tag: tag.to_owned(),
-        })
+            why,
+        }),
     }
 }
 

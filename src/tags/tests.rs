@@ -195,7 +195,7 @@ proptest! {
         c.build_number = Some(build);
         let computed = compute(&p, &c, &[]).unwrap();
         for t in computed.tags {
-            prop_assert_eq!(sanitize::tag_problem(&t.tag), None);
+            prop_assert_eq!(crate::registry::reference::tag_problem(&t.tag), None);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! release tag: installed from a release (the default) or built from its own source
 //! (`version: source`), outputs checked. And the release workflow that makes those releases.
 
-use crate::support::act::Act;
+use crate::support::act::{Act, source_root};
 use crate::support::registry::{Image, Mode, Registry};
 
 const IMAGE: &str = "registry.example/acme/app";
@@ -428,48 +428,63 @@ fn the_version_input_defaults_to_this_release() {
 
 /// The release workflow's first job, run by act on a tag push: the tag must name Cargo.toml's
 /// version and CHANGELOG.md must have that version's section (the release notes), or nothing
-/// is built.
+/// is built. The check is `.ci/release-plan.sh`; its messages are read from the script itself,
+/// since act may drop the last lines of a step that fails at once.
 #[test]
 fn the_release_workflow_builds_only_a_tag_that_names_cargo_tomls_version() {
     let version = env!("CARGO_PKG_VERSION");
-    let plan = |tag: &str, changelog: &str| {
-        let act = Act::repository_workflow("release.yml", &["Cargo.toml"])
+    let released = format!("# Changelog\n\n## [{version}] - 2026-12-01\n\n### Added\n- all\n");
+    let unreleased = "# Changelog\n\n## [Unreleased]\n\n- all\n";
+    let act = |tag: &str, changelog: &str| {
+        let act = Act::repository_workflow("release.yml", &["Cargo.toml", ".ci/release-plan.sh"])
             .job("plan")
             .event(&format!(r#"{{"ref": "refs/tags/{tag}"}}"#));
         act.repo.write("CHANGELOG.md", changelog);
         act.repo.commit("the changelog");
         act.run()
     };
-    let released = format!("# Changelog\n\n## [{version}] - 2026-12-01\n\n### Added\n- all\n");
+    act(&format!("v{version}"), &released).success();
+    act("v99.0.0", &released).failure();
+    act(&format!("v{version}"), unreleased).failure();
 
-    let run = plan(&format!("v{version}"), &released).success();
+    let script = |tag: &str, changelog: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            source_root().join("Cargo.toml"),
+            dir.path().join("Cargo.toml"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("CHANGELOG.md"), changelog).unwrap();
+        let output = dir.path().join("output");
+        let run = std::process::Command::new("bash")
+            .arg(source_root().join(".ci/release-plan.sh"))
+            .arg(tag)
+            .arg(&output)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+        let written = std::fs::read_to_string(&output).unwrap_or_default();
+        (run.status.code(), stdout, written)
+    };
+    let (code, _, written) = script(&format!("v{version}"), &released);
+    assert_eq!((code, written), (Some(0), format!("version={version}\n")));
+    let (code, stdout, written) = script("v99.0.0", &released);
+    assert_eq!((code, written.as_str()), (Some(1), ""));
     assert!(
-        run.log.contains(&format!("version={version}")),
-        "{}",
-        run.log
-    );
-
-    let run = plan("v99.0.0", &released).failure();
-    assert!(
-        run.log.contains(&format!(
-            "the tag v99.0.0 does not name Cargo.toml's version {version}"
+        stdout.contains(&format!(
+            "::error::the tag v99.0.0 does not name Cargo.toml's version {version}"
         )),
-        "{}",
-        run.log
+        "{stdout}"
     );
-
-    let run = plan(
-        &format!("v{version}"),
-        "# Changelog\n\n## [Unreleased]\n\n- all\n",
-    )
-    .failure();
+    let (code, stdout, _) = script(&format!("v{version}"), unreleased);
+    assert_eq!(code, Some(1));
     assert!(
-        run.log
-            .contains(&format!("CHANGELOG.md has no section '## [{version}]'")),
-        "{}",
-        run.log
+        stdout.contains(&format!("CHANGELOG.md has no section '## [{version}]'")),
+        "{stdout}"
     );
 }
+
 /// Every snippet a user copies names this release: the action ref, the image tag, the GitLab
 /// include ref, the pre-commit `rev` and the release downloads.
 #[test]

@@ -3,11 +3,10 @@
 mod rule;
 mod when;
 
-use regex::Regex;
-
 use super::error::{PolicyError, Problem};
 use super::yaml::{self, Node, Span, Value};
 use super::{Hooks, Policy, RegistryCheck, ReleaseFrom, ReleasePattern, Source};
+use crate::registry::Reference;
 use crate::suggest;
 
 pub const TOP_KEYS: &[&str] = &[
@@ -387,40 +386,19 @@ impl<'s> Validator<'s> {
     }
 }
 
-/// Why an image name (`[registry/]repository`, no tag) is not valid, if it is not.
+/// Why an image name (`[registry/]repository`, no tag) is not valid, if it is not: the image
+/// reference parser's verdict, plus no tag or digest.
 pub fn image_name_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("it is empty".to_owned());
-    }
     if name.contains('@') {
         return Some("a digest does not belong in an image name".to_owned());
     }
-    let mut parts: Vec<&str> = name.split('/').collect();
-    let first = parts[0];
-    let has_host = parts.len() > 1 && (first.contains(['.', ':']) || first == "localhost");
-    if has_host {
-        if first
-            .chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')))
-        {
-            return Some(format!("{first:?} is not a valid registry host"));
+    match name.parse::<Reference>() {
+        Err(e) => Some(e.reason()),
+        Ok(r) if r.tag.is_some() => {
+            Some("a tag does not belong in an image name: tags come from the rules".to_owned())
         }
-        parts.remove(0);
+        Ok(_) => None,
     }
-    let component = Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$").expect("valid regex");
-    for part in parts {
-        if part.contains(':') {
-            return Some(
-                "a tag does not belong in an image name: tags come from the rules".to_owned(),
-            );
-        }
-        if !component.is_match(part) {
-            return Some(format!(
-                "repository path component {part:?} must be lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
-            ));
-        }
-    }
-    None
 }
 
 #[cfg(test)]

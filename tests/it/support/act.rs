@@ -14,7 +14,7 @@ use super::git::Repo;
 /// actions/cache as action.yml pins it, and the offline stand-in act uses for it.
 const ACTIONS_CACHE: &str = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684";
 
-fn source_root() -> &'static Path {
+pub fn source_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
