@@ -7,7 +7,7 @@ use futures_util::StreamExt as _;
 use crate::docker::IdKind;
 use crate::policy::OnConflict;
 use crate::registries::Registries;
-use crate::registry::{Digest, RegistryError, manifest};
+use crate::registry::{Digest, Reference, RegistryError, manifest};
 use crate::revision::{self, Built};
 use crate::source::SourceImage;
 use crate::tags::Computed;
@@ -28,24 +28,31 @@ pub struct Observed {
     /// says it was built from, read only where the rule says `on-conflict: keep-same-revision`
     /// and the tag holds another image than the source.
     pub revisions: Vec<Vec<Option<Built>>>,
+    /// Some tag was found absent from its repository's tag list rather than by a lookup (a
+    /// list may lag behind a write on some registries: a push looks such tags up again right
+    /// before writing them).
+    pub listed: bool,
 }
 
 /// Looks up every image × tag of `computed` (and lists each repository's tags when a release
 /// has floating tags to place).
+///
+/// When the lookups are more than go out at once (many images), each repository's tag list is
+/// read first (one page, one request): a repository that does not exist or holds none of the
+/// tags needs no lookup, and only the listed tags are looked up. A list that runs past one
+/// page, or that the registry does not serve, falls back to a lookup per tag.
 pub async fn observe(
     computed: &Computed,
     targets: &[Target],
     registries: &Registries,
 ) -> Result<Observed, PlanError> {
     let floating = computed.version.is_some() && computed.tags.iter().any(|t| t.floating.is_some());
-    let lookups = futures_util::stream::iter(
-        targets
-            .iter()
-            .flat_map(|t| &t.tags)
-            .map(|r| async { registries.client(&r.registry)?.resolve(r).await }),
-    )
-    .buffered(registries.concurrency())
-    .collect::<Vec<_>>();
+    let list_first =
+        targets.len() > 1 && targets.len() * computed.tags.len() > registries.concurrency();
+    let lookups =
+        futures_util::stream::iter(targets.iter().map(|t| look_up(t, registries, list_first)))
+            .buffered(registries.concurrency())
+            .collect::<Vec<_>>();
     let listings = futures_util::stream::iter(targets.iter().filter(|_| floating).map(|t| async {
         match registries
             .client(&t.image.registry)?
@@ -60,11 +67,11 @@ pub async fn observe(
     .collect::<Vec<_>>();
     let (lookups, listings) = futures_util::future::join(lookups, listings).await;
 
-    let mut lookups = lookups.into_iter();
     let mut current = Vec::with_capacity(targets.len());
-    for t in targets {
-        let row = lookups.by_ref().take(t.tags.len());
-        current.push(row.collect::<Result<Vec<_>, _>>()?);
+    let mut listed = false;
+    for (row, from_list) in lookups {
+        current.push(row?);
+        listed |= from_list;
     }
     let mut existing = listings.into_iter().collect::<Result<Vec<_>, _>>()?;
     existing.resize(targets.len(), Vec::new());
@@ -73,7 +80,50 @@ pub async fn observe(
         existing,
         configs: Vec::new(),
         revisions: Vec::new(),
+        listed,
     })
+}
+
+/// Where each tag of one target points; and whether a tag list (not a lookup) said a tag is
+/// absent.
+async fn look_up(
+    target: &Target,
+    registries: &Registries,
+    list_first: bool,
+) -> (Result<Vec<Option<Digest>>, RegistryError>, bool) {
+    let client = match registries.client(&target.image.registry) {
+        Ok(c) => c,
+        Err(e) => return (Err(e), false),
+    };
+    let listing = if list_first {
+        // Any failure of the list (a registry that does not serve it to these credentials, a
+        // malformed page) only means every tag is looked up.
+        client
+            .tags_on_one_page(&target.image.repository)
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let wanted = |r: &Reference| {
+        listing
+            .as_ref()
+            .is_none_or(|l| r.tag.as_ref().is_none_or(|t| l.contains(t)))
+    };
+    let found = futures_util::future::join_all(target.tags.iter().map(|r| {
+        let client = &client;
+        async move {
+            if wanted(r) {
+                client.resolve(r).await
+            } else {
+                Ok(None)
+            }
+        }
+    }))
+    .await;
+    let from_list = listing.is_some() && target.tags.iter().any(|r| !wanted(r));
+    (found.into_iter().collect(), from_list)
 }
 
 impl Observed {

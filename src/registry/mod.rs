@@ -26,6 +26,7 @@ pub mod digest;
 mod engine;
 pub mod error;
 mod helper;
+pub mod limiter;
 pub mod manifest;
 mod manifests;
 pub(crate) mod process;
