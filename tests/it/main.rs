@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step) with a module per area.
 
 mod action;
+mod budget;
 mod check;
 mod check_cli;
 mod check_secrets;
