@@ -34,11 +34,17 @@ pub struct Observed {
     pub listed: bool,
 }
 
+/// More images than this make a fan-out: a repository's tag list is read before its tags are
+/// looked up. Up to this many, every lookup goes out in the first round trip; past it, one
+/// list per repository saves more requests (most fan-outs go to new repositories) than the
+/// one round trip it adds for repositories that hold the tags.
+pub const FAN_OUT: usize = 4;
+
 /// Looks up every image × tag of `computed` (and lists each repository's tags when a release
 /// has floating tags to place).
 ///
-/// When the lookups are more than go out at once (many images), each repository's tag list is
-/// read first (one page, one request): a repository that does not exist or holds none of the
+/// In a fan-out (more than [`FAN_OUT`] images), each repository's tag list is read first (one
+/// page, one request): a repository that does not exist or holds none of the
 /// tags needs no lookup, and only the listed tags are looked up. A list that runs past one
 /// page, or that the registry does not serve, falls back to a lookup per tag.
 pub async fn observe(
@@ -47,33 +53,43 @@ pub async fn observe(
     registries: &Registries,
 ) -> Result<Observed, PlanError> {
     let floating = computed.version.is_some() && computed.tags.iter().any(|t| t.floating.is_some());
-    let list_first =
-        targets.len() > 1 && targets.len() * computed.tags.len() > registries.concurrency();
-    let lookups =
-        futures_util::stream::iter(targets.iter().map(|t| look_up(t, registries, list_first)))
-            .buffered(registries.concurrency())
-            .collect::<Vec<_>>();
-    let listings = futures_util::stream::iter(targets.iter().filter(|_| floating).map(|t| async {
-        match registries
-            .client(&t.image.registry)?
-            .list_tags(&t.image.repository)
-            .await
-        {
-            Err(RegistryError::UnknownRepository { .. }) => Ok(Vec::new()),
-            other => other,
-        }
-    }))
+    let list_first = targets.len() > FAN_OUT;
+    // A fan-out that lists every repository for its floating tags reads the whole list once
+    // and uses it for the lookups too.
+    let full = floating && list_first;
+    let lookups = futures_util::stream::iter(
+        targets
+            .iter()
+            .map(|t| look_up(t, registries, list_first, full)),
+    )
     .buffered(registries.concurrency())
     .collect::<Vec<_>>();
+    let listings =
+        futures_util::stream::iter(targets.iter().filter(|_| floating && !full).map(|t| async {
+            match registries
+                .client(&t.image.registry)?
+                .list_tags(&t.image.repository)
+                .await
+            {
+                Err(RegistryError::UnknownRepository { .. }) => Ok(Vec::new()),
+                other => other,
+            }
+        }))
+        .buffered(registries.concurrency())
+        .collect::<Vec<_>>();
     let (lookups, listings) = futures_util::future::join(lookups, listings).await;
 
     let mut current = Vec::with_capacity(targets.len());
-    let mut listed = false;
-    for (row, from_list) in lookups {
-        current.push(row?);
-        listed |= from_list;
-    }
     let mut existing = listings.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut listed = false;
+    for looked in lookups {
+        let looked = looked?;
+        current.push(looked.found);
+        listed |= looked.from_list;
+        if full {
+            existing.push(looked.listing.unwrap_or_default());
+        }
+    }
     existing.resize(targets.len(), Vec::new());
     Ok(Observed {
         current,
@@ -84,27 +100,35 @@ pub async fn observe(
     })
 }
 
-/// Where each tag of one target points; and whether a tag list (not a lookup) said a tag is
-/// absent.
+/// One target's tags as observed.
+struct Looked {
+    /// Where each tag points.
+    found: Vec<Option<Digest>>,
+    /// Whether a tag list (not a lookup) said some tag is absent.
+    from_list: bool,
+    /// The repository's tags, when they were read.
+    listing: Option<Vec<String>>,
+}
+
+/// Observes one target's tags: each looked up, or — `list_first` — only those its tag list
+/// (the first page; every page when `full`) holds.
 async fn look_up(
     target: &Target,
     registries: &Registries,
     list_first: bool,
-) -> (Result<Vec<Option<Digest>>, RegistryError>, bool) {
-    let client = match registries.client(&target.image.registry) {
-        Ok(c) => c,
-        Err(e) => return (Err(e), false),
-    };
-    let listing = if list_first {
+    full: bool,
+) -> Result<Looked, RegistryError> {
+    let client = registries.client(&target.image.registry)?;
+    let repository = &target.image.repository;
+    let listing = match (list_first, full) {
+        (_, true) => match client.list_tags(repository).await {
+            Err(RegistryError::UnknownRepository { .. }) => Some(Vec::new()),
+            other => Some(other?),
+        },
         // Any failure of the list (a registry that does not serve it to these credentials, a
         // malformed page) only means every tag is looked up.
-        client
-            .tags_on_one_page(&target.image.repository)
-            .await
-            .ok()
-            .flatten()
-    } else {
-        None
+        (true, false) => client.tags_on_one_page(repository).await.ok().flatten(),
+        (false, false) => None,
     };
     let wanted = |r: &Reference| {
         listing
@@ -122,8 +146,11 @@ async fn look_up(
         }
     }))
     .await;
-    let from_list = listing.is_some() && target.tags.iter().any(|r| !wanted(r));
-    (found.into_iter().collect(), from_list)
+    Ok(Looked {
+        found: found.into_iter().collect::<Result<_, _>>()?,
+        from_list: listing.is_some() && target.tags.iter().any(|r| !wanted(r)),
+        listing,
+    })
 }
 
 impl Observed {

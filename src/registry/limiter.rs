@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// The most requests in flight to one registry.
-pub const CAP: usize = 64;
+pub const CAP: usize = 128;
 
 pub struct Limiter {
     permits: Semaphore,

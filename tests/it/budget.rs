@@ -166,3 +166,38 @@ fn a_fan_out_to_new_repositories_lists_each_once_instead_of_looking_up_every_tag
         "{requests:#?}"
     );
 }
+
+#[test]
+fn over_tls_every_request_of_a_push_goes_over_http2() {
+    let r = Registry::start(Mode::Tls);
+    let built = r.seed(&Image::random(), "acme/app", "build-1");
+    let repo = project();
+    let before = r.requests().len();
+    let image = format!("{}/acme/app", r.host);
+    let ca = r.ca.clone().unwrap();
+    tagguard(repo.path())
+        .args([
+            "push",
+            "--image",
+            &image,
+            "--source",
+            &format!("{image}@{built}"),
+        ])
+        .args([
+            "--git-tag",
+            "v1.4.2",
+            "--timestamp=1700000000",
+            "--settle",
+            "0",
+        ])
+        .args(["--ca-file", ca.to_str().unwrap()])
+        .run()
+        .success();
+    let requests = r.requests()[before..].to_vec();
+    assert!(!requests.is_empty());
+    // The registry offers h2 by ALPN: one connection carries every request at once.
+    assert!(
+        requests.iter().all(|q| q.contains(" HTTP/2.0")),
+        "{requests:#?}"
+    );
+}
