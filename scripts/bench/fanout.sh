@@ -23,7 +23,6 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
 export HOME=$work GIT_CONFIG_NOSYSTEM=1 TAGGUARD_SETTLE=0
 
 wait_port() {
