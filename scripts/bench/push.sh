@@ -81,8 +81,8 @@ tags:
   - { template: latest, when: stable-release, floating: latest }
   - "sha-{{ short_sha }}"
   - "sha-{{ sha }}"
-  - "{{ timestamp }}-{{ build_id }}"
-  - "build-{{ build_number }}"
+  - '{{ timestamp }}-{{ build_id | default("0") }}'
+  - 'build-{{ build_number | default("0") }}'
 YML
   mapfile -t tags < <("$bin" tags --policy "$work/policy.yml" "${build[@]}")
   [ "${#tags[@]}" -eq 10 ] || { echo "expected 10 tags, got ${#tags[@]}" >&2; exit 1; }

@@ -12,6 +12,8 @@ mod transfer;
 
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+
 use crate::plan::{Decision, Plan};
 use crate::registries::Registries;
 use crate::registry::Digest;
@@ -77,8 +79,9 @@ pub async fn apply(plan: Plan, registries: &Registries, options: &ApplyOptions<'
         ));
         return applied;
     };
-    let content = match prepare(source, &plan.targets, &writes, registries, options).await {
-        Ok(content) => content,
+    let (content, copied) = match prepare(source, &plan.targets, &writes, registries, options).await
+    {
+        Ok(prepared) => prepared,
         Err(e) => {
             applied.findings.push(
                 Finding::new(
@@ -97,6 +100,13 @@ pub async fn apply(plan: Plan, registries: &Registries, options: &ApplyOptions<'
         .iter()
         .flat_map(|t| &t.tags)
         .collect::<Vec<_>>();
+    // With no content to copy, nothing passed between the plan's lookups and the first
+    // phase's writes: those lookups are the last ones (their time counts for --settle), and
+    // looking every tag up again would only add a round trip. After a copy (which can take
+    // minutes) or a Docker engine push, every tag is looked up again right before its write.
+    let known = (!copied && matches!(content, Content::Manifest { .. }))
+        .then_some(plan.looked)
+        .flatten();
     let writer = tag_write::Writer {
         registries,
         content,
@@ -105,22 +115,22 @@ pub async fn apply(plan: Plan, registries: &Registries, options: &ApplyOptions<'
         settle: options.settle,
         progress: options.progress,
     };
-    phases::run(&writer, &refs, &writes, &mut applied).await;
+    phases::run(&writer, &refs, &writes, known, &mut applied).await;
     applied
 }
 
 /// Makes the content present in every target repository that gets a tag; returns what the tags
-/// will be written with.
+/// will be written with, and whether any repository needed content.
 async fn prepare<'a>(
     source: &'a SourceImage,
     targets: &[crate::plan::Target],
     writes: &[usize],
     registries: &Registries,
     options: &ApplyOptions<'_>,
-) -> Result<Content<'a>, TransferError> {
+) -> Result<(Content<'a>, bool), TransferError> {
     let client;
     let (origin, known, digest, hint) = match source {
-        SourceImage::Docker { image, .. } => return Ok(Content::Docker { image }),
+        SourceImage::Docker { image, .. } => return Ok((Content::Docker { image }, true)),
         SourceImage::Registry {
             reference,
             digest,
@@ -152,21 +162,45 @@ async fn prepare<'a>(
         None => origin.manifest(digest, hint).await?,
     };
     let per_image = targets.first().map_or(0, |t| t.tags.len());
-    for (k, target) in targets.iter().enumerate() {
-        let gets_a_tag = writes.iter().any(|i| i / per_image.max(1) == k);
-        let same_repository = matches!(&origin, Origin::Registry { client, repository }
-            if client.host() == target.image.registry && *repository == target.image.repository);
-        if !gets_a_tag || same_repository {
-            continue;
+    let receivers: Vec<&crate::plan::Target> = targets
+        .iter()
+        .enumerate()
+        .filter(|(k, target)| {
+            let gets_a_tag = writes.iter().any(|i| i / per_image.max(1) == *k);
+            let same_repository = matches!(&origin, Origin::Registry { client, repository }
+                if client.host() == target.image.registry && *repository == target.image.repository);
+            gets_a_tag && !same_repository
+        })
+        .map(|(_, target)| target)
+        .collect();
+    // Mounts within one registry are a few small requests per repository: every repository at
+    // once (the registry's limiter bounds what is in flight). A copy from elsewhere streams
+    // blobs through memory: one repository at a time, so the memory bound stays that of one.
+    let mounts_only = receivers.iter().all(
+        |t| matches!(&origin, Origin::Registry { client, .. } if client.host() == t.image.registry),
+    );
+    let copied = !receivers.is_empty();
+    let at_once = if mounts_only {
+        registries.concurrency()
+    } else {
+        1
+    };
+    let copies = futures_util::stream::iter(receivers.into_iter().map(|target| {
+        let (origin, bytes) = (&origin, &bytes);
+        async move {
+            let client = registries.client(&target.image.registry)?;
+            let to = Target {
+                client: &client,
+                repository: &target.image.repository,
+                chunk_size: options.chunk_size.max(1 << 16),
+                progress: options.progress,
+            };
+            transfer::ensure_content(origin, &to, bytes).await
         }
-        let client = registries.client(&target.image.registry)?;
-        let to = Target {
-            client: &client,
-            repository: &target.image.repository,
-            chunk_size: options.chunk_size.max(1 << 16),
-            progress: options.progress,
-        };
-        transfer::ensure_content(&origin, &to, &bytes).await?;
-    }
-    Ok(Content::Manifest { bytes, media_type })
+    }))
+    .buffer_unordered(at_once)
+    .collect::<Vec<Result<(), TransferError>>>()
+    .await;
+    copies.into_iter().collect::<Result<(), _>>()?;
+    Ok((Content::Manifest { bytes, media_type }, copied))
 }

@@ -46,14 +46,29 @@ struct Landed {
     ack: Instant,
 }
 
+/// Writes the phases in order. `known`: when the plan's lookups (sent at that instant) are the
+/// last ones before the first phase's writes (nothing was copied in between), so they stand
+/// for the first phase's re-check.
 pub async fn run(
     writer: &Writer<'_>,
     refs: &[&Reference],
     writes: &[usize],
+    known: Option<Instant>,
     applied: &mut Applied,
 ) {
     let phases = order(&applied.decisions, writes);
-    let mut looks = look_all(writer, refs, phases.first().map_or(&[][..], Vec::as_slice)).await;
+    let first = phases.first().map_or(&[][..], Vec::as_slice);
+    let mut looks = match known {
+        Some(sent) => first
+            .iter()
+            .map(|i| Look {
+                found: applied.decisions[*i].current.clone(),
+                sent,
+            })
+            .map(Ok)
+            .collect(),
+        None => look_all(writer, refs, first).await,
+    };
     for (k, phase) in phases.iter().enumerate() {
         let Some(ready) = redecide(applied, refs, phase, looks) else {
             not_written(applied, &phases[k..].concat());

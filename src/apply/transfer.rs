@@ -63,7 +63,7 @@ pub enum Origin<'a> {
 const READ_SIZE: usize = 1 << 20;
 
 /// Blobs copied at once.
-const PARALLEL_BLOBS: usize = 4;
+const PARALLEL_BLOBS: usize = 2;
 
 /// A target repository and how to send to it.
 pub struct Target<'a> {
@@ -195,8 +195,9 @@ async fn copy_blob(
 }
 
 /// Streams a blob from the origin into an upload session in chunks of `chunk_size`, hashing as
-/// it goes; memory stays at about one chunk per blob in flight (a chunk is handed to the HTTP
-/// client without a copy, and the buffer never grows past one chunk and one read).
+/// it goes. While one chunk is uploaded the next is downloaded, so neither side waits for the
+/// other; memory stays at about two chunks per blob in flight (a chunk is handed to the HTTP
+/// client without a copy, and a buffer never grows past one chunk and one read).
 async fn stream_blob(
     origin: &Origin<'_>,
     target: &Target<'_>,
@@ -205,8 +206,8 @@ async fn stream_blob(
 ) -> Result<(), TransferError> {
     let mut hasher = Sha256::new();
     let mut location = session;
-    let capacity = |size: u64| target.chunk_size.min(size as usize) + READ_SIZE;
-    let mut buffer: Vec<u8> = Vec::with_capacity(capacity(blob.size));
+    let chunk_size = target.chunk_size;
+    let mut buffer: Vec<u8> = Vec::with_capacity(chunk_size.min(blob.size as usize) + READ_SIZE);
     let mut offset: u64 = 0;
     let mut reader = Reader::open(origin, &blob.digest).await?;
     let report = |done: u64| {
@@ -218,22 +219,38 @@ async fn stream_blob(
         })
     };
     report(0);
-    while let Some(data) = reader.next().await? {
-        hasher.update(&data);
-        buffer.extend_from_slice(&data);
-        while buffer.len() >= target.chunk_size {
-            let mut rest = Vec::with_capacity(capacity(blob.size.saturating_sub(offset)));
-            rest.extend_from_slice(&buffer[target.chunk_size..]);
-            buffer.truncate(target.chunk_size);
-            let chunk = Bytes::from(std::mem::replace(&mut buffer, rest));
-            let len = chunk.len() as u64;
-            location = target
-                .client
-                .upload_chunk(target.repository, location, offset, chunk)
-                .await?;
+    // The chunk being uploaded while the next one fills.
+    let mut sending: Option<Bytes> = None;
+    loop {
+        let fill = fill_chunk(&mut reader, &mut hasher, &mut buffer, chunk_size);
+        let send = async {
+            match sending.take() {
+                Some(chunk) => {
+                    let len = chunk.len() as u64;
+                    let next = target
+                        .client
+                        .upload_chunk(target.repository, location.clone(), offset, chunk)
+                        .await?;
+                    Ok::<_, TransferError>(Some((next, len)))
+                }
+                None => Ok(None),
+            }
+        };
+        let (more, sent) = futures_util::future::try_join(fill, send).await?;
+        if let Some((next, len)) = sent {
+            location = next;
             offset += len;
             report(offset);
         }
+        if !more {
+            break;
+        }
+        let rest = buffer.split_off(chunk_size);
+        let mut next = Vec::with_capacity(
+            chunk_size.min(blob.size.saturating_sub(offset) as usize) + READ_SIZE,
+        );
+        next.extend_from_slice(&rest);
+        sending = Some(Bytes::from(std::mem::replace(&mut buffer, next)));
     }
     let actual = format!("sha256:{:x}", hasher.finalize());
     if blob.digest.algorithm() == "sha256" && actual != blob.digest.to_string() {
@@ -254,6 +271,23 @@ async fn stream_blob(
         .await?;
     report(offset + last);
     Ok(())
+}
+
+/// Reads into `buffer` until it holds at least one chunk (true) or the blob ends (false).
+async fn fill_chunk(
+    reader: &mut Reader<'_>,
+    hasher: &mut Sha256,
+    buffer: &mut Vec<u8>,
+    chunk_size: usize,
+) -> Result<bool, TransferError> {
+    while buffer.len() < chunk_size {
+        let Some(data) = reader.next().await? else {
+            return Ok(false);
+        };
+        hasher.update(&data);
+        buffer.extend_from_slice(&data);
+    }
+    Ok(true)
 }
 
 /// Reads a blob's bytes in pieces, from a registry response or a layout file.

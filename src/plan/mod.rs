@@ -15,6 +15,8 @@ pub use dirty::{dirty_tree, precheck};
 pub use observe::{Observed, observe};
 pub use targets::{Target, targets};
 
+use std::time::Instant;
+
 use crate::registries::Registries;
 use crate::registry::reference::{ReferenceError, TagError};
 use crate::registry::{Manifest, RegistryError};
@@ -29,6 +31,10 @@ pub struct Plan {
     /// Earlier builds of this commit that kept tags hold, which the image's other tags follow
     /// (`on-conflict: keep-same-revision`): their manifests, as the registry served them.
     pub adopted: Vec<Manifest>,
+    /// When the plan's lookups were sent (all at once), when every tag was looked up (not only
+    /// listed): the last lookup of every tag, for a push with no content to copy before its
+    /// first writes.
+    pub looked: Option<Instant>,
 }
 
 /// An operational failure of planning (a refusal is a [`Decision`], not an error).
@@ -98,6 +104,7 @@ where
             None => Ok(None),
         }
     };
+    let looked = Instant::now();
     let (source, observed) =
         futures_util::future::join(resolve, observe(computed, &targets, registries)).await;
     let (source, mut observed) = (source?, observed?);
@@ -122,5 +129,6 @@ where
         targets,
         source,
         adopted,
+        looked: (!observed.listed).then_some(looked),
     })
 }

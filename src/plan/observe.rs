@@ -7,7 +7,7 @@ use futures_util::StreamExt as _;
 use crate::docker::IdKind;
 use crate::policy::OnConflict;
 use crate::registries::Registries;
-use crate::registry::{Digest, RegistryError, manifest};
+use crate::registry::{Digest, Reference, RegistryError, manifest};
 use crate::revision::{self, Built};
 use crate::source::SourceImage;
 use crate::tags::Computed;
@@ -28,51 +28,128 @@ pub struct Observed {
     /// says it was built from, read only where the rule says `on-conflict: keep-same-revision`
     /// and the tag holds another image than the source.
     pub revisions: Vec<Vec<Option<Built>>>,
+    /// Some tag was found absent from its repository's tag list rather than by a lookup (a
+    /// list may lag behind a write on some registries: a push looks such tags up again right
+    /// before writing them).
+    pub listed: bool,
 }
+
+/// More images than this make a fan-out: a repository's tag list is read before its tags are
+/// looked up. Up to this many, every lookup goes out in the first round trip; past it, one
+/// list per repository saves more requests (most fan-outs go to new repositories) than the
+/// one round trip it adds for repositories that hold the tags.
+pub const FAN_OUT: usize = 4;
 
 /// Looks up every image × tag of `computed` (and lists each repository's tags when a release
 /// has floating tags to place).
+///
+/// In a fan-out (more than [`FAN_OUT`] images), each repository's tag list is read first (one
+/// page, one request): a repository that does not exist or holds none of the
+/// tags needs no lookup, and only the listed tags are looked up. A list that runs past one
+/// page, or that the registry does not serve, falls back to a lookup per tag.
 pub async fn observe(
     computed: &Computed,
     targets: &[Target],
     registries: &Registries,
 ) -> Result<Observed, PlanError> {
     let floating = computed.version.is_some() && computed.tags.iter().any(|t| t.floating.is_some());
+    let list_first = targets.len() > FAN_OUT;
+    // A fan-out that lists every repository for its floating tags reads the whole list once
+    // and uses it for the lookups too.
+    let full = floating && list_first;
     let lookups = futures_util::stream::iter(
         targets
             .iter()
-            .flat_map(|t| &t.tags)
-            .map(|r| async { registries.client(&r.registry)?.resolve(r).await }),
+            .map(|t| look_up(t, registries, list_first, full)),
     )
     .buffered(registries.concurrency())
     .collect::<Vec<_>>();
-    let listings = futures_util::stream::iter(targets.iter().filter(|_| floating).map(|t| async {
-        match registries
-            .client(&t.image.registry)?
-            .list_tags(&t.image.repository)
-            .await
-        {
-            Err(RegistryError::UnknownRepository { .. }) => Ok(Vec::new()),
-            other => other,
-        }
-    }))
-    .buffered(registries.concurrency())
-    .collect::<Vec<_>>();
+    let listings =
+        futures_util::stream::iter(targets.iter().filter(|_| floating && !full).map(|t| async {
+            match registries
+                .client(&t.image.registry)?
+                .list_tags(&t.image.repository)
+                .await
+            {
+                Err(RegistryError::UnknownRepository { .. }) => Ok(Vec::new()),
+                other => other,
+            }
+        }))
+        .buffered(registries.concurrency())
+        .collect::<Vec<_>>();
     let (lookups, listings) = futures_util::future::join(lookups, listings).await;
 
-    let mut lookups = lookups.into_iter();
     let mut current = Vec::with_capacity(targets.len());
-    for t in targets {
-        let row = lookups.by_ref().take(t.tags.len());
-        current.push(row.collect::<Result<Vec<_>, _>>()?);
-    }
     let mut existing = listings.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut listed = false;
+    for looked in lookups {
+        let looked = looked?;
+        current.push(looked.found);
+        listed |= looked.from_list;
+        if full {
+            existing.push(looked.listing.unwrap_or_default());
+        }
+    }
     existing.resize(targets.len(), Vec::new());
     Ok(Observed {
         current,
         existing,
         configs: Vec::new(),
         revisions: Vec::new(),
+        listed,
+    })
+}
+
+/// One target's tags as observed.
+struct Looked {
+    /// Where each tag points.
+    found: Vec<Option<Digest>>,
+    /// Whether a tag list (not a lookup) said some tag is absent.
+    from_list: bool,
+    /// The repository's tags, when they were read.
+    listing: Option<Vec<String>>,
+}
+
+/// Observes one target's tags: each looked up, or — `list_first` — only those its tag list
+/// (the first page; every page when `full`) holds.
+async fn look_up(
+    target: &Target,
+    registries: &Registries,
+    list_first: bool,
+    full: bool,
+) -> Result<Looked, RegistryError> {
+    let client = registries.client(&target.image.registry)?;
+    let repository = &target.image.repository;
+    let listing = match (list_first, full) {
+        (_, true) => match client.list_tags(repository).await {
+            Err(RegistryError::UnknownRepository { .. }) => Some(Vec::new()),
+            other => Some(other?),
+        },
+        // Any failure of the list (a registry that does not serve it to these credentials, a
+        // malformed page) only means every tag is looked up.
+        (true, false) => client.tags_on_one_page(repository).await.ok().flatten(),
+        (false, false) => None,
+    };
+    let wanted = |r: &Reference| {
+        listing
+            .as_ref()
+            .is_none_or(|l| r.tag.as_ref().is_none_or(|t| l.contains(t)))
+    };
+    let found = futures_util::future::join_all(target.tags.iter().map(|r| {
+        let client = &client;
+        async move {
+            if wanted(r) {
+                client.resolve(r).await
+            } else {
+                Ok(None)
+            }
+        }
+    }))
+    .await;
+    Ok(Looked {
+        found: found.into_iter().collect::<Result<_, _>>()?,
+        from_list: listing.is_some() && target.tags.iter().any(|r| !wanted(r)),
+        listing,
     })
 }
 

@@ -11,6 +11,7 @@ use super::auth::{Auth, Scope, scopes_display};
 use super::credentials::{self, CredentialConfig};
 use super::engine::{Answer, Outgoing};
 use super::error::{RegistryError, RequestId, describe, error_entries};
+use super::limiter::Limiter;
 use super::refusal;
 use super::transport::{TransportConfig, authority};
 
@@ -30,6 +31,8 @@ pub struct RegistryClient {
     /// Set when a request timed out on every attempt: the registry has stopped answering, and
     /// the rest of the run does not wait for it again.
     stalled: Mutex<Option<String>>,
+    /// How many requests go to this registry at once (adapts to 429 and 503).
+    pub(super) limiter: Limiter,
 }
 
 impl RegistryClient {
@@ -65,6 +68,7 @@ impl RegistryClient {
             auth: Auth::new(host, resolved, looked, transport),
             transport: transport.clone(),
             stalled: Mutex::new(None),
+            limiter: Limiter::new(transport.concurrency),
         })
     }
 

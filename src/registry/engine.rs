@@ -276,6 +276,8 @@ impl RegistryClient {
             let progress = Progress::starting();
             let rb = self.build(out, &url, auth_header, &progress);
             log::debug!("{request}");
+            // A turn among the requests in flight to this registry, until its status is known.
+            let turn = self.limiter.acquire().await;
             let response = match watched(rb.send(), &progress, idle).await {
                 None => {
                     return failed(
@@ -293,6 +295,7 @@ impl RegistryClient {
                 Some(Ok(r)) => r,
             };
             let status = response.status();
+            turn.done(Some(status.as_u16()));
             log::debug!("{request} -> {status}");
 
             if status == StatusCode::UNAUTHORIZED && same_host && !auth_retried {

@@ -5,7 +5,8 @@
 //!   `manifests`, `tags` and `blobs`.
 //! - `engine` sends every request — to the registry and to its token endpoint (`token`) —
 //!   through the one retry loop of `retry`, under the deadline of silence of `silence`;
-//!   `classify` names what went wrong below HTTP.
+//!   `classify` names what went wrong below HTTP; `limiter` decides how many requests go to the
+//!   registry at once (adapting to 429 and 503).
 //! - `error` is what can go wrong, with diagnostic codes; `refusal` recognises each registry's way
 //!   of refusing a tag write.
 //! - `credentials` finds credentials (`helper` runs credential helpers, `process` bounds helper
@@ -26,6 +27,7 @@ pub mod digest;
 mod engine;
 pub mod error;
 mod helper;
+pub mod limiter;
 pub mod manifest;
 mod manifests;
 pub(crate) mod process;

@@ -19,6 +19,36 @@ pub const MAX_TAG_PAGE_BYTES: usize = 16 << 20;
 pub const MAX_TAG_PAGES: usize = 500;
 
 impl RegistryClient {
+    /// The repository's tags when they fit on the first page (no `rel="next"` link): `None`
+    /// when there are more pages. A repository that does not exist has no tags. One request,
+    /// to tell which of many tags need a lookup at all.
+    pub async fn tags_on_one_page(
+        &self,
+        repository: &str,
+    ) -> Result<Option<Vec<String>>, RegistryError> {
+        let scopes = [Scope::pull(repository)];
+        let mut out = Outgoing::new(
+            Method::GET,
+            self.url(&format!("v2/{repository}/tags/list")),
+            &scopes,
+        );
+        out.body_limit = MAX_TAG_PAGE_BYTES;
+        out.what = "a tag-list page";
+        let (request, response) = self.send(out).await?;
+        if !response.status().is_success() {
+            return match self.failure(request, response, &scopes, repository, None) {
+                RegistryError::UnknownRepository { .. } => Ok(Some(Vec::new())),
+                e => Err(e),
+            };
+        }
+        if next_link(response.headers()).is_some() {
+            return Ok(None);
+        }
+        parse_tag_page(&response.body)
+            .map(Some)
+            .map_err(|detail| RegistryError::Malformed { request, detail })
+    }
+
     /// All tags of a repository, following `Link: <…>; rel="next"` pages.
     pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
         let mut pages = std::pin::pin!(self.tag_pages(repository));

@@ -34,7 +34,8 @@ pub struct TransportConfig {
     /// How long a credential helper (`docker-credential-*`) may take before it is killed.
     pub helper_deadline: Duration,
     pub retry: RetryPolicy,
-    /// How many lookups are in flight at once.
+    /// How many requests are in flight at once, per registry (the start and the cap of its
+    /// adaptive limit, see [`super::limiter`]).
     pub concurrency: usize,
     pub user_agent: String,
     /// Host names pinned to addresses, bypassing DNS (as `curl --resolve`): `(name, address)`.
@@ -51,7 +52,7 @@ impl Default for TransportConfig {
             timeout: DEFAULT_TIMEOUT,
             helper_deadline: Duration::from_secs(20),
             retry: RetryPolicy::default(),
-            concurrency: 16,
+            concurrency: super::limiter::CAP,
             user_agent: concat!("tagguard/", env!("CARGO_PKG_VERSION")).to_owned(),
             resolve: Vec::new(),
         }

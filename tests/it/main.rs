@@ -2,6 +2,7 @@
 
 mod action;
 mod audit;
+mod budget;
 mod check;
 mod check_cli;
 mod check_secrets;
