@@ -2,7 +2,7 @@
 //! anything is refused; what is written goes in phases and is read back (see [`crate::apply`]).
 
 use crate::apply::{self, ApplyOptions};
-use crate::audit::{RecordMeta, write_records};
+use crate::audit::{RecordMeta, Subject, write_records};
 use crate::plan::{self, Decision};
 use crate::registries::Registries;
 use crate::registry::{Digest, Reference};
@@ -45,7 +45,7 @@ pub async fn run(
     report.written = applied.written;
     report.findings.extend(applied.findings);
     if let Some(meta) = record.filter(|_| !options.dry_run) {
-        let failures = record_writes(&report.written, meta, registries).await;
+        let failures = record_writes(&report.written, &applied.manifests, meta, registries).await;
         report.findings.extend(failures);
     }
     report
@@ -55,6 +55,7 @@ pub async fn run(
 /// written is a warning, never a change to what the push did.
 async fn record_writes(
     written: &[Written],
+    manifests: &[(Digest, String, u64)],
     meta: &RecordMeta,
     registries: &Registries,
 ) -> Vec<Finding> {
@@ -75,7 +76,16 @@ async fn record_writes(
             Ok(c) => c,
             Err(e) => return vec![failed(image, &e.to_string())],
         };
-        let outcome = write_records(&client, &reference.repository, &pairs, meta).await;
+        // The descriptors the push knows save the record a lookup of each image.
+        let known: Vec<Subject> = manifests
+            .iter()
+            .map(|(digest, media_type, size)| Subject {
+                digest: digest.clone(),
+                media_type: media_type.clone(),
+                size: *size,
+            })
+            .collect();
+        let outcome = write_records(&client, &reference.repository, &pairs, &known, meta).await;
         outcome
             .failed
             .iter()

@@ -56,6 +56,9 @@ pub struct Applied {
     pub decisions: Vec<Decision>,
     pub written: Vec<Written>,
     pub findings: Vec<Finding>,
+    /// The manifests the tags were written with, as descriptors need them: digest, media type
+    /// and size (none for a Docker engine push, whose manifest the engine made).
+    pub manifests: Vec<(Digest, String, u64)>,
 }
 
 /// Writes what `plan` allows, unless anything is refused or this is a dry run.
@@ -107,6 +110,17 @@ pub async fn apply(plan: Plan, registries: &Registries, options: &ApplyOptions<'
     let known = (!copied && matches!(content, Content::Manifest { .. }))
         .then_some(plan.looked)
         .flatten();
+    if let Content::Manifest { bytes, media_type } = &content {
+        let size = bytes.len() as u64;
+        applied
+            .manifests
+            .push((Digest::sha256_of(bytes), media_type.clone(), size));
+    }
+    applied.manifests.extend(
+        plan.adopted
+            .iter()
+            .map(|m| (m.digest.clone(), m.media_type.clone(), m.bytes.len() as u64)),
+    );
     let writer = tag_write::Writer {
         registries,
         content,

@@ -346,7 +346,7 @@ fn the_referrers_api_is_read_and_written_when_the_registry_has_it() {
         ci_run: None,
     };
     let written = [("sha-abcdef0".to_owned(), stub.old.clone())];
-    let report = runtime().block_on(write_records(&client, "acme/app", &written, &meta));
+    let report = runtime().block_on(write_records(&client, "acme/app", &written, &[], &meta));
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.written[0].fallback_tag, None);
     let puts: Vec<String> = stub.server.requests()[before..]
@@ -491,7 +491,7 @@ fn a_record_the_registry_refuses_is_reported_and_nothing_else_happens() {
         ci_run: None,
     };
     let written = [("1.0.0".to_owned(), image.clone())];
-    let report = runtime().block_on(write_records(&client, "acme/app", &written, &meta));
+    let report = runtime().block_on(write_records(&client, "acme/app", &written, &[], &meta));
     assert!(report.written.is_empty());
     assert_eq!(report.failed.len(), 1);
     let message = report.failed[0].to_string();

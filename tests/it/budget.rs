@@ -6,8 +6,9 @@ use crate::support::cmd::tagguard;
 use crate::support::git::Repo;
 use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
 
-/// Five tags, none of them floating, so no repository's tags are listed to place them.
-const POLICY: &str = "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: \"v{{ version }}\"\n    when: release\n  - sha-{{ short_sha }}\n  - sha-{{ sha }}\n  - template: edge\n    immutable: false\n";
+/// Five tags, none of them floating, so no repository's tags are listed to place them. The
+/// record for `audit` has a budget of its own (the last test), so these count the tags alone.
+const POLICY: &str = "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: \"v{{ version }}\"\n    when: release\n  - sha-{{ short_sha }}\n  - sha-{{ sha }}\n  - template: edge\n    immutable: false\naudit:\n  record: false\n";
 
 fn count(requests: &[String], method: &str, path: &str, status: &str) -> usize {
     requests
@@ -21,8 +22,12 @@ fn count(requests: &[String], method: &str, path: &str, status: &str) -> usize {
 }
 
 fn project() -> Repo {
+    project_with(POLICY)
+}
+
+fn project_with(policy: &str) -> Repo {
     let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
+    repo.write(".tagguard.yml", policy);
     repo.commit("policy");
     repo
 }
@@ -199,5 +204,54 @@ fn over_tls_every_request_of_a_push_goes_over_http2() {
     assert!(
         requests.iter().all(|q| q.contains(" HTTP/2.0")),
         "{requests:#?}"
+    );
+}
+
+/// What recording a push for `audit` costs on a registry without the referrers API, once the
+/// repository has a record already: the record's PUT, the referrers probe and the fallback
+/// index's read at once, then the updated fallback index — two round trips, four requests, and
+/// no lookup of the image (the push knows its descriptor).
+#[test]
+fn recording_a_push_costs_two_round_trips_and_no_lookup() {
+    let r = Registry::start(Mode::Token);
+    let image = format!("{}/acme/app", r.host);
+    let policy = POLICY.replace("audit:\n  record: false\n", "");
+    let first = r.seed(&Image::random(), "acme/app", "build-1");
+    push(
+        &project_with(&policy),
+        std::slice::from_ref(&image),
+        &format!("{image}@{first}"),
+    )
+    .success();
+    let built = r.seed(&Image::random(), "acme/app", "build-2");
+    let before = r.requests().len();
+    let run = push(
+        &project_with("version: 1\ntags:\n  - second-{{ short_sha }}\n"),
+        std::slice::from_ref(&image),
+        &format!("{image}@{built}"),
+    );
+    let run = run.success();
+    assert_eq!(
+        run.json()["findings"],
+        serde_json::json!([]),
+        "{}",
+        run.stdout
+    );
+    let requests = r.requests()[before..].to_vec();
+    let hex = &built["sha256:".len()..];
+    let record: Vec<&String> = requests
+        .iter()
+        .filter(|q| {
+            q.contains("/referrers/")
+                || q.contains(&format!("/manifests/sha256-{hex}"))
+                || (q.starts_with("PUT ") && q.contains("/manifests/sha256:"))
+                || q.contains("/blobs/")
+        })
+        .collect();
+    assert_eq!(record.len(), 4, "{requests:#?}");
+    assert_eq!(
+        count(&requests, "HEAD", &format!("/manifests/{built}"), "200"),
+        0,
+        "the push knows the image's descriptor: {requests:#?}"
     );
 }

@@ -56,13 +56,13 @@ pub struct Target {
 }
 
 /// Records that tagguard wrote each `(tag, digest)` of `written` in `repository`: one record
-/// per digest. Call it after the push read its tags back; every failure is in the report. Looks
-/// the images' descriptors up first (one round trip); [`write_records_for`] saves it when the
-/// caller knows them.
+/// per digest. Call it after the push read its tags back; every failure is in the report. The
+/// descriptors of images not in `known` are looked up first (one round trip).
 pub async fn write_records(
     client: &RegistryClient,
     repository: &str,
     written: &[(String, Digest)],
+    known: &[Subject],
     meta: &RecordMeta,
 ) -> RecordReport {
     let mut groups: Vec<(Digest, Vec<String>)> = Vec::new();
@@ -72,11 +72,12 @@ pub async fn write_records(
             None => groups.push((digest.clone(), vec![tag.clone()])),
         }
     }
-    let subjects = join_all(
-        groups
-            .iter()
-            .map(|(d, _)| subject_of(client, repository, d)),
-    )
+    let subjects = join_all(groups.iter().map(|(d, _)| async move {
+        match known.iter().find(|s| s.digest == *d) {
+            Some(s) => Ok(s.clone()),
+            None => subject_of(client, repository, d).await,
+        }
+    }))
     .await;
     let mut report = RecordReport::default();
     let mut targets = Vec::new();
