@@ -11,30 +11,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-$here/../../target/release/tagguard}
 [ -x "$bin" ] || { echo "build it first: cargo build --release" >&2; exit 2; }
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-wait_port() { # FILE -> prints the port once "listening on 127.0.0.1:PORT" appears
-  for _ in $(seq 200); do
-    p=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2) || true
-    [ -n "${p:-}" ] && { echo "$p"; return; }
-    sleep 0.05
-  done
-  echo "did not start: $1" >&2; exit 1
-}
-
-cat > "$work/registry.yml" <<YML
-version: 0.1
-log: { level: info, formatter: text }
-storage: { filesystem: { rootdirectory: $work/data } }
-http: { addr: "127.0.0.1:0", secret: bench }
-YML
-/usr/bin/docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & pids+=($!)
-reg=$(wait_port "$work/registry.log")
-python3 "$here/delayproxy.py" 0 "$reg" 20 > "$work/proxy.log" 2>&1 & pids+=($!)
-proxy=$(wait_port "$work/proxy.log")
+# shellcheck source=common.sh
+source "$here/common.sh"
 
 # The build: a git repository at release v1.4.2 (default policy: 1.4.2, 1.4, 1, latest, sha-…).
 repo=$work/repo

@@ -19,30 +19,9 @@ bin=${1:-$here/../../target/release/tagguard}
 [ -x "$bin" ] || { echo "build it first: cargo build --release" >&2; exit 2; }
 repos=${REPOS:-100}
 runs=${RUNS:-3}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+# shellcheck source=common.sh
+source "$here/common.sh"
 export HOME=$work GIT_CONFIG_NOSYSTEM=1 TAGGUARD_SETTLE=0
-
-wait_port() {
-  for _ in $(seq 200); do
-    p=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2) || true
-    [ -n "${p:-}" ] && { echo "$p"; return; }
-    sleep 0.05
-  done
-  echo "did not start: $1" >&2; exit 1
-}
-cat > "$work/registry.yml" <<YML
-version: 0.1
-log: { level: info, formatter: text }
-storage: { filesystem: { rootdirectory: $work/data } }
-http: { addr: "127.0.0.1:0", secret: bench }
-YML
-/usr/bin/docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & pids+=($!)
-reg=$(wait_port "$work/registry.log")
-python3 "$here/delayproxy.py" 0 "$reg" 20 > "$work/proxy.log" 2>&1 & pids+=($!)
-proxy=$(wait_port "$work/proxy.log")
 nreq() { python3 "$here/reqcount.py" "$work/registry.log" 0 | awk '/^total/ {print $2}'; }
 now() { date +%s.%N; }
 rss_mib() { awk -F: '/Maximum resident/ {gsub(/ /,"",$2); printf "%.1f", $2/1024}' "$1"; }
