@@ -162,8 +162,8 @@ fn check_and_push_summarize_decisions_and_a_refusal_fails_the_job() {
     assert_ne!(other, built);
 }
 
-/// `command: push` runs `tags` (for the outputs) and `push` with one build time, so the
-/// timestamp tag the outputs name is the one pushed, even when the clock ticks between them.
+/// `command: push` runs tagguard once: `push --format github` writes the `tags` outputs too, so
+/// the timestamp tag the outputs name is the one pushed (two runs could read the clock twice).
 #[test]
 fn push_outputs_name_the_timestamp_tag_that_was_written() {
     let r = Registry::start(Mode::Plain);
@@ -196,13 +196,12 @@ fn push_outputs_name_the_timestamp_tag_that_was_written() {
     let run = act.run().success();
 
     let calls = std::fs::read_to_string(&calls).unwrap();
-    let times: Vec<&str> = calls
+    let runs: Vec<&str> = calls
         .lines()
-        .filter_map(|l| l.strip_prefix("tags ").or_else(|| l.strip_prefix("push ")))
+        .filter(|l| l.starts_with("tags ") || l.starts_with("push "))
         .collect();
-    assert_eq!(times.len(), 2, "{calls}");
-    assert_ne!(times[0], "unset", "{calls}");
-    assert_eq!(times[0], times[1], "{calls}");
+    assert_eq!(runs.len(), 1, "one run computes the tags: {calls}");
+    assert!(runs[0].starts_with("push "), "{calls}");
     // The default policy's CI tag, <timestamp>-<run id>: in the outputs and written.
     let tags = act.output("tags");
     let stamped = tags

@@ -8,13 +8,17 @@ use serde_json::json;
 use tagguard::plan::{Action, Decision};
 use tagguard::registry::Digest;
 use tagguard::report::{Finding, Report, Severity, Status};
+use tagguard::tags::Computed;
 
 use crate::cli::Format;
 use crate::output;
 
 /// Renders `report` in `format` on stdout (and the GitHub files), then says every finding and
 /// how the run ended on stderr.
-pub fn report(format: Format, title: &str, report: &Report) -> Result<()> {
+/// The report of `check` or `push` in `format`. The CI formats also carry the outputs of `tags`
+/// (tags, version, labels) for the same build, so a CI step needs one run of tagguard, one build
+/// time.
+pub fn report(format: Format, title: &str, computed: &Computed, report: &Report) -> Result<()> {
     match format {
         Format::Text => output::raw(&table(&report.decisions)),
         Format::Json => output::json(&serde_json::to_value(report).expect("reports serialize")),
@@ -23,13 +27,22 @@ pub fn report(format: Format, title: &str, report: &Report) -> Result<()> {
             for f in &report.findings {
                 output::line(&annotation(f));
             }
-            output::github_outputs(&github_outputs(report))?;
+            let mut pairs = output::tags_github(computed);
+            pairs.extend(github_outputs(report));
+            output::github_outputs(&pairs)?;
             if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
                 output::append(&path, &markdown(title, report))
                     .wrap_err("could not write $GITHUB_STEP_SUMMARY")?;
             }
         }
-        Format::Gitlab => output::dotenv(&dotenv(report)),
+        Format::Gitlab => {
+            let mut pairs: Vec<(String, String)> = output::tags_dotenv(computed)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            pairs.extend(dotenv(report));
+            output::dotenv(&pairs);
+        }
     }
     findings(&report.findings);
     if report.writes {
