@@ -160,6 +160,24 @@ fn check_and_push_summarize_decisions_and_a_refusal_fails_the_job() {
         Some(built.as_str())
     );
     assert_ne!(other, built);
+
+    // audit: what tagguard pushed keeps the policy's promises; 1.4.2 overwritten outside
+    // tagguard is a finding that fails the job.
+    act.set_env("TEST_COMMAND", "audit");
+    act.run().success();
+    assert_eq!(act.output("clean"), "true");
+    let moved = r.seed(&Image::random(), "acme/app", "1.4.2");
+    let run = act.run().failure();
+    assert!(run.log.contains("exit status 3"), "{}", run.log);
+    assert_eq!(act.output("clean"), "false");
+    // 1.4.2 moved; the floating tags still hold what 1.4.2 held, so they are behind it now.
+    let found: Vec<String> = act.output("tags").lines().map(str::to_owned).collect();
+    let want: Vec<String> = ["1", "1.4", "1.4.2", "latest"]
+        .iter()
+        .map(|t| format!("{image}:{t}"))
+        .collect();
+    assert_eq!(found, want);
+    assert_eq!(digest_at(&r, "acme/app:1.4.2"), Some(moved));
 }
 
 /// `command: push` runs tagguard once: `push --format github` writes the `tags` outputs too, so
