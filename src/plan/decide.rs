@@ -1,12 +1,14 @@
 //! Deciding: a pure function of the computed tags, the source image and what was observed.
 
+use semver::Version;
+
 use crate::docker::IdKind;
 use crate::registry::Digest;
 use crate::revision;
 use crate::source::SourceImage;
 use crate::tags::Computed;
 
-use super::decision::{Action, Decision, Seen, decide_one, same_digest};
+use super::decision::{Action, Decision, Seen, SkipReason, decide_one, same_digest};
 use super::floating;
 use super::observe::Observed;
 
@@ -50,13 +52,7 @@ pub fn decide(
                         .is_some_and(|c| c == id),
                 ),
             };
-            let holder = match (tag.floating, &computed.version) {
-                (Some(kind), Some(version)) => {
-                    let existing = observed.existing.get(i).map_or(&[][..], Vec::as_slice);
-                    floating::hold(kind, version, existing)
-                }
-                _ => None,
-            };
+            let holder = hold(computed, observed, i, t);
             let read = observed.revision(i, t);
             row.push(decide_one(
                 image,
@@ -95,14 +91,7 @@ fn adopt_kept(row: &mut [Decision], computed: &Computed, observed: &Observed, im
             continue;
         }
         let tag = &computed.tags[t];
-        let hold = match (tag.floating, &computed.version) {
-            (Some(kind), Some(version)) => floating::hold(
-                kind,
-                version,
-                observed.existing.get(image).map_or(&[][..], Vec::as_slice),
-            ),
-            _ => None,
-        };
+        let holder = hold(computed, observed, image, t);
         let current = decision.current.clone();
         let read = observed.revision(image, t);
         *decision = decide_one(
@@ -113,12 +102,26 @@ fn adopt_kept(row: &mut [Decision], computed: &Computed, observed: &Observed, im
                 current: current.as_ref(),
                 desired: Some(&kept),
                 same_image: same_digest(current.as_ref(), Some(&kept)),
-                hold: hold.as_ref().map(|(r, v)| (*r, v.as_ref())),
+                hold: holder.as_ref().map(|(r, v)| (*r, v.as_ref())),
                 revision: read.map(|b| b.revision.as_deref()),
                 same_revision: false,
             },
         );
     }
+}
+
+/// Why floating tag `t` of image `i` must stay where it is, if it must: a newer release in its
+/// scope is in the repository, or this build is a pre-release.
+fn hold(
+    computed: &Computed,
+    observed: &Observed,
+    i: usize,
+    t: usize,
+) -> Option<(SkipReason, Option<Version>)> {
+    let kind = computed.tags[t].floating?;
+    let version = computed.version.as_ref()?;
+    let existing = observed.existing.get(i).map_or(&[][..], Vec::as_slice);
+    floating::hold(kind, version, existing)
 }
 
 /// The digests the run's decisions adopted from earlier builds, whose manifests the apply

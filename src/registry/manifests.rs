@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use super::auth::Scope;
 use super::client::RegistryClient;
 use super::digest::Digest;
-use super::engine::Outgoing;
+use super::engine::{Answer, Outgoing};
 use super::error::{RegistryError, RequestId};
 use super::reference::Reference;
 
@@ -38,6 +38,31 @@ pub struct Manifest {
 }
 
 impl RegistryClient {
+    /// A HEAD or GET of a manifest: the answer when it is there, `None` on 404, the error that
+    /// says why otherwise. A GET reads the body, up to the manifest size limit.
+    async fn manifest_request(
+        &self,
+        method: Method,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(RequestId, Answer)>, RegistryError> {
+        let scopes = [Scope::pull(repository)];
+        let url = self.url(&format!("v2/{repository}/manifests/{reference}"));
+        let get = method == Method::GET;
+        let mut out = Outgoing::new(method, url, &scopes);
+        out.accept = Some(MANIFEST_ACCEPT);
+        if get {
+            out.body_limit = MAX_MANIFEST_BYTES;
+            out.what = "the manifest";
+        }
+        let (request, response) = self.send(out).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some((request, response))),
+            _ => Err(self.failure(request, response, &scopes, repository, Some(reference))),
+        }
+    }
+
     /// What `reference` (tag or digest) points at, or `None` when the tag or the repository
     /// does not exist. HEAD first; GET (and hash the body) when HEAD gives no digest.
     pub async fn head_manifest(
@@ -45,18 +70,12 @@ impl RegistryClient {
         repository: &str,
         reference: &str,
     ) -> Result<Option<ManifestHead>, RegistryError> {
-        let scopes = [Scope::pull(repository)];
-        let url = self.url(&format!("v2/{repository}/manifests/{reference}"));
-        let mut out = Outgoing::new(Method::HEAD, url, &scopes);
-        out.accept = Some(MANIFEST_ACCEPT);
-        let (request, response) = self.send(out).await?;
-        match response.status() {
-            StatusCode::NOT_FOUND => return Ok(None),
-            s if s.is_success() => {}
-            _ => {
-                return Err(self.failure(request, response, &scopes, repository, Some(reference)));
-            }
-        }
+        let Some((request, response)) = self
+            .manifest_request(Method::HEAD, repository, reference)
+            .await?
+        else {
+            return Ok(None);
+        };
         let headers = response.headers();
         let Some(claimed) = header_digest(headers, &request)? else {
             log::debug!("{request}: no {DIGEST_HEADER} on HEAD, fetching the manifest");
@@ -95,20 +114,12 @@ impl RegistryClient {
         repository: &str,
         reference: &str,
     ) -> Result<Option<Manifest>, RegistryError> {
-        let scopes = [Scope::pull(repository)];
-        let url = self.url(&format!("v2/{repository}/manifests/{reference}"));
-        let mut out = Outgoing::new(Method::GET, url, &scopes);
-        out.accept = Some(MANIFEST_ACCEPT);
-        out.body_limit = MAX_MANIFEST_BYTES;
-        out.what = "the manifest";
-        let (request, response) = self.send(out).await?;
-        match response.status() {
-            StatusCode::NOT_FOUND => return Ok(None),
-            s if s.is_success() => {}
-            _ => {
-                return Err(self.failure(request, response, &scopes, repository, Some(reference)));
-            }
-        }
+        let Some((request, response)) = self
+            .manifest_request(Method::GET, repository, reference)
+            .await?
+        else {
+            return Ok(None);
+        };
         let claimed = header_digest(response.headers(), &request)?;
         let media_type = content_type(response.headers()).unwrap_or_default();
         let bytes = response.body;
