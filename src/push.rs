@@ -1,17 +1,18 @@
 //! `push`: plan (with the source's manifest fetched), apply, report. Nothing is written when
 //! anything is refused; what is written goes in phases and is read back (see [`crate::apply`]).
 
-use crate::apply::{self, ApplyOptions};
-use crate::audit::{RecordMeta, Subject, write_records};
+use crate::apply::{self, ApplyOptions, Wrote};
+use crate::audit::{RecordMeta, Subject};
+use crate::audit::record as audit;
 use crate::plan::{self, Decision};
 use crate::registries::Registries;
 use crate::registry::{Digest, Reference};
-use crate::report::{Finding, Report, Severity, Status, Written, code};
+use crate::report::{Finding, Report, Severity, Status, code};
 use crate::source::{self, SourceSpec};
 use crate::tags::Computed;
 
 /// The whole `push` run, as one report, whatever happened. With `record`, what was written is
-/// recorded beside each image for `tagguard audit` ([`crate::audit::write_records`]).
+/// recorded beside each image for `tagguard audit` ([`crate::audit::record`]).
 pub async fn run(
     computed: &Computed,
     source: &SourceSpec,
@@ -40,67 +41,116 @@ pub async fn run(
     report
         .findings
         .extend(plan.decisions.iter().filter_map(Decision::finding));
-    let applied = apply::apply(plan, registries, options).await;
+    let writes = !options.dry_run && !plan.decisions.iter().any(Decision::is_refusal);
+    let intents = match record {
+        Some(_) if writes => intents(&plan.decisions),
+        _ => Vec::new(),
+    };
+    let (done, written) = tokio::sync::oneshot::channel();
+    // Recording runs beside the writes: what it needs is read while the tags are written, and
+    // the records are put while the last phase is read back (see `record`).
+    let recording = async {
+        match record {
+            Some(meta) if !intents.is_empty() => {
+                record_writes(&intents, written, meta, registries).await
+            }
+            _ => Vec::new(),
+        }
+    };
+    let (applied, failures) = tokio::join!(
+        apply::apply(plan, registries, options, Some(done)),
+        recording
+    );
     report.decisions = applied.decisions;
     report.written = applied.written;
     report.findings.extend(applied.findings);
-    if let Some(meta) = record.filter(|_| !options.dry_run) {
-        let failures = record_writes(&report.written, &applied.manifests, meta, registries).await;
-        report.findings.extend(failures);
-    }
+    report.findings.extend(failures);
     report
 }
 
-/// Records what was written, one repository at a time in parallel; a record that cannot be
-/// written is a warning, never a change to what the push did.
+/// Each image the plan writes to, with the images (digests) it will write there.
+fn intents(decisions: &[Decision]) -> Vec<(String, Vec<Digest>)> {
+    let mut intents: Vec<(String, Vec<Digest>)> = Vec::new();
+    for d in decisions.iter().filter(|d| d.action.writes()) {
+        let at = match intents.iter().position(|(image, _)| *image == d.image) {
+            Some(at) => at,
+            None => {
+                intents.push((d.image.clone(), Vec::new()));
+                intents.len() - 1
+            }
+        };
+        if let Some(digest) = &d.desired
+            && !intents[at].1.contains(digest)
+        {
+            intents[at].1.push(digest.clone());
+        }
+    }
+    intents
+}
+
+/// Records what was written, one repository at a time in parallel, in two steps: while the
+/// tags are written, what the records need is read ([`audit::prepare`]); once no more writes
+/// will be sent (`written` says what landed), each record is put — during the last phase's
+/// read-back — and listed. A record that cannot be written is a warning, never a change to
+/// what the push did.
 async fn record_writes(
-    written: &[Written],
-    manifests: &[(Digest, String, u64)],
+    intents: &[(String, Vec<Digest>)],
+    written: tokio::sync::oneshot::Receiver<Wrote>,
     meta: &RecordMeta,
     registries: &Registries,
 ) -> Vec<Finding> {
-    let mut images: Vec<&str> = written.iter().map(|w| w.image.as_str()).collect();
-    images.sort_unstable();
-    images.dedup();
-    let records = images.iter().map(|image| async move {
-        let pairs: Vec<(String, Digest)> = written
-            .iter()
-            .filter(|w| w.image == *image)
-            .map(|w| (w.tag.clone(), w.digest.clone()))
-            .collect();
-        let reference: Reference = match image.parse() {
-            Ok(r) => r,
-            Err(e) => return vec![failed(image, &format!("{e}"))],
-        };
-        let client = match registries.client(&reference.registry) {
-            Ok(c) => c,
-            Err(e) => return vec![failed(image, &e.to_string())],
-        };
-        // The descriptors the push knows save the record a lookup of each image.
-        let known: Vec<Subject> = manifests
-            .iter()
-            .map(|(digest, media_type, size)| Subject {
-                digest: digest.clone(),
-                media_type: media_type.clone(),
-                size: *size,
-            })
-            .collect();
-        let outcome = write_records(&client, &reference.repository, &pairs, &known, meta).await;
-        outcome
-            .failed
-            .iter()
-            .map(|f| {
-                failed(
-                    image,
-                    &format!("{} ({}): {}", f.subject, f.tags.join(", "), f.reason),
-                )
-            })
-            .collect()
+    let repositories = intents.iter().map(|(image, digests)| async move {
+        let reference: Reference = image.parse().map_err(|e| failed(image, &format!("{e}")))?;
+        let client = registries
+            .client(&reference.registry)
+            .map_err(|e| failed(image, &e.to_string()))?;
+        let prepared = audit::prepare(&client, &reference.repository, digests).await;
+        Ok::<_, Finding>((image, reference, client, prepared))
     });
-    futures_util::future::join_all(records)
+    let (prepared, written) = tokio::join!(futures_util::future::join_all(repositories), written);
+    // Told nothing: nothing was written.
+    let Ok(Wrote { written, manifests }) = written else {
+        return Vec::new();
+    };
+    // The descriptors the push knows save the record a lookup of each image.
+    let known: Vec<Subject> = manifests
+        .into_iter()
+        .map(|(digest, media_type, size)| Subject {
+            digest,
+            media_type,
+            size,
+        })
+        .collect();
+    let finishes = prepared.into_iter().map(|p| {
+        let (written, known) = (&written, &known);
+        async move {
+            let (image, reference, client, prepared) = p.map_err(|f| vec![f])?;
+            let pairs: Vec<(String, Digest)> = written
+                .iter()
+                .filter(|w| w.image == *image)
+                .map(|w| (w.tag.clone(), w.digest.clone()))
+                .collect();
+            let (targets, unknown) =
+                audit::targets(&client, &reference.repository, &pairs, known).await;
+            let mut outcome =
+                audit::finish(&client, &reference.repository, prepared, &targets, meta).await;
+            outcome.failed.extend(unknown);
+            Err(outcome
+                .failed
+                .iter()
+                .map(|f| {
+                    failed(
+                        image,
+                        &format!("{} ({}): {}", f.subject, f.tags.join(", "), f.reason),
+                    )
+                })
+                .collect::<Vec<_>>())
+        }
+    });
+    futures_util::future::join_all(finishes)
         .await
         .into_iter()
-        .flatten()
+        .flat_map(|r: Result<(), Vec<Finding>>| r.err().unwrap_or_default())
         .collect()
 }
 

@@ -20,6 +20,7 @@ use crate::registry::Digest;
 use crate::report::{Finding, Severity, Written, code};
 use crate::source::SourceImage;
 
+pub use phases::{WritesDone, Wrote};
 pub use transfer::TransferError;
 
 use tag_write::Content;
@@ -61,8 +62,15 @@ pub struct Applied {
     pub manifests: Vec<(Digest, String, u64)>,
 }
 
-/// Writes what `plan` allows, unless anything is refused or this is a dry run.
-pub async fn apply(plan: Plan, registries: &Registries, options: &ApplyOptions<'_>) -> Applied {
+/// Writes what `plan` allows, unless anything is refused or this is a dry run. `done` is told
+/// what was written as soon as no more writes will be sent (before the last read-back); it is
+/// dropped untold when nothing is written.
+pub async fn apply(
+    plan: Plan,
+    registries: &Registries,
+    options: &ApplyOptions<'_>,
+    done: Option<WritesDone>,
+) -> Applied {
     let mut applied = Applied {
         decisions: plan.decisions,
         ..Applied::default()
@@ -129,7 +137,7 @@ pub async fn apply(plan: Plan, registries: &Registries, options: &ApplyOptions<'
         settle: options.settle,
         progress: options.progress,
     };
-    phases::run(&writer, &refs, &writes, known, &mut applied).await;
+    phases::run(&writer, &refs, &writes, known, &mut applied, done).await;
     applied
 }
 

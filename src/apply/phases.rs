@@ -36,6 +36,17 @@ pub fn order(decisions: &[Decision], writes: &[usize]) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// What a push wrote, told as soon as no more writes will be sent.
+#[derive(Debug, Clone)]
+pub struct Wrote {
+    pub written: Vec<Written>,
+    /// The manifests the tags were written with ([`Applied::manifests`]).
+    pub manifests: Vec<(Digest, String, u64)>,
+}
+
+/// Told what was written once no more writes will be sent.
+pub type WritesDone = tokio::sync::oneshot::Sender<Wrote>;
+
 /// A write that landed, waiting to be read back.
 struct Landed {
     index: usize,
@@ -49,13 +60,27 @@ struct Landed {
 /// Writes the phases in order. `known`: when the plan's lookups (sent at that instant) are the
 /// last ones before the first phase's writes (nothing was copied in between), so they stand
 /// for the first phase's re-check.
+///
+/// `done` is told what was written as soon as no more writes will be sent: after the last
+/// phase's writes were answered (before their read-back), or when a phase stops the run.
 pub async fn run(
     writer: &Writer<'_>,
     refs: &[&Reference],
     writes: &[usize],
     known: Option<Instant>,
     applied: &mut Applied,
+    done: Option<WritesDone>,
 ) {
+    let mut done = done;
+    let mut tell = |applied: &Applied| {
+        if let Some(tx) = done.take() {
+            // The receiver may have gone (recording failed early): nothing to tell.
+            let _ = tx.send(Wrote {
+                written: applied.written.clone(),
+                manifests: applied.manifests.clone(),
+            });
+        }
+    };
     let phases = order(&applied.decisions, writes);
     let first = phases.first().map_or(&[][..], Vec::as_slice);
     let mut looks = match known {
@@ -72,9 +97,13 @@ pub async fn run(
     for (k, phase) in phases.iter().enumerate() {
         let Some(ready) = redecide(applied, refs, phase, looks) else {
             not_written(applied, &phases[k..].concat());
+            tell(applied);
             return;
         };
         let (landed, stopped) = write_phase(writer, refs, &ready, applied).await;
+        if stopped || k + 1 == phases.len() {
+            tell(applied);
+        }
         let settles = landed.iter().any(|l| applied.decisions[l.index].immutable);
         if settles && !writer.settle.is_zero() {
             let last = landed

@@ -103,7 +103,7 @@ pub struct Auth {
     /// Where credentials were looked for, for the message when none were found.
     looked: String,
     scheme: Mutex<Option<Scheme>>,
-    /// Held by the one request that is sent to learn the scheme; the others wait on it.
+    /// Held by the one request that is learning the scheme; the others wait on it.
     probe: tokio::sync::Mutex<()>,
     tokens: Mutex<HashMap<Vec<Scope>, Slot>>,
     /// Scope sets whose credentials were refused (by the token endpoint or by a 401 to a
@@ -147,7 +147,18 @@ impl Auth {
         *self.scheme.lock().expect("auth lock") = Some(scheme);
     }
 
-    /// Until the scheme is known, one request at a time goes out unauthenticated to learn it.
+    /// An unauthenticated request got through: the registry lets us in anonymously, unless a
+    /// challenge (which always wins) was learned meanwhile.
+    pub fn learn_anonymous(&self) {
+        let mut scheme = self.scheme.lock().expect("auth lock");
+        if scheme.is_none() {
+            log::debug!("registry {}: auth scheme anonymous", self.host);
+            *scheme = Some(Scheme::Anonymous);
+        }
+    }
+
+    /// Until the scheme is known, one request at a time goes out to learn it; the others wait
+    /// for what it learns.
     pub async fn probe_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         if self.scheme().is_some() {
             return None;

@@ -219,30 +219,45 @@ pub(super) async fn exchange(
 
 impl RegistryClient {
     /// Sends one logical request through the retry loop; see [`RegistryClient::attempt`].
+    ///
+    /// Until the auth scheme is known, requests wait for one request (the probe) to learn it —
+    /// only as long as that takes, one answer, not its whole exchange — so a registry that asks
+    /// for credentials sees one challenge. Without credentials, where the registry most likely
+    /// lets us in anonymously, every request's first try goes out at once instead, and the
+    /// scheme costs no round trip of its own (a registry that wants a token after all answers
+    /// each with a challenge). A request that retries while the scheme is still unknown (the
+    /// registry left its first try unanswered) becomes the probe, through all its tries; the
+    /// others wait, then go on with what it learned, or not at all when it found the registry
+    /// not answering. A stalled registry sees each request once at most and one request's
+    /// retries.
     pub(super) async fn send(
         &self,
         out: Outgoing<'_>,
     ) -> Result<(RequestId, Answer), RegistryError> {
-        // Until the auth scheme is known, one request at a time goes out to learn it, through all
-        // its tries; the others wait, then go on with what it learned (or not at all, when it
-        // found the registry not answering).
-        let gate = if authority(&out.url) == self.host {
-            self.auth.probe_gate().await
-        } else {
-            None
-        };
-        if let Some(e) = self.gave_up(&out) {
-            return Err(e);
-        }
-        let probing = gate.is_some();
-        let result = retrying(&self.transport.retry, out.retry, |_| {
-            self.attempt(&out, probing)
+        let own = authority(&out.url) == self.host;
+        let optimistic = self.auth.credential.is_none();
+        let gate = std::sync::Mutex::new(None);
+        let result = retrying(&self.transport.retry, out.retry, |retry| {
+            let (out, gate) = (&out, &gate);
+            async move {
+                let held = gate.lock().expect("gate lock").is_some();
+                if own && !held && (retry > 0 || !optimistic)
+                    && let Some(g) = self.auth.probe_gate().await
+                {
+                    *gate.lock().expect("gate lock") = Some(g);
+                }
+                if let Some(e) = self.gave_up(out) {
+                    return Err(e);
+                }
+                self.attempt(out, gate).await
+            }
         })
         .await;
-        drop(gate);
+        // Noted before the gate opens, so the requests waiting on it see it.
         if let Err(e) = &result {
             self.note_failure(e, &out);
         }
+        drop(gate);
         result
     }
 
@@ -251,7 +266,7 @@ impl RegistryClient {
     async fn attempt(
         &self,
         out: &Outgoing<'_>,
-        probing: bool,
+        gate: &std::sync::Mutex<Option<tokio::sync::MutexGuard<'_, ()>>>,
     ) -> Result<Attempt<(RequestId, Answer)>, RegistryError> {
         let idle = self.transport.timeout;
         let mut url = out.url.clone();
@@ -310,13 +325,16 @@ impl RegistryClient {
                         self.auth.rejected(out.scopes);
                     }
                     self.auth.learn(scheme);
+                    // Learned: the requests waiting for the scheme may go.
+                    gate.lock().expect("gate lock").take();
                     auth_retried = true;
                     continue;
                 }
             }
-            if probing && same_host && self.auth.scheme().is_none() {
-                // The probe got through unauthenticated: this registry lets us in anonymously.
-                self.auth.learn(Scheme::Anonymous);
+            if same_host && !sent_auth && status != StatusCode::UNAUTHORIZED && status.as_u16() < 500 {
+                // Got through unauthenticated: this registry lets us in anonymously.
+                self.auth.learn_anonymous();
+                gate.lock().expect("gate lock").take();
             }
 
             if status.is_redirection()

@@ -2,7 +2,10 @@
 //! access log (and the token service's): one challenge, one token per scope, one source,
 //! lookups (or one tag list per repository in a fan-out), the writes, one read-back each.
 
+use std::time::Duration;
+
 use crate::support::cmd::tagguard;
+use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
 use crate::support::git::Repo;
 use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
 
@@ -211,10 +214,16 @@ fn over_tls_every_request_of_a_push_goes_over_http2() {
 /// repository has a record already: the record's PUT, the referrers probe and the fallback
 /// index's read at once, then the updated fallback index — two round trips, four requests, and
 /// no lookup of the image (the push knows its descriptor).
+/// Recording costs a push one round trip: what the record needs is read while the tags are
+/// written, and the record is put while the last write is read back; only the fallback index,
+/// which must name a record already there, is put after. Proven causally through a proxy:
+/// the tag's write is held until the record's reads arrive, and its read-back until the
+/// record's PUT arrives — a push that recorded after its writes would see them answered 400.
 #[test]
-fn recording_a_push_costs_two_round_trips_and_no_lookup() {
-    let r = Registry::start(Mode::Token);
-    let image = format!("{}/acme/app", r.host);
+fn recording_reads_beside_the_writes_and_puts_the_record_during_the_read_back() {
+    let r = Registry::start(Mode::Plain);
+    let proxy = FaultProxy::start(&r.host, &[]);
+    let image = format!("{}/acme/app", proxy.host());
     let policy = POLICY.replace("audit:\n  record: false\n", "");
     let first = r.seed(&Image::random(), "acme/app", "build-1");
     push(
@@ -224,7 +233,31 @@ fn recording_a_push_costs_two_round_trips_and_no_lookup() {
     )
     .success();
     let built = r.seed(&Image::random(), "acme/app", "build-2");
-    let before = r.requests().len();
+    let hex = &built["sha256:".len()..];
+    let limit = Duration::from_secs(10);
+    let tag = "/v2/acme/app/manifests/second-.*";
+    proxy.rule(Rule::new(
+        Some("PUT"),
+        tag,
+        Fault::HoldUntil {
+            method: "GET".into(),
+            path: format!("/v2/acme/app/manifests/sha256-{hex}"),
+            limit,
+        },
+    ));
+    proxy.rule(
+        Rule::new(
+            Some("HEAD"),
+            tag,
+            Fault::HoldUntil {
+                method: "PUT".into(),
+                path: "/v2/acme/app/manifests/sha256:.*".into(),
+                limit,
+            },
+        )
+        .from(2),
+    );
+    let before = proxy.requests().len();
     let run = push(
         &project_with("version: 1\ntags:\n  - second-{{ short_sha }}\n"),
         std::slice::from_ref(&image),
@@ -237,9 +270,8 @@ fn recording_a_push_costs_two_round_trips_and_no_lookup() {
         "{}",
         run.stdout
     );
-    let requests = r.requests()[before..].to_vec();
-    let hex = &built["sha256:".len()..];
-    let record: Vec<&String> = requests
+    let lines = proxy.lines()[before..].to_vec();
+    let record: Vec<&String> = lines
         .iter()
         .filter(|q| {
             q.contains("/referrers/")
@@ -248,10 +280,16 @@ fn recording_a_push_costs_two_round_trips_and_no_lookup() {
                 || q.contains("/blobs/")
         })
         .collect();
-    assert_eq!(record.len(), 4, "{requests:#?}");
-    assert_eq!(
-        count(&requests, "HEAD", &format!("/manifests/{built}"), "200"),
-        0,
-        "the push knows the image's descriptor: {requests:#?}"
+    // The referrers probe, the fallback index, the empty blob's HEAD; the record; the index.
+    assert_eq!(record.len(), 5, "{lines:#?}");
+    let at = |prefix: &str| lines.iter().position(|q| q.starts_with(prefix)).unwrap();
+    assert!(
+        at(&format!("PUT /v2/acme/app/manifests/sha256-{hex}"))
+            > at("PUT /v2/acme/app/manifests/sha256:"),
+        "the index names a record already there: {lines:#?}"
+    );
+    assert!(
+        !lines.contains(&format!("HEAD /v2/acme/app/manifests/{built}")),
+        "the push knows the image's descriptor: {lines:#?}"
     );
 }

@@ -20,7 +20,8 @@ use crate::registry::Digest;
 
 pub use read::read_records;
 pub use write::{
-    RecordFailure, RecordReport, RecordWritten, Target, write_records, write_records_for,
+    Prepared, RecordFailure, RecordReport, RecordWritten, Target, finish, prepare, targets,
+    write_records, write_records_for,
 };
 
 /// The `artifactType` of a record.

@@ -1,7 +1,9 @@
-//! Writing records after a push: each record is put by digest at once with the referrers API
-//! probe and the read of the image's fallback index; then — only on registries without the
-//! referrers API — the fallback indexes are put back with the record listed. A record that
-//! cannot be written is reported; it never undoes the push.
+//! Writing records of a push, in two steps: [`prepare`] reads what the records need (the
+//! referrers API probe, each image's fallback index) and makes sure the empty blob is there,
+//! while the push's tags are written; [`finish`] puts each record by digest once the last write
+//! was answered, then — only on registries without the referrers API — puts the fallback
+//! indexes back with the record listed. A record that cannot be written is reported; it never
+//! undoes the push.
 
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -65,6 +67,20 @@ pub async fn write_records(
     known: &[Subject],
     meta: &RecordMeta,
 ) -> RecordReport {
+    let (targets, failed) = targets(client, repository, written, known).await;
+    let mut report = write_records_for(client, repository, &targets, meta).await;
+    report.failed.extend(failed);
+    report
+}
+
+/// What to record for `written` (tag, digest): one target per digest, its descriptor from
+/// `known` or else looked up (one round trip); an image that cannot be looked up is a failure.
+pub async fn targets(
+    client: &RegistryClient,
+    repository: &str,
+    written: &[(String, Digest)],
+    known: &[Subject],
+) -> (Vec<Target>, Vec<RecordFailure>) {
     let mut groups: Vec<(Digest, Vec<String>)> = Vec::new();
     for (tag, digest) in written {
         match groups.iter_mut().find(|(d, _)| d == digest) {
@@ -79,52 +95,89 @@ pub async fn write_records(
         }
     }))
     .await;
-    let mut report = RecordReport::default();
-    let mut targets = Vec::new();
+    let (mut targets, mut failed) = (Vec::new(), Vec::new());
     for ((digest, tags), subject) in groups.into_iter().zip(subjects) {
         match subject {
             Ok(subject) => targets.push(Target { subject, tags }),
-            Err(reason) => report.failed.push(RecordFailure {
+            Err(reason) => failed.push(RecordFailure {
                 subject: digest,
                 tags,
                 reason,
             }),
         }
     }
-    let rest = write_records_for(client, repository, &targets, meta).await;
-    report.written.extend(rest.written);
-    report.failed.extend(rest.failed);
-    report
+    (targets, failed)
 }
 
-/// Records `targets` in `repository`. At once: each record's PUT (by digest), the referrers API
-/// probe and each image's fallback index; then, only on a registry without the API, the updated
-/// fallback indexes. One round trip with the API, two without — plus two the first time in a
-/// repository, when the record's PUT finds the empty blob missing and uploads it.
+/// Records `targets` in `repository`: [`prepare`] then [`finish`]. Two round trips with the
+/// referrers API, three without (plus the upload of the empty blob the first time in a
+/// repository). A push overlaps [`prepare`] with its writes and the record's PUT with its
+/// read-back, so there it costs one.
 pub async fn write_records_for(
     client: &RegistryClient,
     repository: &str,
     targets: &[Target],
     meta: &RecordMeta,
 ) -> RecordReport {
-    let mut report = RecordReport::default();
-    let Some(first) = targets.first() else {
-        return report;
+    let subjects: Vec<Digest> = targets.iter().map(|t| t.subject.digest.clone()).collect();
+    let prepared = prepare(client, repository, &subjects).await;
+    finish(client, repository, prepared, targets, meta).await
+}
+
+/// What recording in one repository needs to know before it writes, read (and the empty blob
+/// uploaded) while a push's tags are still being written: whether the registry offers the
+/// referrers API, and the fallback index of each image as it is now.
+#[derive(Debug)]
+pub struct Prepared {
+    api: Result<bool, String>,
+    indexes: Vec<(Digest, Result<Option<Value>, String>)>,
+}
+
+/// Reads what recording the images `subjects` in `repository` needs, at once: the referrers API
+/// probe, each image's fallback index, and whether the empty blob (the record's config and
+/// layer) is there — uploading it when it is not. One round trip (two more the first time in a
+/// repository). Call it only for a push that is going to write: the empty blob is content.
+pub async fn prepare(client: &RegistryClient, repository: &str, subjects: &[Digest]) -> Prepared {
+    let Some(first) = subjects.first() else {
+        return Prepared {
+            api: Ok(true),
+            indexes: Vec::new(),
+        };
     };
-    let (api, first_round) = tokio::join!(
-        client.referrers(repository, &first.subject.digest, Some(ARTIFACT_TYPE)),
-        join_all(targets.iter().map(|t| async move {
-            tokio::join!(
-                put_record(client, repository, t, meta),
-                fallback_index(client, repository, &t.subject.digest),
-            )
+    let (api, indexes, _) = tokio::join!(
+        client.referrers(repository, first, Some(ARTIFACT_TYPE)),
+        join_all(subjects.iter().map(|d| async move {
+            (d.clone(), fallback_index(client, repository, d).await)
         })),
+        // A failure here shows in the record's PUT, which uploads the blob itself then.
+        ensure_empty_blob(client, repository),
     );
     let api = api.map(|a| a.is_some()).map_err(|e| {
         format!("the record is in the registry, but whether it is listed is unknown: {e}")
     });
+    Prepared { api, indexes }
+}
+
+/// Writes the records of `targets`, with what [`prepare`] read: each record's PUT (by digest)
+/// at once; then, only on a registry without the referrers API, each image's fallback index
+/// with the record added (an image `prepare` did not read is read first).
+pub async fn finish(
+    client: &RegistryClient,
+    repository: &str,
+    prepared: Prepared,
+    targets: &[Target],
+    meta: &RecordMeta,
+) -> RecordReport {
+    let mut report = RecordReport::default();
+    let Prepared { api, mut indexes } = prepared;
+    let puts = join_all(
+        targets
+            .iter()
+            .map(|t| put_record(client, repository, t, meta)),
+    )
+    .await;
     let mut listings = Vec::new();
-    for (target, (record, fallback)) in targets.iter().zip(first_round) {
+    for (target, record) in targets.iter().zip(puts) {
         let fail = |reason: String| RecordFailure {
             subject: target.subject.digest.clone(),
             tags: target.tags.clone(),
@@ -139,15 +192,27 @@ pub async fn write_records_for(
                 tags: target.tags.clone(),
                 fallback_tag: None,
             }),
-            (Ok((record, bytes)), Ok(false)) => match fallback {
-                Ok(existing) => listings.push((target, record, bytes, existing)),
-                Err(reason) => report.failed.push(fail(reason)),
-            },
+            (Ok((record, bytes)), Ok(false)) => {
+                let read = indexes
+                    .iter()
+                    .position(|(d, _)| *d == target.subject.digest)
+                    .map(|k| indexes.swap_remove(k).1);
+                listings.push((target, record, bytes, read));
+            }
         }
     }
-    let listed = join_all(listings.iter().map(|(target, record, bytes, existing)| {
-        list_in_fallback(client, repository, target, record, bytes, existing.as_ref())
-    }))
+    let listed = join_all(
+        listings
+            .iter()
+            .map(|(target, record, bytes, read)| async move {
+                let existing = match read {
+                    Some(read) => read.clone(),
+                    None => fallback_index(client, repository, &target.subject.digest).await,
+                }?;
+                list_in_fallback(client, repository, target, record, bytes, existing.as_ref())
+                    .await
+            }),
+    )
     .await;
     for ((target, record, _, _), outcome) in listings.into_iter().zip(listed) {
         match outcome {
@@ -165,6 +230,26 @@ pub async fn write_records_for(
         }
     }
     report
+}
+
+/// Uploads the empty blob unless the repository has it.
+async fn ensure_empty_blob(client: &RegistryClient, repository: &str) -> Result<(), String> {
+    let empty = Digest::sha256_of(EMPTY_CONTENT);
+    if client
+        .blob_exists(repository, &empty)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(());
+    }
+    let session = client
+        .start_upload(repository)
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .finish_upload(repository, session, &empty, Bytes::from_static(EMPTY_CONTENT))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// An image's descriptor, from the registry.
@@ -219,8 +304,9 @@ async fn fallback_index(
         .map_err(|e| format!("its fallback index {tag} is not JSON: {e}"))
 }
 
-/// Puts the record by digest. The first record in a repository finds the empty blob (`{}`, its
-/// config and layer) missing: then the blob is uploaded and the record put once more.
+/// Puts the record by digest. When that fails because the empty blob (`{}`, its config and
+/// layer) is missing — [`prepare`] uploads it, but it may have failed or been skipped — the blob
+/// is uploaded and the record put once more.
 async fn put_record(
     client: &RegistryClient,
     repository: &str,
@@ -240,15 +326,8 @@ async fn put_record(
         {
             return Err(first.to_string());
         }
-        let upload = async {
-            let session = client.start_upload(repository).await?;
-            let last = Bytes::from_static(EMPTY_CONTENT);
-            client
-                .finish_upload(repository, session, &empty, last)
-                .await?;
-            put().await
-        };
-        upload.await.map_err(|e| e.to_string())?;
+        ensure_empty_blob(client, repository).await?;
+        put().await.map_err(|e| e.to_string())?;
     }
     Ok((digest, bytes))
 }

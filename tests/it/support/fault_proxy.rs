@@ -43,6 +43,14 @@ pub enum Fault {
     /// Forward, then send the answer's body in `pieces` parts with `pause` between them: a slow
     /// link, where bytes keep moving but the whole answer takes `pieces × pause`.
     Trickle { pieces: usize, pause: Duration },
+    /// Forward only once a request `method path` (a regex of the path) has reached the proxy;
+    /// if none comes within `limit`, answer `400` instead (not retried): proves that the client
+    /// sends that request without waiting for this one's answer.
+    HoldUntil {
+        method: String,
+        path: String,
+        limit: Duration,
+    },
 }
 
 impl Fault {
@@ -446,6 +454,37 @@ fn serve(client: TcpStream, state: &Mutex<State>, upstreams: &Upstreams, port: u
                     return;
                 }
                 continue;
+            }
+            Some(Fault::HoldUntil {
+                method: ref awaited,
+                path: ref pattern,
+                limit,
+            }) => {
+                let re = Regex::new(&format!("^(?:{pattern})$")).expect("a valid path regex");
+                let deadline = Instant::now() + limit;
+                let came = || {
+                    state
+                        .lock()
+                        .unwrap()
+                        .seen
+                        .iter()
+                        .any(|s| s.method == *awaited && re.is_match(s.path()))
+                };
+                while !came() && Instant::now() < deadline {
+                    // Polls the proxy's own log of requests; the answer waits for the event.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                if !came() {
+                    let m = Message {
+                        head: "HTTP/1.1 400 Held".into(),
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    };
+                    if !write_response(&mut writer, &m, &[], 0) {
+                        return;
+                    }
+                    continue;
+                }
             }
             Some(Fault::Stall) => {
                 // Hold the connection, sending nothing, until the client hangs up.
