@@ -2,8 +2,8 @@
 //! anything is refused; what is written goes in phases and is read back (see [`crate::apply`]).
 
 use crate::apply::{self, ApplyOptions, Wrote};
-use crate::audit::{RecordMeta, Subject};
 use crate::audit::record as audit;
+use crate::audit::{RecordMeta, Subject};
 use crate::plan::{self, Decision};
 use crate::registries::Registries;
 use crate::registry::{Digest, Reference};

@@ -241,7 +241,9 @@ impl RegistryClient {
             let (out, gate) = (&out, &gate);
             async move {
                 let held = gate.lock().expect("gate lock").is_some();
-                if own && !held && (retry > 0 || !optimistic)
+                if own
+                    && !held
+                    && (retry > 0 || !optimistic)
                     && let Some(g) = self.auth.probe_gate().await
                 {
                     *gate.lock().expect("gate lock") = Some(g);
@@ -331,7 +333,11 @@ impl RegistryClient {
                     continue;
                 }
             }
-            if same_host && !sent_auth && status != StatusCode::UNAUTHORIZED && status.as_u16() < 500 {
+            if same_host
+                && !sent_auth
+                && status != StatusCode::UNAUTHORIZED
+                && status.as_u16() < 500
+            {
                 // Got through unauthenticated: this registry lets us in anonymously.
                 self.auth.learn_anonymous();
                 gate.lock().expect("gate lock").take();

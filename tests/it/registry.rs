@@ -508,7 +508,9 @@ fn a_wrong_password_is_asked_once_per_scope_and_the_endpoint_s_words_are_shown()
     assert!(!text.contains("wrong-password-xyz"), "{}", run.stderr);
 }
 
-/// With no credentials anywhere, the 401 says where tagguard looked and how to provide them.
+/// With no credentials anywhere, the 401 says where tagguard looked and how to provide them. The
+/// six lookups go out at once (no credentials: most likely an anonymous registry), each meets
+/// the challenge, and the token for each scope is still asked for once.
 #[test]
 fn without_credentials_the_401_says_where_tagguard_looked() {
     use crate::support::cmd::tagguard;
@@ -526,6 +528,11 @@ fn without_credentials_the_401_says_where_tagguard_looked() {
         .env("HOME", home.path())
         .run()
         .code(1);
+    let fetches = r.token.as_ref().unwrap().fetches();
+    let mut scopes: Vec<&Vec<String>> = fetches.iter().map(|(_, s)| s).collect();
+    scopes.sort();
+    scopes.dedup();
+    assert_eq!(scopes.len(), fetches.len(), "{fetches:#?}");
     // The message wraps at the terminal width: compare without whitespace.
     let text: String = run.err_text().split_whitespace().collect();
     for part in [

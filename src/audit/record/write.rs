@@ -146,9 +146,11 @@ pub async fn prepare(client: &RegistryClient, repository: &str, subjects: &[Dige
     };
     let (api, indexes, _) = tokio::join!(
         client.referrers(repository, first, Some(ARTIFACT_TYPE)),
-        join_all(subjects.iter().map(|d| async move {
-            (d.clone(), fallback_index(client, repository, d).await)
-        })),
+        join_all(
+            subjects
+                .iter()
+                .map(|d| async move { (d.clone(), fallback_index(client, repository, d).await) })
+        ),
         // A failure here shows in the record's PUT, which uploads the blob itself then.
         ensure_empty_blob(client, repository),
     );
@@ -209,8 +211,7 @@ pub async fn finish(
                     Some(read) => read.clone(),
                     None => fallback_index(client, repository, &target.subject.digest).await,
                 }?;
-                list_in_fallback(client, repository, target, record, bytes, existing.as_ref())
-                    .await
+                list_in_fallback(client, repository, target, record, bytes, existing.as_ref()).await
             }),
     )
     .await;
@@ -247,7 +248,12 @@ async fn ensure_empty_blob(client: &RegistryClient, repository: &str) -> Result<
         .await
         .map_err(|e| e.to_string())?;
     client
-        .finish_upload(repository, session, &empty, Bytes::from_static(EMPTY_CONTENT))
+        .finish_upload(
+            repository,
+            session,
+            &empty,
+            Bytes::from_static(EMPTY_CONTENT),
+        )
         .await
         .map_err(|e| e.to_string())
 }
