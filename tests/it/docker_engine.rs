@@ -143,6 +143,15 @@ fn docker_engine_push_login_pull_and_compare_image_ids() {
     // Written in phases: immutable tags first, floating tags last.
     assert_eq!(tags, ["1.2.0", sha.as_str(), "1.2", "1", "latest"]);
     assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+    // Recorded for `audit`, though only the engine knew the image's digest before the writes:
+    // the fallback tag of the image (this registry has no referrers API) lists the record.
+    assert_eq!(report["findings"], serde_json::json!([]), "{report}");
+    let digest = report["written"][0]["digest"].as_str().unwrap();
+    let fallback = format!("sha256-{}", &digest["sha256:".len()..]);
+    let index = registry
+        .digest_of("acme/app", &fallback)
+        .expect("the fallback tag exists");
+    assert!(index.starts_with("sha256:"), "{index}");
 
     // Pull every tag fresh from the registry and compare image IDs.
     for tag in &tags {

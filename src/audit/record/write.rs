@@ -13,7 +13,7 @@ use super::{
     ARTIFACT_TYPE, EMPTY_CONTENT, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, RecordMeta, Subject,
     fallback_tag, manifest,
 };
-use crate::registry::{Digest, RegistryClient};
+use crate::registry::{Digest, RegistryClient, RegistryError};
 
 /// What writing the records of one push did.
 #[derive(Debug, Default)]
@@ -129,7 +129,9 @@ pub async fn write_records_for(
 /// referrers API, and the fallback index of each image as it is now.
 #[derive(Debug)]
 pub struct Prepared {
-    api: Result<bool, String>,
+    /// Whether the registry offers the referrers API; `None` when no image was known to ask
+    /// about (a Docker engine push): then [`finish`] asks.
+    api: Option<Result<bool, String>>,
     indexes: Vec<(Digest, Result<Option<Value>, String>)>,
 }
 
@@ -139,8 +141,10 @@ pub struct Prepared {
 /// repository). Call it only for a push that is going to write: the empty blob is content.
 pub async fn prepare(client: &RegistryClient, repository: &str, subjects: &[Digest]) -> Prepared {
     let Some(first) = subjects.first() else {
+        // A failure here shows in the record's PUT, which uploads the blob itself then.
+        let _ = ensure_empty_blob(client, repository).await;
         return Prepared {
-            api: Ok(true),
+            api: None,
             indexes: Vec::new(),
         };
     };
@@ -154,10 +158,16 @@ pub async fn prepare(client: &RegistryClient, repository: &str, subjects: &[Dige
         // A failure here shows in the record's PUT, which uploads the blob itself then.
         ensure_empty_blob(client, repository),
     );
-    let api = api.map(|a| a.is_some()).map_err(|e| {
+    Prepared {
+        api: Some(has_api(api)),
+        indexes,
+    }
+}
+
+fn has_api(probe: Result<Option<Vec<Vec<u8>>>, RegistryError>) -> Result<bool, String> {
+    probe.map(|a| a.is_some()).map_err(|e| {
         format!("the record is in the registry, but whether it is listed is unknown: {e}")
-    });
-    Prepared { api, indexes }
+    })
 }
 
 /// Writes the records of `targets`, with what [`prepare`] read: each record's PUT (by digest)
@@ -171,13 +181,28 @@ pub async fn finish(
     meta: &RecordMeta,
 ) -> RecordReport {
     let mut report = RecordReport::default();
+    let Some(first) = targets.first() else {
+        return report;
+    };
     let Prepared { api, mut indexes } = prepared;
-    let puts = join_all(
-        targets
-            .iter()
-            .map(|t| put_record(client, repository, t, meta)),
-    )
-    .await;
+    let probe = async {
+        match api {
+            Some(api) => api,
+            None => has_api(
+                client
+                    .referrers(repository, &first.subject.digest, Some(ARTIFACT_TYPE))
+                    .await,
+            ),
+        }
+    };
+    let (api, puts) = tokio::join!(
+        probe,
+        join_all(
+            targets
+                .iter()
+                .map(|t| put_record(client, repository, t, meta)),
+        )
+    );
     let mut listings = Vec::new();
     for (target, record) in targets.iter().zip(puts) {
         let fail = |reason: String| RecordFailure {
