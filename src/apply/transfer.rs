@@ -170,7 +170,8 @@ async fn copy_blob(
     {
         return Ok(());
     }
-    let mut session = match origin.mount_from(target) {
+    let open = || Reader::open(origin, &blob.digest);
+    let (mut session, mut reader) = match origin.mount_from(target) {
         Some(from) => match target
             .client
             .mount_blob(target.repository, &blob.digest, from)
@@ -185,15 +186,15 @@ async fn copy_blob(
                 return Ok(());
             }
             // The registry declined to mount (202): upload into the session it opened.
-            Mount::UploadStarted(url) => url,
+            Mount::UploadStarted(url) => (url, open().await?),
         },
-        None => target.client.start_upload(target.repository).await?,
+        None => start_with(target, open()).await?,
     };
     // An upload cut off cannot be sent again (its bytes were streamed, not kept): the blob
     // starts over in a new session, within the retries.
     let mut restarts = 0;
     loop {
-        let error = match stream_blob(origin, target, blob, session).await {
+        let error = match stream_blob(target, blob, session, reader).await {
             Ok(()) => return Ok(()),
             Err(Failed::Other(e)) => return Err(e),
             Err(Failed::Upload(e)) => e,
@@ -207,8 +208,18 @@ async fn copy_blob(
         );
         restarts += 1;
         tokio::time::sleep(wait).await;
-        session = target.client.start_upload(target.repository).await?;
+        (session, reader) = start_with(target, open()).await?;
     }
+}
+
+/// Opens an upload session and the download at once (one round trip, not two).
+async fn start_with<'c>(
+    target: &Target<'_>,
+    open: impl Future<Output = Result<Reader<'c>, TransferError>>,
+) -> Result<(reqwest::Url, Reader<'c>), TransferError> {
+    let start =
+        async { Ok::<_, TransferError>(target.client.start_upload(target.repository).await?) };
+    futures_util::future::try_join(start, open).await
 }
 
 /// Why a blob's copy stopped: its upload failed (the blob may start over in a new session), or
@@ -230,13 +241,13 @@ impl From<TransferError> for Failed {
 /// chunk size. A download cut off resumes where it stopped (see [`crate::registry::BlobStream`])
 /// and its bytes go on into the same PATCH.
 async fn stream_blob(
-    origin: &Origin<'_>,
     target: &Target<'_>,
     blob: &Descriptor,
     session: reqwest::Url,
+    reader: Reader<'_>,
 ) -> Result<(), Failed> {
     let mut source = Source {
-        reader: Reader::open(origin, &blob.digest).await?,
+        reader,
         hasher: Sha256::new(),
         held: None,
         read: 0,

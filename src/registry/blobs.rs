@@ -17,7 +17,7 @@ use super::auth::Scope;
 use super::classify::{classify, classify_body};
 use super::client::RegistryClient;
 use super::digest::Digest;
-use super::engine::{Answer, BodyError, ERROR_BODY_LIMIT, Outgoing, failure_of, read_limited};
+use super::engine::{Answer, ERROR_BODY_LIMIT, Outgoing, failure_of, read_limited};
 use super::error::{RegistryError, RequestId};
 use super::retry::RetryClass;
 use super::transport::authority;
@@ -112,6 +112,9 @@ impl RegistryClient {
     ) -> Result<Url, RegistryError> {
         let scopes = [Scope::push(repository)];
         let idle = self.transport.timeout;
+        if let Some(e) = self.gave_up(&Outgoing::new(Method::PATCH, location.clone(), &scopes)) {
+            return Err(e);
+        }
         let request = self.request_id(&Method::PATCH, &location);
         if location.scheme() != "https" && !self.transport.allows_http(&authority(&location)) {
             return Err(RegistryError::InsecureScheme {
@@ -170,10 +173,10 @@ impl RegistryClient {
             self.auth.rejected(&scopes);
         }
         let headers = response.headers().clone();
-        let body = match read_limited(response, ERROR_BODY_LIMIT, idle, &request).await {
-            Ok(body) => body,
-            Err(BodyError::TooLarge | BodyError::Read(_)) => Vec::new(),
-        };
+        // The error's message is a courtesy: one that is too large or cut off is left out.
+        let body = read_limited(response, ERROR_BODY_LIMIT, idle, &request)
+            .await
+            .unwrap_or_default();
         let answer = Answer {
             status,
             headers,
