@@ -122,45 +122,62 @@ fn a_download_cut_off_mid_layer_continues_from_its_offset_into_the_same_upload()
     }
 }
 
-/// The target resets the connection after taking a PATCH: its bytes were streamed, not kept,
-/// so the blob starts over in a new session (and a new download), within the retries.
+/// The target resets the connection after taking a PATCH, or goes silent once it has read one:
+/// the bytes were streamed, not kept, so the blob starts over in a new session (and a new
+/// download), within the retries; silence ends the PATCH after `--timeout`.
 #[test]
 fn an_upload_cut_off_starts_the_blob_over_in_a_new_session() {
     let (a, b) = (Registry::start(Mode::Plain), Registry::start(Mode::Plain));
     let image = Image::sized(2 << 20);
     let digest = a.seed(&image, "ci/build", "7");
-    let target = FaultProxy::start(&b.host, &[]);
     let session = "/v2/acme/[^/]+/blobs/uploads/.+";
-    target.rule(Rule::new(Some("PATCH"), session, Fault::Reset).nth(1));
     let repo = project();
-    push(
-        &repo,
-        &format!("{}/acme/app", target.host()),
-        &format!("{}/ci/build@{digest}", a.host),
-        &[],
-    )
-    .success();
-    // Two blobs, one of them twice.
-    assert_eq!(
-        target.count("POST", "/v2/acme/app/blobs/uploads/"),
-        3,
-        "{:#?}",
-        target.lines()
-    );
-    assert_eq!(target.count("PATCH", session), 3, "{:#?}", target.lines());
-    assert_eq!(
+    let downloads = || {
         a.requests()
             .iter()
             .filter(|r| r.starts_with("GET /v2/ci/build/blobs/"))
-            .count(),
-        3,
-        "the restarted blob is downloaded again"
-    );
-    assert_eq!(
-        b.digest_of("acme/app", "1.0.0").as_deref(),
-        Some(digest.as_str())
-    );
-    pulls_back(&format!("{}/acme/app:1.0.0", b.host), repo.path());
+            .count()
+    };
+    for (n, fault) in [Fault::Reset, Fault::Stall].into_iter().enumerate() {
+        let target = FaultProxy::start(&b.host, &[]);
+        target.rule(Rule::new(Some("PATCH"), session, fault.clone()).nth(1));
+        let repository = format!("acme/app{n}");
+        let before = downloads();
+        let started = std::time::Instant::now();
+        push(
+            &repo,
+            &format!("{}/{repository}", target.host()),
+            &format!("{}/ci/build@{digest}", a.host),
+            &["--timeout=1"],
+        )
+        .success();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{fault:?}: {:?}",
+            started.elapsed()
+        );
+        // Two blobs, one of them twice.
+        let uploads = format!("/v2/{repository}/blobs/uploads/");
+        assert_eq!(
+            (
+                target.count("POST", &uploads),
+                target.count("PATCH", session)
+            ),
+            (3, 3),
+            "{fault:?}: {:#?}",
+            target.lines()
+        );
+        assert_eq!(
+            downloads() - before,
+            3,
+            "{fault:?}: the restarted blob is downloaded again"
+        );
+        assert_eq!(
+            b.digest_of(&repository, "1.0.0").as_deref(),
+            Some(digest.as_str())
+        );
+        pulls_back(&format!("{}/{repository}:1.0.0", b.host), repo.path());
+    }
 
     // No retries: the upload's failure is the run's, naming the request.
     let target = FaultProxy::start(&b.host, &[]);
