@@ -169,8 +169,15 @@ impl RegistryClient {
             return self.location(&request, response.headers());
         }
         if status == StatusCode::UNAUTHORIZED && sent_auth {
-            // The token ran out mid-upload: the restart in a new session fetches a fresh one.
+            // The token ran out as the upload went: forgotten, so the blob's restart in a new
+            // session fetches a fresh one (the engine does the same for a request it can send
+            // again). Not a refusal of the credentials, which the restart's POST would show.
             self.auth.rejected(&scopes);
+            return Err(RegistryError::Status {
+                request,
+                status: status.as_u16(),
+                detail: "the registry refused the token during the upload".into(),
+            });
         }
         let headers = response.headers().clone();
         // The error's message is a courtesy: one that is too large or cut off is left out.
@@ -187,10 +194,13 @@ impl RegistryClient {
     }
 
     /// How long to wait before restarting an upload that failed with `error` in a new session,
-    /// after `restarts` restarts; `None` when it is not transient or the retries are spent.
+    /// after `restarts` restarts; `None` when it is not transient or the retries are spent. A
+    /// token refused during a streamed upload (see [`RegistryClient::upload_stream`]) counts as
+    /// transient: the restart fetches a fresh one.
     pub fn upload_restart(&self, error: &RegistryError, restarts: u32) -> Option<Duration> {
         let policy = &self.transport.retry;
-        let transient = failure_of(error).is_some_and(|f| RetryClass::Always.allows(f));
+        let transient = failure_of(error).is_some_and(|f| RetryClass::Always.allows(f))
+            || matches!(error, RegistryError::Status { status: 401, .. });
         (transient && restarts < policy.max_retries).then(|| policy.delay(restarts, None))
     }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::support::cmd::{Run, tagguard};
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
 use crate::support::git::Repo;
-use crate::support::registry::{Image, Mode, Registry};
+use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
 
 /// One tag, no `audit` record: the uploads counted are the image's blobs alone.
 fn project() -> Repo {
@@ -196,6 +196,54 @@ fn an_upload_cut_off_starts_the_blob_over_in_a_new_session() {
         run.stderr
     );
     assert_eq!(b.digest_of("acme/other", "1.0.0"), None);
+}
+
+/// The target refuses the token in the middle of an upload (it expired as the bytes went): the
+/// token is fetched again and the blob starts over in a new session; the credentials are not
+/// taken for refused.
+#[test]
+fn a_token_refused_during_an_upload_is_fetched_again_and_the_blob_starts_over() {
+    let (a, b) = (Registry::start(Mode::Plain), Registry::start(Mode::Token));
+    let image = Image::sized(1 << 20);
+    let digest = a.seed(&image, "ci/build", "7");
+    let token = b.token.as_ref().unwrap();
+    let target = FaultProxy::start(&b.host, &[("/token", &token.server.host())]);
+    let session = "/v2/acme/app/blobs/uploads/.+";
+    target.rule(Rule::new(Some("PATCH"), session, Fault::status(401)).nth(1));
+    let repo = project();
+    let fetches = token.fetches().len();
+    tagguard(repo.path())
+        .args([
+            "push",
+            "--image",
+            &format!("{}/acme/app", target.host()),
+            "--source",
+            &format!("{}/ci/build@{digest}", a.host),
+            "--timestamp=1700000000",
+            "--git-tag=v1.0.0",
+        ])
+        .env("TAGGUARD_USERNAME", USER)
+        .env("TAGGUARD_PASSWORD", PASSWORD)
+        .run()
+        .success();
+    assert_eq!(
+        (
+            target.count("POST", "/v2/acme/app/blobs/uploads/"),
+            target.count("PATCH", session)
+        ),
+        (3, 3),
+        "{:#?}",
+        target.lines()
+    );
+    assert!(
+        token.fetches().len() - fetches >= 2,
+        "a fresh token after the refusal: {:#?}",
+        token.fetches()
+    );
+    assert_eq!(
+        b.digest_of("acme/app", "1.0.0").as_deref(),
+        Some(digest.as_str())
+    );
 }
 
 /// `--chunk-size` is the most one PATCH carries: a 3 MiB layer with `--chunk-size 1` goes in
