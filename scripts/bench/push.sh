@@ -14,7 +14,8 @@
 #    loopback, no delay proxy: `tagguard push --source A/repo@digest --image B/repo` vs
 #    `skopeo copy docker://A/repo@digest docker://B/repo:TAG`. Registry B is started afresh
 #    (new data directory) before every copy, so nothing is there and nothing can be mounted.
-#    Throughput = layer bytes / wall time. Goal: >= 0.8x skopeo's.
+#    Throughput = layer bytes / wall time; tagguard runs with `--settle 0` (the copy is measured,
+#    not the settle wait). Goals (issue 13): >= 1.0x skopeo's throughput, <= 32 MiB peak RSS.
 #
 # Needs: docker-registry, skopeo, python3, bc, /usr/bin/time (Debian: time), git.
 # Usage: scripts/bench/push.sh [path/to/tagguard]   (default: target/release/tagguard)
@@ -175,7 +176,7 @@ YML
     fresh_b "rb$i-tg"
     start=$(now)
     /usr/bin/time -f '%M %U %S' -o "$work/t2.txt" "$bin" push --policy "$work/one.yml" "${build[@]}" \
-      "${chunk[@]}" --image "127.0.0.1:$regb/copy/big" --source "127.0.0.1:$rega/src/big@$big" \
+      --settle 0 "${chunk[@]}" --image "127.0.0.1:$regb/copy/big" --source "127.0.0.1:$rega/src/big@$big" \
       --format json > "$work/copy$i.json" 2> "$work/copy$i.err"
     end=$(now)
     read -r m u s < "$work/t2.txt"

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
+use tokio::sync::mpsc;
 
 use crate::registry::manifest::{self, Descriptor};
 use crate::registry::{Digest, Mount, RegistryClient, RegistryError};
@@ -58,9 +59,6 @@ pub enum Origin<'a> {
     },
     Layout(&'a Layout),
 }
-
-/// How much a layout file is read at a time.
-const READ_SIZE: usize = 1 << 20;
 
 /// Blobs copied at once.
 const PARALLEL_BLOBS: usize = 2;
@@ -172,7 +170,8 @@ async fn copy_blob(
     {
         return Ok(());
     }
-    let session = match origin.mount_from(target) {
+    let open = || Reader::open(origin, &blob.digest);
+    let (mut session, mut reader) = match origin.mount_from(target) {
         Some(from) => match target
             .client
             .mount_blob(target.repository, &blob.digest, from)
@@ -187,29 +186,73 @@ async fn copy_blob(
                 return Ok(());
             }
             // The registry declined to mount (202): upload into the session it opened.
-            Mount::UploadStarted(url) => url,
+            Mount::UploadStarted(url) => (url, open().await?),
         },
-        None => target.client.start_upload(target.repository).await?,
+        None => start_with(target, open()).await?,
     };
-    stream_blob(origin, target, blob, session).await
+    // An upload cut off cannot be sent again (its bytes were streamed, not kept): the blob
+    // starts over in a new session, within the retries.
+    let mut restarts = 0;
+    loop {
+        let error = match stream_blob(target, blob, session, reader).await {
+            Ok(()) => return Ok(()),
+            Err(Failed::Other(e)) => return Err(e),
+            Err(Failed::Upload(e)) => e,
+        };
+        let Some(wait) = target.client.upload_restart(&error, restarts) else {
+            return Err(error.into());
+        };
+        log::debug!(
+            "{error}; uploading {} again in a new session in {wait:?}",
+            blob.digest
+        );
+        restarts += 1;
+        tokio::time::sleep(wait).await;
+        (session, reader) = start_with(target, open()).await?;
+    }
 }
 
-/// Streams a blob from the origin into an upload session in chunks of `chunk_size`, hashing as
-/// it goes. While one chunk is uploaded the next is downloaded, so neither side waits for the
-/// other; memory stays at about two chunks per blob in flight (a chunk is handed to the HTTP
-/// client without a copy, and a buffer never grows past one chunk and one read).
+/// Opens an upload session and the download at once (one round trip, not two).
+async fn start_with<'c>(
+    target: &Target<'_>,
+    open: impl Future<Output = Result<Reader<'c>, TransferError>>,
+) -> Result<(reqwest::Url, Reader<'c>), TransferError> {
+    let start =
+        async { Ok::<_, TransferError>(target.client.start_upload(target.repository).await?) };
+    futures_util::future::try_join(start, open).await
+}
+
+/// Why a blob's copy stopped: its upload failed (the blob may start over in a new session), or
+/// anything else (the download, after its own retries; the digest; the closing PUT).
+enum Failed {
+    Upload(RegistryError),
+    Other(TransferError),
+}
+
+impl From<TransferError> for Failed {
+    fn from(e: TransferError) -> Self {
+        Failed::Other(e)
+    }
+}
+
+/// Streams a blob from the origin into an upload session: each PATCH carries up to
+/// `chunk_size` bytes, sent as they arrive from the source through a queue of a few pieces and
+/// hashed on the way, so a blob in flight holds a few hundred KiB whatever its size or the
+/// chunk size. A download cut off resumes where it stopped (see [`crate::registry::BlobStream`])
+/// and its bytes go on into the same PATCH.
 async fn stream_blob(
-    origin: &Origin<'_>,
     target: &Target<'_>,
     blob: &Descriptor,
     session: reqwest::Url,
-) -> Result<(), TransferError> {
-    let mut hasher = Sha256::new();
-    let mut location = session;
-    let chunk_size = target.chunk_size;
-    let mut buffer: Vec<u8> = Vec::with_capacity(chunk_size.min(blob.size as usize) + READ_SIZE);
-    let mut offset: u64 = 0;
-    let mut reader = Reader::open(origin, &blob.digest).await?;
+    reader: Reader<'_>,
+) -> Result<(), Failed> {
+    let mut source = Source {
+        reader,
+        hasher: Sha256::new(),
+        held: None,
+        read: 0,
+        size: blob.size,
+    };
     let report = |done: u64| {
         (target.progress)(Progress::Blob {
             repository: format!("{}/{}", target.client.host(), target.repository),
@@ -219,76 +262,109 @@ async fn stream_blob(
         })
     };
     report(0);
-    // The chunk being uploaded while the next one fills.
-    let mut sending: Option<Bytes> = None;
-    loop {
-        let fill = fill_chunk(&mut reader, &mut hasher, &mut buffer, chunk_size);
-        let send = async {
-            match sending.take() {
-                Some(chunk) => {
-                    let len = chunk.len() as u64;
-                    let next = target
-                        .client
-                        .upload_chunk(target.repository, location.clone(), offset, chunk)
-                        .await?;
-                    Ok::<_, TransferError>(Some((next, len)))
-                }
-                None => Ok(None),
-            }
+    let mut location = session;
+    let mut offset: u64 = 0;
+    while offset < blob.size {
+        let len = (target.chunk_size as u64).min(blob.size - offset);
+        let (pieces, queue) = mpsc::channel(QUEUED_PIECES);
+        let upload = async {
+            target
+                .client
+                .upload_stream(target.repository, location.clone(), offset, len, queue)
+                .await
+                .map_err(Failed::Upload)
         };
-        let (more, sent) = futures_util::future::try_join(fill, send).await?;
-        if let Some((next, len)) = sent {
-            location = next;
-            offset += len;
-            report(offset);
-        }
-        if !more {
-            break;
-        }
-        let rest = buffer.split_off(chunk_size);
-        let mut next = Vec::with_capacity(
-            chunk_size.min(blob.size.saturating_sub(offset) as usize) + READ_SIZE,
-        );
-        next.extend_from_slice(&rest);
-        sending = Some(Bytes::from(std::mem::replace(&mut buffer, next)));
+        let (next, ()) = futures_util::future::try_join(upload, source.feed(pieces, len)).await?;
+        location = next;
+        offset += len;
+        report(offset);
     }
-    let actual = format!("sha256:{:x}", hasher.finalize());
+    source.end().await?;
+    let actual = format!("sha256:{:x}", source.hasher.finalize());
     if blob.digest.algorithm() == "sha256" && actual != blob.digest.to_string() {
         return Err(TransferError::Corrupt {
             digest: blob.digest.clone(),
             actual,
-        });
+        }
+        .into());
     }
-    let last = buffer.len() as u64;
     target
         .client
-        .finish_upload(
-            target.repository,
-            location,
-            &blob.digest,
-            Bytes::from(buffer),
-        )
-        .await?;
-    report(offset + last);
+        .finish_upload(target.repository, location, &blob.digest, Bytes::new())
+        .await
+        .map_err(|e| Failed::Other(e.into()))?;
+    report(blob.size);
     Ok(())
 }
 
-/// Reads into `buffer` until it holds at least one chunk (true) or the blob ends (false).
-async fn fill_chunk(
-    reader: &mut Reader<'_>,
-    hasher: &mut Sha256,
-    buffer: &mut Vec<u8>,
-    chunk_size: usize,
-) -> Result<bool, TransferError> {
-    while buffer.len() < chunk_size {
-        let Some(data) = reader.next().await? else {
-            return Ok(false);
-        };
-        hasher.update(&data);
-        buffer.extend_from_slice(&data);
-    }
-    Ok(true)
+/// Pieces of a blob queued between its download and its upload. A piece is what the source
+/// delivered in one read (tens of KiB from a socket, at most a few hundred; [`FILE_PIECE`] from
+/// a file), so this bounds what a blob in flight holds.
+const QUEUED_PIECES: usize = 8;
+
+/// A blob's bytes as they are read, hashed once each.
+struct Source<'c> {
+    reader: Reader<'c>,
+    hasher: Sha256,
+    /// Read, and past the end of the PATCH it was read for: the next one starts with it.
+    held: Option<Bytes>,
+    read: u64,
+    size: u64,
 }
+
+impl Source<'_> {
+    /// Hands the next `len` bytes to `pieces` as they arrive. Stops early without an error when
+    /// the upload stopped taking them: its own result says why.
+    async fn feed(&mut self, pieces: mpsc::Sender<Bytes>, mut len: u64) -> Result<(), Failed> {
+        while len > 0 {
+            let mut piece = match self.held.take() {
+                Some(piece) => piece,
+                None => self.next().await?.ok_or_else(|| self.short())?,
+            };
+            if piece.len() as u64 > len {
+                self.held = Some(piece.split_off(len as usize));
+            }
+            len -= piece.len() as u64;
+            if pieces.send(piece).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Result<Option<Bytes>, TransferError> {
+        let piece = self.reader.next().await?;
+        if let Some(piece) = &piece {
+            self.hasher.update(piece);
+            self.read += piece.len() as u64;
+        }
+        Ok(piece)
+    }
+
+    /// Checks that the source ends where the descriptor says.
+    async fn end(&mut self) -> Result<(), TransferError> {
+        if self.held.is_some() || self.next().await?.is_some() {
+            return Err(TransferError::Read {
+                what: self.reader.what().to_owned(),
+                detail: format!("more than the {} bytes its descriptor gives", self.size),
+            });
+        }
+        Ok(())
+    }
+
+    fn short(&self) -> TransferError {
+        TransferError::Read {
+            what: self.reader.what().to_owned(),
+            detail: format!(
+                "it ended at byte {} of the {} its descriptor gives",
+                self.read, self.size
+            ),
+        }
+    }
+}
+
+/// How much of a layout file is read at a time.
+const FILE_PIECE: usize = 256 << 10;
 
 /// Reads a blob's bytes in pieces, from a registry response or a layout file.
 enum Reader<'c> {
@@ -320,24 +396,28 @@ impl<'c> Reader<'c> {
         }
     }
 
-    async fn next(&mut self) -> Result<Option<Vec<u8>>, TransferError> {
+    fn what(&self) -> &str {
         match self {
-            Reader::Http(response, what) => response
-                .chunk()
-                .await
-                .map(|c| c.map(|b| b.to_vec()))
-                .map_err(|e| TransferError::Read {
+            Reader::Http(_, what) | Reader::File(_, what) => what,
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<Bytes>, TransferError> {
+        match self {
+            Reader::Http(response, what) => {
+                response.chunk().await.map_err(|e| TransferError::Read {
                     what: what.clone(),
                     detail: e.to_string(),
-                }),
+                })
+            }
             Reader::File(file, path) => {
-                let mut buf = vec![0u8; READ_SIZE];
+                let mut buf = vec![0u8; FILE_PIECE];
                 let n = file.read(&mut buf).await.map_err(|e| TransferError::Read {
                     what: path.clone(),
                     detail: e.to_string(),
                 })?;
                 buf.truncate(n);
-                Ok((n > 0).then_some(buf))
+                Ok((n > 0).then(|| Bytes::from(buf)))
             }
         }
     }

@@ -300,7 +300,8 @@ pub struct PushArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
     pub format: Format,
-    /// Upload chunk size in MiB for copied blobs
+    /// The most one upload request (PATCH) carries, in MiB, when a blob is copied from another
+    /// registry; blobs are streamed, so memory does not grow with it
     #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub chunk_size: u64,
     /// Seconds a new immutable tag must stay unchallenged before the push claims it, so two
