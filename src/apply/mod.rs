@@ -29,7 +29,8 @@ use transfer::{Origin, Target};
 pub struct ApplyOptions<'a> {
     /// Decide and report, but send no write request.
     pub dry_run: bool,
-    /// Upload chunk size for copied blobs.
+    /// The most one PATCH of a copied blob carries (`--chunk-size`); memory does not grow with
+    /// it.
     pub chunk_size: usize,
     /// How long a write of an immutable tag must stay unchallenged before it counts (zero: off).
     pub settle: Duration,
