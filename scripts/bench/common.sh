@@ -12,6 +12,10 @@
 # `cache: { blobdescriptor: inmemory }`, which made no difference here (1,000-tag fan-out
 # push and 10,000-tag audit, registry CPU within ±5 %). REGISTRY_DEBUG=PORT serves Go's pprof
 # there (`/debug/pprof/profile?seconds=N`), to see where the registry's CPU goes.
+# The registry's storage is in $work, under $TMPDIR (default /tmp, a disk). distribution fsyncs
+# every file it writes (a tag write: 6 fsyncs, counted with strace), so writes wait on the
+# disk; TMPDIR=/dev/shm puts the storage in memory (measured, fan-out push of 1,000 tags:
+# 6.8 s on this VM's disk, 4.6 s in memory).
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
