@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Benchmark `tagguard audit` of one repository of 10,000 tags (scripts/bench/audit.py: 5,000
-# releases, their floating tags, commit tags) through a proxy adding 20 ms each way in front of a
-# local registry (docker-registry, plain HTTP on loopback), with the embedded default policy.
+# releases, their floating tags, commit tags) through a proxy adding 20 ms each way (common.sh) in
+# front of a local registry (docker-registry, plain HTTP on loopback), with the embedded default policy.
 # Every tag points at one small unlabelled image, so the audit is clean (exit 0) and reads one
 # manifest and one config: what is measured is listing, one HEAD per tag and the records lookup.
-# Prints wall time, the registry's request count and tagguard's peak RSS. Goals (issue 14,
+# Prints wall time, the registry's request count, tagguard's peak RSS and the CPU time of
+# tagguard, the registry and the proxy (they share the machine's cores). Goals (issue 14,
 # item 6): <= 10 s, <= 64 MiB.
 #
 # Needs: docker-registry, skopeo, umoci, python3, /usr/bin/time (Debian: time), bc.
 # Usage: scripts/bench/audit.sh [path/to/tagguard]   (default: target/release/tagguard)
 #        RUNS=N (default 3) audits the same repository N times; the median is printed.
+#        CONCURRENCY=N passes --concurrency N (default: tagguard's own default).
+#        First: cargo build --release --example delayproxy (or PROXY=py, see common.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-$here/../../target/release/tagguard}
@@ -27,24 +30,28 @@ printf 'seeding took %.1f s\n' "$(echo "$(date +%s.%N) - $seed_start" | bc)"
 
 count() { grep -c '" [0-9][0-9][0-9] ' "$work/registry.log" || true; }
 # CPU seconds the registry process has used: on a small machine it, not the client, is the floor.
-reg_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/${pids[0]}/stat"; }
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+reg_cpu() { cpu "${pids[0]}"; }
+proxy_cpu() { cpu "${pids[1]}"; }
 export HOME=$work
 cd "$work"
 times=()
 for run in $(seq "$runs"); do
   before=$(count)
   cpu_before=$(reg_cpu)
+  proxy_before=$(proxy_cpu)
   start=$(date +%s.%N)
   /usr/bin/time -v -o "$work/time.txt" "$bin" audit --image "127.0.0.1:$proxy/acme/app" \
-    --format json > "$work/audit.json"
+    --format json ${CONCURRENCY:+--concurrency "$CONCURRENCY"} > "$work/audit.json"
   end=$(date +%s.%N)
   t=$(echo "$end - $start" | bc)
   times+=("$t")
   requests=$(( $(count) - before ))
   rss_kib=$(awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}' "$work/time.txt")
   tg_cpu=$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u + s}' "$work/time.txt")
-  printf 'run %s: %.3f s, %s requests, peak RSS %.1f MiB, tagguard CPU %.2f s, registry CPU %.2f s\n' \
-    "$run" "$t" "$requests" "$(echo "$rss_kib / 1024" | bc -l)" "$tg_cpu" "$(echo "$(reg_cpu) - $cpu_before" | bc -l)"
+  printf 'run %s: %.3f s, %s requests, peak RSS %.1f MiB, CPU: tagguard %.2f s, registry %.2f s, proxy %.2f s\n' \
+    "$run" "$t" "$requests" "$(echo "$rss_kib / 1024" | bc -l)" "$tg_cpu" "$(echo "$(reg_cpu) - $cpu_before" | bc -l)" \
+    "$(echo "$(proxy_cpu) - $proxy_before" | bc -l)"
 done
 python3 - "$work/audit.json" <<'PY'
 import json, sys

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark `tagguard check` of 10 tags (2 images x 5 tags of the default policy) against
-# `skopeo inspect --raw` run once per tag, both through a proxy adding 20 ms each way in front of
-# a local registry (docker-registry, plain HTTP on loopback). Prints wall times, the registry's
-# request counts and tagguard's peak RSS. Goals (issue 3): <= 0.20 s, >= 10x faster than skopeo,
-# <= 20 MiB.
+# `skopeo inspect --raw` run once per tag, both through a proxy adding 20 ms each way (common.sh)
+# in front of a local registry (docker-registry, plain HTTP on loopback). Prints wall times, the
+# registry's request counts and tagguard's peak RSS. Goals (issue 3): <= 0.20 s, >= 10x faster
+# than skopeo, <= 20 MiB.
 #
 # Needs: docker-registry, skopeo, umoci, python3, /usr/bin/time (Debian: time), git.
 # Usage: scripts/bench/check.sh [path/to/tagguard]   (default: target/release/tagguard)
+#        First: cargo build --release --example delayproxy (or PROXY=py, see common.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-$here/../../target/release/tagguard}

@@ -17,6 +17,8 @@ def kind(path):
         return "/v2/ (ping)"
     if path.endswith("/tags/list"):
         return "tags/list"
+    if re.search(r"/referrers/[^/]+$", path):
+        return "referrers/<digest>"
     m = re.search(r"/manifests/([^/]+)$", path)
     if m:
         return "manifests/<digest>" if ":" in m.group(1) else "manifests/<tag>"

@@ -43,15 +43,6 @@ pub async fn observe(
         .filter(|s| s.role.version.is_some() || s.role.commit.is_some())
         .map(|s| &s.digest)
         .collect();
-    let labels = labels(
-        client,
-        image,
-        repository,
-        &labelled,
-        listed.refs,
-        concurrency,
-    )
-    .await?;
     let subjects: Vec<Digest> = listed
         .states
         .iter()
@@ -60,15 +51,27 @@ pub async fn observe(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let records = record::read_records(
-        client,
-        image,
-        repository,
-        &subjects,
-        &listed.fallback_tags,
-        concurrency,
+    // The labels and the records are read at the same time: neither needs the other.
+    let (labels, records) = futures_util::future::join(
+        labels(
+            client,
+            image,
+            repository,
+            &labelled,
+            listed.refs,
+            concurrency,
+        ),
+        record::read_records(
+            client,
+            image,
+            repository,
+            &subjects,
+            &listed.fallback_tags,
+            concurrency,
+        ),
     )
-    .await?;
+    .await;
+    let (labels, records) = (labels?, records?);
     let counts = Counts {
         tags: listed.count,
         audited: listed.states.len(),
