@@ -180,7 +180,7 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
     pub format: Format,
     /// Requests in flight at once per repository
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=512))]
+    #[arg(long, value_name = "N", default_value_t = tagguard::audit::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub concurrency: u16,
     #[command(flatten)]
     pub registry: RegistryArgs,
