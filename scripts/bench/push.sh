@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark `tagguard push` against skopeo, peers measured in the same run:
 #
-# 1. Retag behind a proxy adding 20 ms each way (delayproxy.py) in front of a local registry:
+# 1. Retag behind a proxy adding 20 ms each way (examples/delayproxy.rs) in front of a local registry:
 #    10 tags on 1 image (a 10-rule policy at release v1.4.2: 3 floating, 7 immutable) put on an
 #    image already in the same repository, `tagguard push --source host/repo@sha256:…` vs
 #    `skopeo copy docker://host/repo@sha256:… docker://host/repo:TAG` once per tag. A fresh
@@ -93,7 +93,14 @@ YML
   [ "${#tags[@]}" -eq 10 ] || { echo "expected 10 tags, got ${#tags[@]}" >&2; exit 1; }
 
   registry r1; reg=$port
-  python3 "$here/delayproxy.py" 0 "$reg" 20 > "$work/proxy.log" 2>&1 & pids+=($!)
+  # The same delay proxy as common.sh's: examples/delayproxy.rs (PROXY=py: delayproxy.py).
+  if [ "${PROXY:-rust}" = py ]; then
+    python3 "$here/delayproxy.py" 0 "$reg" 20 > "$work/proxy.log" 2>&1 & pids+=($!)
+  else
+    delayproxy=$here/../../target/release/examples/delayproxy
+    [ -x "$delayproxy" ] || { echo "build the delay proxy first: cargo build --release --example delayproxy (or PROXY=py)" >&2; exit 2; }
+    "$delayproxy" 0 "$reg" 20 > "$work/proxy.log" 2>&1 & pids+=($!)
+  fi
   proxy=$(wait_port "$work/proxy.log")
   read -r small _ < <(python3 "$here/mkimage.py" "$work/small" 1 4096)
   seed() { skopeo copy -q --dest-tls-verify=false "oci:$work/small:img" "docker://127.0.0.1:$reg/$1" >/dev/null; }
