@@ -3,13 +3,12 @@
 //! source's GETs (and their `Range`), and the copy's peak memory; what is read back: the
 //! tag's digest and the whole image, with skopeo.
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::support::cmd::{Run, tagguard};
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
 use crate::support::git::Repo;
-use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
+use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER, pulls_back};
 
 /// One tag, no `audit` record: the uploads counted are the image's blobs alone.
 fn project() -> Repo {
@@ -43,22 +42,6 @@ fn layer_of(image: &Image) -> String {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(blob(&image.digest)).unwrap()).unwrap();
     manifest["layers"][0]["digest"].as_str().unwrap().to_owned()
-}
-
-/// skopeo pulls the whole image back from `reference` and checks every blob's digest.
-fn pulls_back(reference: &str, home: &Path) {
-    let out = Command::new("skopeo")
-        .args(["copy", "--quiet", "--src-tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("dir:{}", home.join("pulled").display()))
-        .env("HOME", home)
-        .output()
-        .expect("skopeo must be installed");
-    assert!(
-        out.status.success(),
-        "skopeo copy: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The source is cut off in the layer: it goes silent for longer than `--timeout` (before its

@@ -2,7 +2,7 @@
 
 use crate::support::cmd::{Run, tagguard};
 use crate::support::git::Repo;
-use crate::support::registry::{Image, Mode, Registry};
+use crate::support::registry::{Image, Mode, Registry, pulls_back};
 
 const POLICY: &str = r#"version: 1
 tags:
@@ -246,22 +246,7 @@ fn another_registry_gets_a_streamed_copy_with_the_same_digest() {
         "expected chunked upload, saw {patches} PATCH requests"
     );
     // skopeo can pull the whole image back from the target.
-    let out = std::process::Command::new("skopeo")
-        .args([
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            &format!("docker://{image}:1.0.0"),
-            &format!("dir:{}", repo.path().join("pulled").display()),
-        ])
-        .env("HOME", repo.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pulls_back(&format!("{image}:1.0.0"), repo.path());
 }
 
 #[test]

@@ -375,6 +375,23 @@ impl Image {
 }
 
 /// A Docker config dir with `auths` for `host`; returns its path (for `DOCKER_CONFIG`).
+/// skopeo pulls the whole image back from `reference` (plain HTTP) into `home`, checking every
+/// blob's digest; panics with skopeo's words when it cannot.
+pub fn pulls_back(reference: &str, home: &Path) {
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", home.join("pulled").display()))
+        .env("HOME", home)
+        .output()
+        .expect("skopeo must be installed");
+    assert!(
+        out.status.success(),
+        "skopeo copy {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn docker_config(dir: &Path, body: serde_json::Value) -> PathBuf {
     let cfg = dir.join("docker-config");
     std::fs::create_dir_all(&cfg).unwrap();
