@@ -124,7 +124,10 @@ async fn record_writes(
     let finishes = prepared.into_iter().map(|p| {
         let (written, known) = (&written, &known);
         async move {
-            let (image, reference, client, prepared) = p.map_err(|f| vec![f])?;
+            let (image, reference, client, prepared) = match p {
+                Ok(p) => p,
+                Err(f) => return vec![f],
+            };
             let pairs: Vec<(String, Digest)> = written
                 .iter()
                 .filter(|w| w.image == *image)
@@ -135,7 +138,7 @@ async fn record_writes(
             let mut outcome =
                 audit::finish(&client, &reference.repository, prepared, &targets, meta).await;
             outcome.failed.extend(unknown);
-            Err(outcome
+            outcome
                 .failed
                 .iter()
                 .map(|f| {
@@ -144,13 +147,13 @@ async fn record_writes(
                         &format!("{} ({}): {}", f.subject, f.tags.join(", "), f.reason),
                     )
                 })
-                .collect::<Vec<_>>())
+                .collect::<Vec<_>>()
         }
     });
     futures_util::future::join_all(finishes)
         .await
         .into_iter()
-        .flat_map(|r: Result<(), Vec<Finding>>| r.err().unwrap_or_default())
+        .flatten()
         .collect()
 }
 

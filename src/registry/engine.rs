@@ -22,6 +22,10 @@ const MAX_REDIRECTS: u32 = 5;
 /// How much of an error answer is read for its message.
 pub const ERROR_BODY_LIMIT: usize = 64 << 10;
 
+/// Held by the request that is learning a registry's auth scheme (see [`RegistryClient::send`]);
+/// released as soon as it has learned it.
+type Gate<'a> = std::sync::Mutex<Option<tokio::sync::MutexGuard<'a, ()>>>;
+
 pub(super) struct Outgoing<'a> {
     pub method: Method,
     pub url: Url,
@@ -236,7 +240,7 @@ impl RegistryClient {
     ) -> Result<(RequestId, Answer), RegistryError> {
         let own = authority(&out.url) == self.host;
         let optimistic = self.auth.credential.is_none();
-        let gate = std::sync::Mutex::new(None);
+        let gate: Gate<'_> = std::sync::Mutex::new(None);
         let result = retrying(&self.transport.retry, out.retry, |retry| {
             let (out, gate) = (&out, &gate);
             async move {
@@ -268,7 +272,7 @@ impl RegistryClient {
     async fn attempt(
         &self,
         out: &Outgoing<'_>,
-        gate: &std::sync::Mutex<Option<tokio::sync::MutexGuard<'_, ()>>>,
+        gate: &Gate<'_>,
     ) -> Result<Attempt<(RequestId, Answer)>, RegistryError> {
         let idle = self.transport.timeout;
         let mut url = out.url.clone();
@@ -315,32 +319,10 @@ impl RegistryClient {
             turn.done(Some(status.as_u16()));
             log::debug!("{request} -> {status}");
 
-            if status == StatusCode::UNAUTHORIZED && same_host && !auth_retried {
-                let values: Vec<&str> = response
-                    .headers()
-                    .get_all(header::WWW_AUTHENTICATE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect();
-                if let Some(scheme) = Scheme::from_challenges(&challenge::parse(values)) {
-                    if sent_auth {
-                        self.auth.rejected(out.scopes);
-                    }
-                    self.auth.learn(scheme);
-                    // Learned: the requests waiting for the scheme may go.
-                    gate.lock().expect("gate lock").take();
-                    auth_retried = true;
-                    continue;
-                }
-            }
-            if same_host
-                && !sent_auth
-                && status != StatusCode::UNAUTHORIZED
-                && status.as_u16() < 500
+            if same_host && self.learn_scheme(&response, sent_auth, !auth_retried, out.scopes, gate)
             {
-                // Got through unauthenticated: this registry lets us in anonymously.
-                self.auth.learn_anonymous();
-                gate.lock().expect("gate lock").take();
+                auth_retried = true;
+                continue;
             }
 
             if status.is_redirection()
@@ -367,6 +349,43 @@ impl RegistryClient {
             }
             return self.read_answer(out, request, response).await;
         }
+    }
+
+    /// Learns the auth scheme from an answer of the registry's own host, and lets the requests
+    /// waiting for it go: a challenge (true: send again with credentials, when `may_resend`), or
+    /// an unauthenticated answer that got through (anonymous). A 5xx teaches nothing.
+    fn learn_scheme(
+        &self,
+        response: &reqwest::Response,
+        sent_auth: bool,
+        may_resend: bool,
+        scopes: &[Scope],
+        gate: &Gate<'_>,
+    ) -> bool {
+        let status = response.status();
+        let challenged = status == StatusCode::UNAUTHORIZED;
+        if challenged {
+            let values: Vec<&str> = response
+                .headers()
+                .get_all(header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            let scheme = Scheme::from_challenges(&challenge::parse(values));
+            let Some(scheme) = scheme.filter(|_| may_resend) else {
+                return false;
+            };
+            if sent_auth {
+                self.auth.rejected(scopes);
+            }
+            self.auth.learn(scheme);
+        } else if sent_auth || status.is_server_error() {
+            return false;
+        } else {
+            self.auth.learn_anonymous();
+        }
+        gate.lock().expect("gate lock").take();
+        challenged
     }
 
     /// The HTTP request for one send of `out` to `url`.
