@@ -21,6 +21,8 @@ pub struct Context {
     /// The tag the CI pipeline builds, if it is a tag pipeline.
     pub ci_tag: Option<String>,
     pub pr_number: Option<String>,
+    /// The branch a pull/merge request would merge into, when the CI says.
+    pub pr_target: Option<String>,
     pub build_id: Option<String>,
     pub build_number: Option<String>,
     /// The commit's time: git's, else the CI's, else the build time (no repository at hand).
@@ -32,6 +34,8 @@ pub struct Context {
     pub dirty_files: Vec<String>,
     pub ci: CiKind,
     pub source_url: Option<String>,
+    /// The build's page in the CI, for records and summaries.
+    pub run_url: Option<String>,
     /// The event that started the CI build, e.g. `push`, `schedule`, `merge_request_event`.
     pub event: Option<String>,
     /// Whether the build is of a branch, a tag or a pull request, when the CI (or `--git-tag`)
@@ -51,6 +55,7 @@ impl Context {
             git_tags: Vec::new(),
             ci_tag: None,
             pr_number: None,
+            pr_target: None,
             build_id: None,
             build_number: None,
             commit_time: time,
@@ -59,6 +64,7 @@ impl Context {
             dirty_files: Vec::new(),
             ci: CiKind::None,
             source_url: None,
+            run_url: None,
             event: None,
             ref_kind: None,
             root: None,
@@ -187,6 +193,7 @@ pub fn from_parts(
         git_tags,
         ci_tag,
         pr_number: overrides.pr_number.clone().or(ci.pr_number.clone()),
+        pr_target: ci.pr_target.clone(),
         build_id: overrides.build_id.clone().or(ci.build_id.clone()),
         build_number: overrides.build_number.clone().or(ci.build_number.clone()),
         commit_time: repo
@@ -197,6 +204,7 @@ pub fn from_parts(
         dirty: repo.is_some_and(|r| r.dirty),
         dirty_files: repo.map(|r| r.dirty_files.clone()).unwrap_or_default(),
         ci: ci.kind,
+        run_url: ci.run_url.clone(),
         event: ci.event.clone(),
         ref_kind,
         root: repo.map(|r| r.root.clone()),

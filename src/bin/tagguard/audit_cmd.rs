@@ -66,13 +66,22 @@ fn render(format: Format, report: &AuditReport) -> Result<()> {
                     .wrap_err("could not write $GITHUB_STEP_SUMMARY")?;
             }
         }
-        Format::Gitlab => output::dotenv(&[
-            ("TAGGUARD_AUDIT_CLEAN", report.clean().to_string()),
-            ("TAGGUARD_AUDIT_FINDINGS", report.findings.len().to_string()),
-            ("TAGGUARD_AUDIT_TAGS", refs(&report.findings).join(",")),
-        ]),
+        Format::Gitlab | Format::Env => output::dotenv(&dotenv(report)),
+        Format::Azure => {
+            output::raw(&text(report));
+            output::azure_outputs(&dotenv(report));
+        }
     }
     Ok(())
+}
+
+/// The audit's outcome as dotenv pairs (GitLab, env, Azure output variables).
+fn dotenv(report: &AuditReport) -> [(&'static str, String); 3] {
+    [
+        ("TAGGUARD_AUDIT_CLEAN", report.clean().to_string()),
+        ("TAGGUARD_AUDIT_FINDINGS", report.findings.len().to_string()),
+        ("TAGGUARD_AUDIT_TAGS", refs(&report.findings).join(",")),
+    ]
 }
 
 /// `image:tag` of every finding, each once.

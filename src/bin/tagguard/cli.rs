@@ -260,6 +260,10 @@ pub enum Format {
     Github,
     /// dotenv lines for a GitLab `artifacts:reports:dotenv` file
     Gitlab,
+    /// dotenv lines (KEY=VALUE) for the next step or job of any CI (docs/ci)
+    Env,
+    /// Azure Pipelines output variables (`##vso[task.setvariable …;isOutput=true]`)
+    Azure,
 }
 
 #[derive(Debug, Args)]

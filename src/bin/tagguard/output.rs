@@ -145,6 +145,26 @@ pub fn dotenv<K: AsRef<str>>(pairs: &[(K, String)]) {
     }
 }
 
+/// Azure Pipelines output variables: one `task.setvariable` logging command per pair, as output
+/// variables of the step (`isOutput=true`), never secret ones. Values are one line each.
+pub fn azure_outputs<K: AsRef<str>>(pairs: &[(K, String)]) {
+    for (key, value) in pairs {
+        line(&format!(
+            "##vso[task.setvariable variable={};isOutput=true]{}",
+            key.as_ref(),
+            azure_escape(value)
+        ));
+    }
+}
+
+/// Escapes the data of an Azure Pipelines logging command (`%`, CR, LF) so that it stays one
+/// command on one line.
+pub fn azure_escape(text: &str) -> String {
+    text.replace('%', "%AZP25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
 /// Appends outputs to the file GitHub Actions names in `$GITHUB_OUTPUT`, using the
 /// multi-line `name<<DELIMITER` form with a delimiter that cannot occur in the values.
 pub fn github_outputs(pairs: &[(&str, String)]) -> Result<()> {

@@ -35,13 +35,13 @@ pub fn report(format: Format, title: &str, computed: &Computed, report: &Report)
                     .wrap_err("could not write $GITHUB_STEP_SUMMARY")?;
             }
         }
-        Format::Gitlab => {
-            let mut pairs: Vec<(String, String)> = output::tags_dotenv(computed)
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect();
-            pairs.extend(dotenv(report));
-            output::dotenv(&pairs);
+        Format::Gitlab | Format::Env => output::dotenv(&dotenv_with_tags(computed, report)),
+        Format::Azure => {
+            output::raw(&table(&report.decisions));
+            for f in &report.findings {
+                output::line(&azure_issue(f));
+            }
+            output::azure_outputs(&dotenv_with_tags(computed, report));
         }
     }
     findings(&report.findings);
@@ -257,6 +257,33 @@ pub fn github_outputs(report: &Report) -> Vec<(&'static str, String)> {
         ),
     ]);
     pairs
+}
+
+/// The tags' dotenv pairs and the report's: what the CI formats hand to the next step.
+fn dotenv_with_tags(computed: &Computed, report: &Report) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = output::tags_dotenv(computed)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    pairs.extend(dotenv(report));
+    pairs
+}
+
+/// An Azure Pipelines logging command that shows a finding as a warning or an error.
+fn azure_issue(f: &Finding) -> String {
+    let kind = match f.severity {
+        Severity::Warning => "warning",
+        Severity::Refusal | Severity::Error => "error",
+    };
+    let subject = f
+        .subject
+        .as_deref()
+        .map(|s| format!("{s}: "))
+        .unwrap_or_default();
+    format!(
+        "##vso[task.logissue type={kind}]{}",
+        output::azure_escape(&format!("tagguard: {subject}{}", f.message))
+    )
 }
 
 /// The report as dotenv pairs for GitLab.

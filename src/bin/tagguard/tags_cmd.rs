@@ -24,7 +24,11 @@ pub fn run(args: &TagsArgs) -> Result<Status> {
             output::tags_text(&computed);
             output::github_outputs(&output::tags_github(&computed))?;
         }
-        Format::Gitlab => output::dotenv(&output::tags_dotenv(&computed)),
+        Format::Gitlab | Format::Env => output::dotenv(&output::tags_dotenv(&computed)),
+        Format::Azure => {
+            output::tags_text(&computed);
+            output::azure_outputs(&output::tags_dotenv(&computed));
+        }
     }
     Ok(Status::Ok)
 }
