@@ -6,6 +6,7 @@ mod budget;
 mod check;
 mod check_cli;
 mod check_secrets;
+mod ci_outputs;
 mod ci_tags;
 mod cli;
 mod container;
