@@ -10,7 +10,7 @@ const STAMP: &str = "--timestamp=20240102030405";
 
 /// What the CI builds.
 #[derive(Clone, Copy)]
-enum Build {
+pub(crate) enum Build {
     Branch(&'static str),
     Tag(&'static str),
     PullRequest(&'static str, &'static str),
@@ -27,7 +27,7 @@ fn s(v: &str) -> String {
     v.to_owned()
 }
 
-fn codebuild(b: Build, sha: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn codebuild(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     let mut v = vec![
         (
             "CODEBUILD_BUILD_ID",
@@ -48,7 +48,7 @@ fn codebuild(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     v
 }
 
-fn cloud_build(b: Build, sha: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn cloud_build(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("BUILDER_OUTPUT", s("/builder/outputs")),
         ("PROJECT_ID", s("acme-prod")),
@@ -69,7 +69,7 @@ fn cloud_build(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     v
 }
 
-fn azure(b: Build, sha: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn azure(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("TF_BUILD", s("True")),
         ("BUILD_BUILDID", s("1234")),
@@ -100,7 +100,7 @@ fn azure(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     v
 }
 
-fn jenkins(b: Build, sha: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn jenkins(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("JENKINS_URL", s("https://ci.example.com/")),
         ("BUILD_ID", s("7")),
@@ -120,7 +120,7 @@ fn jenkins(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     v
 }
 
-fn circleci(b: Build, sha: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn circleci(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("CI", s("true")),
         ("CIRCLECI", s("true")),
@@ -141,7 +141,7 @@ fn circleci(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     v
 }
 
-fn bitbucket(b: Build, sha: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn bitbucket(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("CI", s("true")),
         ("BITBUCKET_BUILD_NUMBER", s("233")),
@@ -159,7 +159,7 @@ fn bitbucket(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     v
 }
 
-fn buildkite(b: Build, sha: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn buildkite(b: Build, sha: &str) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("CI", s("true")),
         ("BUILDKITE", s("true")),

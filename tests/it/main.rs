@@ -7,6 +7,7 @@ mod check;
 mod check_cli;
 mod check_secrets;
 mod ci_outputs;
+mod ci_recipes;
 mod ci_tags;
 mod cli;
 mod container;
