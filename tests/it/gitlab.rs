@@ -9,7 +9,7 @@ use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
 
 /// GitLab's predefined variables for a tag pipeline of `repo`'s HEAD at `tag`, with the build
 /// time pinned (SOURCE_DATE_EPOCH = 2024-01-02T03:04:05Z).
-fn tag_pipeline(repo: &Repo, tag: &str, registry: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn tag_pipeline(repo: &Repo, tag: &str, registry: &str) -> Vec<(&'static str, String)> {
     vec![
         ("CI_COMMIT_SHA", repo.head()),
         ("CI_COMMIT_SHORT_SHA", repo.head()[..8].to_owned()),
@@ -31,7 +31,7 @@ fn tag_pipeline(repo: &Repo, tag: &str, registry: &str) -> Vec<(&'static str, St
     ]
 }
 
-fn dotenv(repo: &Repo, file: &str) -> Vec<(String, String)> {
+pub(crate) fn dotenv(repo: &Repo, file: &str) -> Vec<(String, String)> {
     let path = repo.path().join(file);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -43,7 +43,7 @@ fn dotenv(repo: &Repo, file: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn get<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
+pub(crate) fn get<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
     env.iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
@@ -122,7 +122,7 @@ fn without_tagguard_on_path_or_a_version_to_install_the_job_says_so() {
 }
 
 /// The digest `reference` points at, read back with skopeo.
-fn digest_of(r: &Registry, reference: &str) -> Option<String> {
+pub(crate) fn digest_of(r: &Registry, reference: &str) -> Option<String> {
     let out = Command::new("skopeo")
         .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
         .arg("--creds")

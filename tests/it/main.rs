@@ -20,6 +20,7 @@ mod faults_injection;
 mod faults_push;
 mod faults_secrets;
 mod gitlab;
+mod gitlab_component;
 mod hook;
 mod policy;
 mod push;
