@@ -324,3 +324,36 @@ fn cloud_build_without_automapped_substitutions_says_so() {
     );
     assert_eq!(run.lines(), [format!("sha-{}", &repo.head()[..7])]);
 }
+
+/// `tags --format json` says what tagguard took from each CI.
+#[test]
+fn the_json_says_what_the_ci_said() {
+    let repo = Repo::new();
+    repo.detach();
+    let kinds = [
+        "codebuild",
+        "cloudbuild",
+        "azure",
+        "jenkins",
+        "circleci",
+        "bitbucket",
+        "buildkite",
+    ];
+    for (ci, kind) in CIS.iter().zip(kinds) {
+        let vars = (ci.vars)(Build::PullRequest("5", "fix/x"), &repo.head());
+        let run = tagguard(repo.path())
+            .args(["tags", STAMP, "--format", "json"])
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .run()
+            .success();
+        let got = &run.json()["ci"];
+        assert_eq!(got["kind"], kind, "{}: {got}", ci.name);
+        assert_eq!(got["ref_kind"], "pull-request", "{}: {got}", ci.name);
+        assert_eq!(got["pr_number"], "5", "{}: {got}", ci.name);
+        assert_eq!(got["branch"], "fix/x", "{}: {got}", ci.name);
+        assert_eq!(got["build_id"], ci.build_id, "{}: {got}", ci.name);
+        if ci.name != "circleci" {
+            assert_eq!(got["pr_target"], "main", "{}: {got}", ci.name);
+        }
+    }
+}

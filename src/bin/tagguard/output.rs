@@ -85,6 +85,23 @@ pub fn tags_json(computed: &Computed) -> Value {
     })
 }
 
+/// What the CI said about the build, as tagguard read it (docs/ci/README.md): for `tags
+/// --format json`, to see which variables were taken.
+pub fn ci_json(ctx: &tagguard::context::Context) -> Value {
+    json!({
+        "kind": ctx.ci,
+        "ref_kind": ctx.ref_kind,
+        "branch": ctx.branch,
+        "tag": ctx.ci_tag,
+        "pr_number": ctx.pr_number,
+        "pr_target": ctx.pr_target,
+        "build_id": ctx.build_id,
+        "build_number": ctx.build_number,
+        "event": ctx.event,
+        "run_url": ctx.run_url,
+    })
+}
+
 /// Full references when the policy names images (what docker/build-push-action's `tags`
 /// input takes), else bare tags.
 fn refs_or_tags(computed: &Computed) -> Vec<String> {

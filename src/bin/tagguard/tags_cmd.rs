@@ -9,7 +9,8 @@ use crate::{output, render, setup};
 
 pub fn run(args: &TagsArgs) -> Result<Status> {
     setup::preflight(args.format)?;
-    let computed = setup::compute(&args.build)?;
+    let build = setup::build(&args.build)?;
+    let computed = build.computed;
     if let Some(refusal) = plan::dirty_tree(&computed, args.build.allow_dirty) {
         render::findings(&[refusal]);
         return Ok(Status::Refused);
@@ -19,7 +20,11 @@ pub fn run(args: &TagsArgs) -> Result<Status> {
     }
     match args.format {
         Format::Text => output::tags_text(&computed),
-        Format::Json => output::json(&output::tags_json(&computed)),
+        Format::Json => {
+            let mut json = output::tags_json(&computed);
+            json["ci"] = output::ci_json(&build.context);
+            output::json(&json);
+        }
         Format::Github => {
             output::tags_text(&computed);
             output::github_outputs(&output::tags_github(&computed))?;
