@@ -63,7 +63,7 @@ pub(super) fn facts(vars: &Vars) -> CiFacts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CiKind, RefKind, detect, env_of};
+    use super::super::{CiKind, RefKind, detect_with};
 
     const BASE: [(&str, &str); 6] = [
         ("TF_BUILD", "True"),
@@ -78,9 +78,7 @@ mod tests {
     ];
 
     fn with(extra: &[(&str, &str)]) -> super::super::CiFacts {
-        let mut pairs = BASE.to_vec();
-        pairs.extend_from_slice(extra);
-        detect(&env_of(&pairs))
+        detect_with(&BASE, extra)
     }
 
     #[test]

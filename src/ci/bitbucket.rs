@@ -33,7 +33,7 @@ pub(super) fn facts(vars: &Vars) -> CiFacts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CiKind, RefKind, detect, env_of};
+    use super::super::{CiKind, RefKind, detect_with};
 
     #[test]
     fn branch_tag_and_pull_request() {
@@ -41,11 +41,7 @@ mod tests {
             ("BITBUCKET_BUILD_NUMBER", "233"),
             ("BITBUCKET_GIT_HTTP_ORIGIN", "http://bitbucket.org/acme/app"),
         ];
-        let with = |extra: &[(&str, &str)]| {
-            let mut pairs = base.to_vec();
-            pairs.extend_from_slice(extra);
-            detect(&env_of(&pairs))
-        };
+        let with = |extra: &[(&str, &str)]| detect_with(&base, extra);
         let f = with(&[("BITBUCKET_BRANCH", "main")]);
         assert_eq!(f.kind, CiKind::Bitbucket);
         assert_eq!(f.ref_kind, Some(RefKind::Branch));

@@ -38,7 +38,7 @@ pub(super) fn facts(vars: &Vars) -> CiFacts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CiKind, RefKind, detect, env_of};
+    use super::super::{CiKind, RefKind, detect_with};
 
     #[test]
     fn branch_tag_pull_request_and_schedule() {
@@ -48,12 +48,7 @@ mod tests {
             ("BUILDKITE_COMMIT", "HEAD"),
             ("BUILDKITE_PULL_REQUEST", "false"),
         ];
-        let with = |extra: &[(&str, &str)]| {
-            let mut pairs = base.to_vec();
-            pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-            pairs.extend_from_slice(extra);
-            detect(&env_of(&pairs))
-        };
+        let with = |extra: &[(&str, &str)]| detect_with(&base, extra);
         let f = with(&[("BUILDKITE_BRANCH", "main"), ("BUILDKITE_TAG", "")]);
         assert_eq!(f.kind, CiKind::Buildkite);
         assert_eq!(f.ref_kind, Some(RefKind::Branch));

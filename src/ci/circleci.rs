@@ -30,7 +30,7 @@ pub(super) fn facts(vars: &Vars) -> CiFacts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CiKind, RefKind, detect, env_of};
+    use super::super::{CiKind, RefKind, detect_with};
 
     #[test]
     fn branch_tag_and_pull_request() {
@@ -39,11 +39,7 @@ mod tests {
             ("CIRCLE_BUILD_NUM", "812"),
             ("CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/app/812"),
         ];
-        let with = |extra: &[(&str, &str)]| {
-            let mut pairs = base.to_vec();
-            pairs.extend_from_slice(extra);
-            detect(&env_of(&pairs))
-        };
+        let with = |extra: &[(&str, &str)]| detect_with(&base, extra);
         let f = with(&[("CIRCLE_BRANCH", "main")]);
         assert_eq!(f.kind, CiKind::CircleCi);
         assert_eq!(f.ref_kind, Some(RefKind::Branch));

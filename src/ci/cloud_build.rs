@@ -56,7 +56,7 @@ pub(super) fn facts(vars: &Vars) -> CiFacts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CiKind, RefKind, detect, env_of};
+    use super::super::{CiKind, RefKind, detect, detect_with, env_of};
 
     const AUTOMAPPED: [(&str, &str); 5] = [
         ("BUILDER_OUTPUT", "/builder/outputs"),
@@ -67,9 +67,7 @@ mod tests {
     ];
 
     fn with(extra: &[(&str, &str)]) -> super::super::CiFacts {
-        let mut pairs = AUTOMAPPED.to_vec();
-        pairs.extend_from_slice(extra);
-        detect(&env_of(&pairs))
+        detect_with(&AUTOMAPPED, extra)
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn console_url(vars: &Vars) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CiKind, RefKind, detect, env_of};
+    use super::super::{CiKind, RefKind, detect_with};
 
     const BASE: [(&str, &str); 4] = [
         (
@@ -91,9 +91,7 @@ mod tests {
     ];
 
     fn with(extra: &[(&str, &str)]) -> super::super::CiFacts {
-        let mut pairs = BASE.to_vec();
-        pairs.extend_from_slice(extra);
-        detect(&env_of(&pairs))
+        detect_with(&BASE, extra)
     }
 
     #[test]

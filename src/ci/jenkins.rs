@@ -38,7 +38,7 @@ pub(super) fn facts(vars: &Vars, kind: CiKind) -> CiFacts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CiKind, RefKind, detect, env_of};
+    use super::super::{CiKind, RefKind, detect_with};
 
     #[test]
     fn multibranch_branch_tag_and_change_request() {
@@ -48,11 +48,7 @@ mod tests {
             ("BUILD_NUMBER", "7"),
             ("BUILD_URL", "https://ci.example.com/job/app/job/main/7/"),
         ];
-        let with = |extra: &[(&str, &str)]| {
-            let mut pairs = base.to_vec();
-            pairs.extend_from_slice(extra);
-            detect(&env_of(&pairs))
-        };
+        let with = |extra: &[(&str, &str)]| detect_with(&base, extra);
         let f = with(&[("BRANCH_NAME", "main")]);
         assert_eq!(f.kind, CiKind::Jenkins);
         assert_eq!(f.ref_kind, Some(RefKind::Branch));

@@ -224,6 +224,14 @@ pub(crate) fn env_of(pairs: &[(&str, &str)]) -> Env {
         .collect()
 }
 
+/// What is detected from `base` with `extra` on top (a variable in both takes `extra`'s value).
+#[cfg(test)]
+pub(crate) fn detect_with(base: &[(&str, &str)], extra: &[(&str, &str)]) -> CiFacts {
+    let mut env = env_of(base);
+    env.extend(env_of(extra));
+    detect(&env)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
