@@ -216,6 +216,8 @@ pub fn from_parts(
 }
 
 /// A clone URL as a web address: `git@github.com:a/b.git` → `https://github.com/a/b`.
+/// A user or token in the URL (CI checkouts clone with `https://user:TOKEN@host/…`) is left
+/// out: the address ends up in an image label and in the outputs.
 fn web_url(url: &str) -> String {
     let url = url.strip_suffix(".git").unwrap_or(url);
     if !url.contains("://")
@@ -224,7 +226,14 @@ fn web_url(url: &str) -> String {
         let host = user_host.rsplit_once('@').map_or(user_host, |(_, h)| h);
         return format!("https://{host}/{path}");
     }
-    url.to_owned()
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.has_authority() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Parses a `--timestamp`: Unix seconds, RFC 3339, or tagguard's own `%Y%m%d%H%M%S` (UTC).
@@ -322,6 +331,10 @@ mod tests {
         assert_eq!(
             web_url("https://gitlab.com/acme/app.git"),
             "https://gitlab.com/acme/app"
+        );
+        assert_eq!(
+            web_url("https://x-token-auth:s3cr3t@bitbucket.org/acme/app.git"),
+            "https://bitbucket.org/acme/app"
         );
     }
 }

@@ -20,7 +20,14 @@ pub(super) fn facts(vars: &Vars) -> CiFacts {
     if reason == "PullRequest" {
         facts.pr_number = vars
             .number("SYSTEM_PULLREQUEST_PULLREQUESTNUMBER")
-            .or_else(|| vars.number("SYSTEM_PULLREQUEST_PULLREQUESTID"));
+            .or_else(|| vars.number("SYSTEM_PULLREQUEST_PULLREQUESTID"))
+            .or_else(|| {
+                source
+                    .strip_prefix("refs/pull/")
+                    .and_then(|rest| rest.split('/').next())
+                    .filter(|n| super::is_number(n))
+                    .map(str::to_owned)
+            });
         facts.branch = vars
             .get("SYSTEM_PULLREQUEST_SOURCEBRANCH")
             .map(|b| branch_name(&b));
@@ -33,16 +40,17 @@ pub(super) fn facts(vars: &Vars) -> CiFacts {
         facts.branch = Some(branch.to_owned());
     }
     facts.settle_ref_kind();
+    if reason == "PullRequest" {
+        // A pull request build is no release, even when Azure names no number.
+        facts.ref_kind = Some(super::RefKind::PullRequest);
+    }
     facts.event = match reason.as_str() {
         "" => None,
         "IndividualCI" | "BatchedCI" => Some("push".to_owned()),
         "PullRequest" => Some("pull_request".to_owned()),
         other => Some(other.to_ascii_lowercase()),
     };
-    facts.source_url = vars
-        .get("BUILD_REPOSITORY_URI")
-        .filter(|u| !u.contains('@'))
-        .and_then(source_url);
+    facts.source_url = vars.get("BUILD_REPOSITORY_URI").and_then(source_url);
     facts.run_url = match (
         vars.get("SYSTEM_COLLECTIONURI"),
         vars.get("SYSTEM_TEAMPROJECT"),
@@ -118,6 +126,12 @@ mod tests {
             (f.branch.as_deref(), f.pr_target.as_deref()),
             (Some("fix"), Some("main"))
         );
+        let f = with(&[
+            ("BUILD_REASON", "PullRequest"),
+            ("BUILD_SOURCEBRANCH", "refs/pull/7/merge"),
+        ]);
+        assert_eq!(f.ref_kind, Some(RefKind::PullRequest));
+        assert_eq!(f.pr_number.as_deref(), Some("7"));
         let f = with(&[
             ("BUILD_REASON", "Schedule"),
             ("BUILD_SOURCEBRANCH", "refs/heads/main"),

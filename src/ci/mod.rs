@@ -203,7 +203,17 @@ fn source_url(text: String) -> Option<String> {
 }
 
 /// `text` if it is a plain http(s) URL (see [`source_url`]); `what` names it in the warning.
+/// A user or password in the URL (Azure Repos puts the organization there; a clone URL may
+/// carry a token) is left out, never shown.
 fn web_url(text: String, what: &str) -> Option<String> {
+    let text = match url::Url::parse(&text) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => text,
+    };
     let clean = !text
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == ',');
@@ -251,6 +261,10 @@ mod tests {
         ] {
             assert_eq!(source_url(bad.into()), None, "{bad:?}");
         }
+        assert_eq!(
+            source_url("https://acme:t0ken@dev.azure.com/acme/app".into()).as_deref(),
+            Some("https://dev.azure.com/acme/app")
+        );
     }
 
     #[test]
