@@ -149,3 +149,40 @@ fn azure_tags_outputs_are_escaped() {
         run.stdout
     );
 }
+
+/// `audit --format azure` and `--format env`: the outcome as output variables and dotenv, a
+/// finding and a clean registry alike.
+#[test]
+fn audit_in_the_ci_formats() {
+    let r = Registry::start(Mode::Plain);
+    let image = format!("{}/acme/app", r.host);
+    let repo = Repo::new();
+    let version = |v: &str| {
+        Image::with_labels(serde_json::json!({
+            "org.opencontainers.image.version": v,
+            "org.opencontainers.image.revision": repo.head(),
+        }))
+    };
+    r.seed(&version("1.0.0"), "acme/app", "1.0.0");
+    let audit = |format: &str| {
+        tagguard(repo.path())
+            .args(["audit", "--image", &image, "--format", format])
+            .run()
+    };
+    let clean = audit("azure");
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert_eq!(azure_output(&clean, "TAGGUARD_AUDIT_CLEAN"), "true");
+
+    // latest holds an older release than 1.0.0: floating-behind.
+    r.seed(&version("0.9.0"), "acme/app", "latest");
+    let azure = audit("azure");
+    assert_eq!(azure.code, 3, "{}", azure.stderr);
+    assert_eq!(azure_output(&azure, "TAGGUARD_AUDIT_CLEAN"), "false");
+    assert_eq!(
+        azure_output(&azure, "TAGGUARD_AUDIT_TAGS"),
+        format!("{image}:latest")
+    );
+    let env = audit("env");
+    assert_eq!(env.code, 3, "{}", env.stderr);
+    assert_eq!(dotenv(&env, "TAGGUARD_AUDIT_FINDINGS"), "1");
+}
