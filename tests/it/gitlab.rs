@@ -6,6 +6,7 @@ use std::process::Command;
 use crate::support::git::Repo;
 use crate::support::gitlab_job::{job, run, tagguard_bin, template};
 use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
+use crate::support::release_mirror::{self, Archive, HttpsRedirect};
 
 /// GitLab's predefined variables for a tag pipeline of `repo`'s HEAD at `tag`, with the build
 /// time pinned (SOURCE_DATE_EPOCH = 2024-01-02T03:04:05Z).
@@ -272,4 +273,142 @@ fn template_and_example_match_gitlabs_schema() {
     )
     .unwrap();
     assert!(example.contains("local: templates/gitlab/tagguard.gitlab-ci.yml"));
+}
+
+/// The variables of a branch pipeline whose job image has no tagguard: the template installs
+/// this crate's version from `release_url`.
+fn install_pipeline(repo: &Repo, release_url: &str) -> Vec<(&'static str, String)> {
+    let mut vars = tag_pipeline(repo, "", "registry.example.com");
+    vars.retain(|(k, _)| *k != "CI_COMMIT_TAG");
+    vars.push(("CI_COMMIT_BRANCH", "main".to_owned()));
+    vars.push((
+        "TAGGUARD_INSTALL_VERSION",
+        env!("CARGO_PKG_VERSION").to_owned(),
+    ));
+    vars.push(("TAGGUARD_RELEASE_URL", release_url.to_owned()));
+    vars
+}
+
+fn installed(repo: &Repo) -> bool {
+    repo.path().join(".tagguard/bin/tagguard").exists()
+}
+
+#[test]
+fn a_release_is_installed_only_when_a_checksum_from_the_pipeline_vouches_for_it() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let sha256 = genuine.sha256.clone();
+    let mirror = release_mirror::serve(version, genuine);
+    let repo = Repo::new();
+    let tags = job(&template(), ".tagguard-tags");
+    let mut vars = install_pipeline(&repo, &format!("http://{}", mirror.host()));
+
+    // Neither the template's table nor the pipeline names a checksum for this version: the
+    // download is not even asked for.
+    let out = run(&tags, repo.path(), &vars, &[]).code(1);
+    assert!(
+        out.output.contains(&format!(
+            "tagguard: nothing vouches for tagguard-{version}-"
+        )),
+        "{}",
+        out.output
+    );
+    assert!(out.output.contains("ways out: set TAGGUARD_RELEASE_URL"));
+    assert_eq!(mirror.requests().len(), 0);
+    assert!(!installed(&repo));
+
+    vars.push(("TAGGUARD_INSTALL_SHA256", sha256.to_uppercase()));
+    let out = run(&tags, repo.path(), &vars, &[]).code(0);
+    assert!(
+        out.output
+            .contains(&format!("SHA-256 {sha256}, as released"))
+    );
+    assert!(out.output.contains(&format!("tagguard {version}\n")));
+    assert!(installed(&repo));
+    assert!(
+        get(&dotenv(&repo, "tagguard.env"), "TAGGUARD_TAGS").contains(":sha-"),
+        "{}",
+        out.output
+    );
+    // The archive only: its `.sha256` vouches for nothing.
+    let paths: Vec<String> = mirror.requests().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert!(paths[0].ends_with(".tar.gz"), "{paths:?}");
+}
+
+/// An attacker who replaced the release asset serves a matching `.sha256` too: the template's
+/// own table is what the archive must match.
+#[test]
+fn a_tampered_archive_with_its_own_matching_sha256_is_refused() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let tampered = Archive::tampered(version);
+    let bad = tampered.sha256.clone();
+    let mirror = release_mirror::serve(version, tampered);
+    let repo = Repo::new();
+    let mut vars = install_pipeline(&repo, &format!("http://{}", mirror.host()));
+    vars.push(("TAGGUARD_CHECKSUMS", genuine.table_line()));
+    let out = run(&job(&template(), ".tagguard-tags"), repo.path(), &vars, &[]).code(1);
+    assert!(
+        out.output.contains(&format!(
+            "tagguard: {} downloaded from http://{}/v{version}/{} has SHA-256 {bad}, not {} as released: not installing it",
+            genuine.name,
+            mirror.host(),
+            genuine.name,
+            genuine.sha256
+        )),
+        "{}",
+        out.output
+    );
+    assert!(!out.output.contains("tampered tagguard"), "{}", out.output);
+    assert!(!installed(&repo));
+    assert!(!repo.path().join("tagguard.env").exists());
+}
+
+/// An https:// release URL that redirects to plain HTTP: the redirect is not followed, so the
+/// plain-HTTP mirror is never asked.
+#[test]
+fn a_redirect_to_plain_http_is_not_followed() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let sha256 = genuine.sha256.clone();
+    let plain = release_mirror::serve(version, genuine);
+    let front = HttpsRedirect::start(&plain.host());
+    let repo = Repo::new();
+    let mut vars = install_pipeline(&repo, &front.url());
+    vars.push(("TAGGUARD_INSTALL_SHA256", sha256));
+    vars.push(("CURL_CA_BUNDLE", front.ca().display().to_string()));
+    let out = run(&job(&template(), ".tagguard-tags"), repo.path(), &vars, &[]).code(1);
+    assert!(
+        out.output.contains(&format!(
+            "tagguard: could not download {}/v{version}/tagguard-{version}-",
+            front.url()
+        )),
+        "{}",
+        out.output
+    );
+    assert!(
+        out.output
+            .contains("a redirect to another protocol was refused"),
+        "{}",
+        out.output
+    );
+    assert_eq!(plain.requests().len(), 0);
+    assert!(!installed(&repo));
+}
+
+/// The template carries the action's install script verbatim and a copy of the checksums
+/// table (a remote include cannot read other files); the release's record keeps them so.
+#[test]
+fn the_template_holds_the_install_script_and_the_checksums_table() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/install-release.sh")).unwrap();
+    let setup = &template()[".tagguard-setup"];
+    let lines = setup["before_script"].as_array().unwrap();
+    assert!(
+        lines.iter().any(|l| l.as_str() == Some(script.as_str())),
+        "the template's setup job has no verbatim copy of scripts/install-release.sh"
+    );
+    let table = std::fs::read_to_string(root.join("release-checksums.sha256")).unwrap();
+    assert_eq!(setup["variables"]["TAGGUARD_CHECKSUMS"], table.as_str());
 }
