@@ -3,6 +3,9 @@
 //! name a release.
 
 use crate::support::act::{Act, source_root};
+use crate::support::git::Repo;
+use crate::support::gitlab_job::{job, run};
+use crate::support::release_mirror::{self, Archive};
 
 /// The action installs the release of its own ref by default: `version` defaults to this
 /// crate's version, which the release workflow requires the release tag to name.
@@ -29,7 +32,7 @@ fn the_release_workflow_builds_only_a_tag_that_names_cargo_tomls_version() {
     let released = format!("# Changelog\n\n## [{version}] - 2026-12-01\n\n### Added\n- all\n");
     let unreleased = "# Changelog\n\n## [Unreleased]\n\n- all\n";
     let act = |tag: &str, changelog: &str| {
-        let act = Act::repository_workflow("release.yml", &["Cargo.toml", ".ci/release-plan.sh"])
+        let act = Act::repository_workflow("release.yml", &CHECKOUT)
             .job("plan")
             .event(&format!(r#"{{"ref": "refs/tags/{tag}"}}"#));
         act.repo.write("CHANGELOG.md", changelog);
@@ -40,29 +43,9 @@ fn the_release_workflow_builds_only_a_tag_that_names_cargo_tomls_version() {
     act("v99.0.0", &released).failure();
     act(&format!("v{version}"), unreleased).failure();
 
-    let script = |tag: &str, changelog: &str| {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            source_root().join("Cargo.toml"),
-            dir.path().join("Cargo.toml"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("CHANGELOG.md"), changelog).unwrap();
-        let output = dir.path().join("output");
-        let run = std::process::Command::new("bash")
-            .arg(source_root().join(".ci/release-plan.sh"))
-            .arg(tag)
-            .arg(&output)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-        let written = std::fs::read_to_string(&output).unwrap_or_default();
-        (run.status.code(), stdout, written)
-    };
-    let (code, _, written) = script(&format!("v{version}"), &released);
+    let (code, _, written) = Checkout::new(version, &released).plan(&format!("v{version}"));
     assert_eq!((code, written), (Some(0), format!("version={version}\n")));
-    let (code, stdout, written) = script("v99.0.0", &released);
+    let (code, stdout, written) = Checkout::new(version, &released).plan("v99.0.0");
     assert_eq!((code, written.as_str()), (Some(1), ""));
     assert!(
         stdout.contains(&format!(
@@ -70,12 +53,278 @@ fn the_release_workflow_builds_only_a_tag_that_names_cargo_tomls_version() {
         )),
         "{stdout}"
     );
-    let (code, stdout, _) = script(&format!("v{version}"), unreleased);
+    let (code, stdout, _) = Checkout::new(version, unreleased).plan(&format!("v{version}"));
     assert_eq!(code, Some(1));
     assert!(
         stdout.contains(&format!("CHANGELOG.md has no section '## [{version}]'")),
         "{stdout}"
     );
+}
+
+/// What the release workflow's plan job reads (`.ci/release-plan.sh`), and its record job
+/// writes (`.ci/release-record.sh`).
+const CHECKOUT: [&str; 5] = [
+    "Cargo.toml",
+    ".ci/release-plan.sh",
+    ".ci/release-record.sh",
+    "release-checksums.sha256",
+    "templates/gitlab/tagguard.gitlab-ci.yml",
+];
+
+/// A copy of the files the release scripts read, with Cargo.toml's version and CHANGELOG.md
+/// set, where the scripts run as the release workflow runs them.
+struct Checkout {
+    dir: tempfile::TempDir,
+}
+
+impl Checkout {
+    fn new(version: &str, changelog: &str) -> Checkout {
+        let dir = tempfile::tempdir().unwrap();
+        for file in CHECKOUT {
+            let to = dir.path().join(file);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(source_root().join(file), &to).unwrap();
+        }
+        let cargo = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+        let cargo = cargo.replacen(
+            &format!("version = \"{}\"", env!("CARGO_PKG_VERSION")),
+            &format!("version = \"{version}\""),
+            1,
+        );
+        std::fs::write(dir.path().join("Cargo.toml"), cargo).unwrap();
+        std::fs::write(dir.path().join("CHANGELOG.md"), changelog).unwrap();
+        Checkout { dir }
+    }
+
+    fn path(&self, file: &str) -> std::path::PathBuf {
+        self.dir.path().join(file)
+    }
+
+    fn script(&self, script: &str, args: &[&str]) -> (Option<i32>, String) {
+        let run = std::process::Command::new("bash")
+            .arg(self.path(script))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        (run.status.code(), out)
+    }
+
+    /// `.ci/release-plan.sh TAG OUTPUT`: the exit code, what it printed, what it wrote.
+    fn plan(&self, tag: &str) -> (Option<i32>, String, String) {
+        let output = self.path("output");
+        let (code, out) = self.script(".ci/release-plan.sh", &[tag, output.to_str().unwrap()]);
+        let written = std::fs::read_to_string(&output).unwrap_or_default();
+        (code, out, written)
+    }
+
+    /// `.ci/release-record.sh VERSION DIST DIGEST` with `archives` in DIST.
+    fn record(&self, version: &str, archives: &[&Archive], digest: &str) -> (Option<i32>, String) {
+        let dist = self.path("dist");
+        let _ = std::fs::remove_dir_all(&dist);
+        std::fs::create_dir_all(&dist).unwrap();
+        for archive in archives {
+            std::fs::write(dist.join(&archive.name), &archive.bytes).unwrap();
+        }
+        self.script(
+            ".ci/release-record.sh",
+            &[version, dist.to_str().unwrap(), digest],
+        )
+    }
+
+    fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.path(file)).unwrap()
+    }
+}
+
+/// The record job's script after a release: the archives' checksums in the table and in the
+/// GitLab template, the template's image pinned by digest; the template then installs that
+/// release with nothing else vouching for it; the next release's plan needs the record.
+#[test]
+fn the_release_record_is_what_the_template_and_the_next_plan_trust() {
+    let version = env!("CARGO_PKG_VERSION");
+    let archive = Archive::genuine(version);
+    // An earlier release than this one, recorded by its own release before.
+    let earlier = Archive::genuine("0.0.9");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let changelog = format!("# Changelog\n\n## [{version}] - 2026-12-01\n\n- all\n");
+    let release = Checkout::new(version, &changelog);
+    let (code, out) = release.record("0.0.9", &[&earlier], &digest);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = release.record(version, &[&archive], &digest);
+    assert_eq!(code, Some(0), "{out}");
+    let table = release.read("release-checksums.sha256");
+    assert!(table.ends_with(&archive.table_line()), "{table}");
+    let text = release.read("templates/gitlab/tagguard.gitlab-ci.yml");
+    let template: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let setup = &template[".tagguard-setup"];
+    assert_eq!(
+        setup["image"]["name"],
+        format!("ghcr.io/tagguard/tagguard:{version}@{digest}")
+    );
+    assert_eq!(setup["variables"]["TAGGUARD_CHECKSUMS"], table.as_str());
+
+    // The recorded template installs the release from a mirror on its own table.
+    let mirror = release_mirror::serve(version, Archive::genuine(version));
+    let repo = Repo::new();
+    let vars = [
+        ("CI_COMMIT_SHA", repo.head()),
+        ("CI_COMMIT_BRANCH", "main".to_owned()),
+        ("CI_PIPELINE_ID", "4242".to_owned()),
+        (
+            "TAGGUARD_IMAGES",
+            "registry.example.com/acme/app".to_owned(),
+        ),
+        ("TAGGUARD_INSTALL_VERSION", version.to_owned()),
+        ("TAGGUARD_RELEASE_URL", format!("http://{}", mirror.host())),
+    ];
+    let out = run(&job(&template, ".tagguard-tags"), repo.path(), &vars, &[]).code(0);
+    assert!(
+        out.output
+            .contains(&format!("SHA-256 {}, as released", archive.sha256)),
+        "{}",
+        out.output
+    );
+
+    // A release is recorded once: other bytes under a recorded name are refused.
+    let (code, out) = release.record(version, &[&Archive::tampered(version)], &digest);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("a release is recorded once"), "{out}");
+
+    // The next release's plan: refused until the record of the earlier one reached its branch.
+    let next = "99.0.0";
+    let changelog = format!(
+        "# Changelog\n\n## [{next}] - 2027-01-01\n\n- more\n\n## [{version}] - 2026-12-01\n\n## [0.0.9] - 2026-11-01\n"
+    );
+    let unrecorded = Checkout::new(next, &changelog);
+    let (code, out, _) = unrecorded.plan(&format!("v{next}"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("release-checksums.sha256 has no checksums of the earlier release 0.0.9"),
+        "{out}"
+    );
+    for file in [
+        "release-checksums.sha256",
+        "templates/gitlab/tagguard.gitlab-ci.yml",
+    ] {
+        std::fs::copy(release.path(file), unrecorded.path(file)).unwrap();
+    }
+    let (code, out, written) = unrecorded.plan(&format!("v{next}"));
+    assert_eq!(
+        (code, written),
+        (Some(0), format!("version={next}\n")),
+        "{out}"
+    );
+
+    // A template whose copy of the table drifted is refused too.
+    std::fs::write(
+        unrecorded.path("release-checksums.sha256"),
+        format!("{table}{}", Archive::tampered(version).table_line()),
+    )
+    .unwrap();
+    let (code, out, _) = unrecorded.plan(&format!("v{next}"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("TAGGUARD_CHECKSUMS is not a copy of"), "{out}");
+}
+
+/// Every artifact of a release carries build provenance, the archives an SBOM, and only the
+/// jobs that attest (or publish by trusted publishing) can mint an OIDC token; the record job
+/// verifies every archive's provenance before it records a checksum.
+#[test]
+fn the_release_workflow_attests_every_artifact_with_the_least_permissions() {
+    let text =
+        std::fs::read_to_string(source_root().join(".github/workflows/release.yml")).unwrap();
+    let workflow: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(workflow["permissions"], serde_json::json!({}));
+    let jobs = workflow["jobs"].as_object().unwrap();
+    let steps =
+        |job: &str| -> Vec<serde_json::Value> { jobs[job]["steps"].as_array().unwrap().clone() };
+    let attests = |job: &str| -> Vec<serde_json::Value> {
+        steps(job)
+            .into_iter()
+            .filter(|s| {
+                s["uses"].as_str().is_some_and(|u| {
+                    u.starts_with("actions/attest-build-provenance@")
+                        || u.starts_with("actions/attest@")
+                })
+            })
+            .map(|s| s["with"].clone())
+            .collect()
+    };
+    let runs = |job: &str| -> String {
+        steps(job)
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // Each job that uploads a release artifact attests what it uploads.
+    for (job, subject) in [
+        ("binaries", "dist/tagguard-*.tar.gz"),
+        ("wheels", "dist/*.whl"),
+        ("sdist", "dist/*.tar.gz"),
+    ] {
+        let with = attests(job);
+        assert!(
+            with.iter().any(|w| w["subject-path"] == subject),
+            "{job} attests no {subject}: {with:?}"
+        );
+    }
+    assert!(runs("binaries").contains("cargo auditable build --release --locked"));
+    let image = attests("image");
+    assert_eq!(image.len(), 1, "{image:?}");
+    assert_eq!(image[0]["subject-name"], "ghcr.io/tagguard/tagguard");
+    assert_eq!(
+        image[0]["subject-digest"],
+        "${{ steps.digest.outputs.digest }}"
+    );
+    assert_eq!(image[0]["push-to-registry"], true);
+    let sbom = attests("sbom");
+    assert!(runs("sbom").contains("cargo cyclonedx --format json"));
+    assert!(
+        sbom.iter()
+            .any(|w| w["subject-path"] == "dist/tagguard-*.tar.gz"
+                && w["sbom-path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(".cdx.json"))),
+        "{sbom:?}"
+    );
+    assert!(
+        steps("github-release")
+            .iter()
+            .any(|s| s["with"]["name"] == "sbom"),
+        "the SBOM is not among the release's assets"
+    );
+    let record = runs("record");
+    assert!(record.contains("gh attestation verify"), "{record}");
+    assert!(record.contains(".ci/release-record.sh"), "{record}");
+
+    // id-token and attestations: write only where something is attested; id-token also for
+    // PyPI's trusted publishing.
+    for (name, job) in jobs {
+        let perms = &job["permissions"];
+        let attesting = !attests(name).is_empty();
+        assert_eq!(
+            perms["attestations"] == "write",
+            attesting,
+            "{name}: attestations {:?}",
+            perms["attestations"]
+        );
+        assert_eq!(
+            perms["id-token"] == "write",
+            attesting || name == "pypi",
+            "{name}: id-token {:?}",
+            perms["id-token"]
+        );
+        if name != "record" && name != "github-release" {
+            assert_ne!(perms["contents"], "write", "{name}");
+        }
+    }
 }
 
 /// Every snippet a user copies names this release: the action ref, the image tag, the GitLab
