@@ -412,3 +412,79 @@ fn the_template_holds_the_install_script_and_the_checksums_table() {
     let table = std::fs::read_to_string(root.join("release-checksums.sha256")).unwrap();
     assert_eq!(setup["variables"]["TAGGUARD_CHECKSUMS"], table.as_str());
 }
+
+/// A job image without bash (alpine, busybox) runs the template's script with `sh`: the install
+/// is POSIX sh, run here by dash and by busybox's sh with busybox's tools and curl only.
+#[test]
+fn the_install_runs_in_dash_and_in_busybox_sh() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let tampered = Archive::tampered(version);
+    let table = genuine.table_line();
+    let target = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-release.sh");
+    // busybox's applets and curl, nothing else.
+    let tools = tempfile::tempdir().unwrap();
+    let list = Command::new("busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox-static (.ci/run installs it)");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        std::os::unix::fs::symlink("/bin/busybox", tools.path().join(applet)).unwrap();
+    }
+    let curl = String::from_utf8_lossy(
+        &Command::new("sh")
+            .args(["-c", "command -v curl"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    std::os::unix::fs::symlink(&curl, tools.path().join("curl")).unwrap();
+
+    for (shell, path) in [
+        (vec!["dash"], std::env::var("PATH").unwrap()),
+        (vec!["busybox", "sh"], tools.path().display().to_string()),
+    ] {
+        for (archive, code) in [(&genuine, 0), (&tampered, 1)] {
+            let mirror = release_mirror::serve(version, archive.clone());
+            let dir = tempfile::tempdir().unwrap();
+            let out = Command::new(shell[0])
+                .args(&shell[1..])
+                .arg("-c")
+                .arg(format!(
+                    ". '{}' && tagguard_install {version} {target} '{}' || exit 1",
+                    script.display(),
+                    dir.path().join("bin").display()
+                ))
+                .env_clear()
+                .env("PATH", &path)
+                .env("TAGGUARD_RELEASE_URL", format!("http://{}", mirror.host()))
+                .env("TAGGUARD_CHECKSUMS", &table)
+                .output()
+                .unwrap();
+            let output = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(code), "{shell:?}:\n{output}");
+            assert_eq!(
+                dir.path().join("bin/tagguard").exists(),
+                code == 0,
+                "{shell:?}:\n{output}"
+            );
+            if code == 1 {
+                assert!(
+                    output.contains(&format!(
+                        "has SHA-256 {}, not {}",
+                        tampered.sha256, genuine.sha256
+                    )),
+                    "{shell:?}:\n{output}"
+                );
+            }
+        }
+    }
+}

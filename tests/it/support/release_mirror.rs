@@ -15,6 +15,7 @@ use super::http::{Response, Server};
 
 /// A release archive as the release workflow packs it, around a stand-in `tagguard` that runs
 /// the binary under test (the debug binary itself is ~150 MB).
+#[derive(Clone)]
 pub struct Archive {
     /// `tagguard-<version>-<arch>-unknown-linux-musl.tar.gz`
     pub name: String,
