@@ -178,18 +178,7 @@ fn redirect_one(stream: std::net::TcpStream, config: Arc<rustls::ServerConfig>, 
 /// A self-signed P-256 certificate for 127.0.0.1 (`cert.pem` in `dir`, for curl) and its DER
 /// certificate and PKCS#8 key (for rustls).
 fn self_signed(dir: &Path) -> (Vec<u8>, Vec<u8>) {
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let openssl = |args: &[&str]| super::token_server::openssl(dir, args);
     openssl(&[
         "req",
         "-x509",
@@ -219,4 +208,33 @@ fn self_signed(dir: &Path) -> (Vec<u8>, Vec<u8>) {
         std::fs::read(dir.join("cert.der")).unwrap(),
         std::fs::read(dir.join("key.der")).unwrap(),
     )
+}
+
+/// The installer's one line for a redirect to plain HTTP it did not follow, in `log`.
+pub fn assert_redirect_refused(log: &str, front: &HttpsRedirect, version: &str) {
+    let said = format!(
+        "tagguard: could not download {}/v{version}/tagguard-{version}-",
+        front.url()
+    );
+    assert!(log.contains(&said), "{said}:\n{log}");
+    let why = "a redirect to another protocol was refused (only https:// is followed from an https:// release URL)";
+    assert!(log.contains(why), "{why}:\n{log}");
+}
+
+/// The installer's one line for a download that is not `genuine` (served as `tampered` from
+/// `host`), naming both checksums, in `log`; the tampered binary never ran.
+pub fn assert_tampered_refused(log: &str, genuine: &Archive, tampered: &Archive, host: &str) {
+    let version = genuine
+        .name
+        .strip_prefix("tagguard-")
+        .and_then(|rest| rest.split('-').next())
+        .unwrap();
+    let said = format!(
+        "tagguard: {name} downloaded from http://{host}/v{version}/{name} has SHA-256 {bad}, not {good} as released: not installing it",
+        name = genuine.name,
+        bad = tampered.sha256,
+        good = genuine.sha256,
+    );
+    assert!(log.contains(&said), "{said}:\n{log}");
+    assert!(!log.contains("tampered tagguard"), "{log}");
 }
