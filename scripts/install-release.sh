@@ -69,9 +69,10 @@ tagguard_install() {
   if [ -z "$tg_want" ]; then
     echo "verifying the build provenance of $tg_archive (gh attestation verify)"
     if ! gh attestation verify "$tg_work/$tg_archive" --repo tagguard/tagguard \
-      --signer-workflow tagguard/tagguard/.github/workflows/release.yml; then
+      --signer-workflow tagguard/tagguard/.github/workflows/release.yml \
+      --source-ref "refs/tags/v$tg_version" --deny-self-hosted-runners; then
       rm -rf "$tg_work"
-      tg_fail "$tg_archive from $tg_url has no valid build provenance from tagguard/tagguard's release workflow: not installing it"
+      tg_fail "$tg_archive from $tg_url has no valid build provenance from tagguard/tagguard's release workflow at v$tg_version (gh attestation verify failed): not installing it"
       return 1
     fi
   else

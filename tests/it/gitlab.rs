@@ -462,3 +462,41 @@ fn the_install_runs_in_dash_and_in_busybox_sh() {
         }
     }
 }
+
+/// The pipeline's SHA-256 and the template's table must agree; a release URL is https:// or an
+/// explicit http:// mirror, nothing else. Both refused before anything is downloaded.
+#[test]
+fn a_sha256_that_disagrees_with_the_table_or_a_url_of_another_scheme_is_refused() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let other = Archive::tampered(version);
+    let mirror = release_mirror::serve(version, genuine.clone());
+    let repo = Repo::new();
+    let tags = job(&template(), ".tagguard-tags");
+    let mut vars = install_pipeline(&repo, &format!("http://{}", mirror.host()));
+    vars.push(("TAGGUARD_CHECKSUMS", genuine.table_line()));
+    vars.push(("TAGGUARD_INSTALL_SHA256", other.sha256.clone()));
+    let out = run(&tags, repo.path(), &vars, &[]).code(1);
+    assert!(
+        out.output.contains(&format!(
+            "tagguard: the SHA-256 given for {} ({}) is not the one in the release checksums table ({})",
+            genuine.name, other.sha256, genuine.sha256
+        )),
+        "{}",
+        out.output
+    );
+
+    let mut vars = install_pipeline(&repo, &format!("ftp://{}", mirror.host()));
+    vars.push(("TAGGUARD_CHECKSUMS", genuine.table_line()));
+    let out = run(&tags, repo.path(), &vars, &[]).code(1);
+    assert!(
+        out.output.contains(&format!(
+            "tagguard: the release URL must start with https:// (or http:// for a mirror on a network you trust), not 'ftp://{}'",
+            mirror.host()
+        )),
+        "{}",
+        out.output
+    );
+    assert_eq!(mirror.requests().len(), 0);
+    assert!(!installed(&repo));
+}

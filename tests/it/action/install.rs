@@ -131,3 +131,71 @@ fn a_failed_download_names_release_url_version_source_and_path() {
         assert!(run.log.contains(&said), "{said}:\n{}", run.log);
     }
 }
+
+/// A release the table does not list, with `gh` and a token on the runner (GitHub's hosted
+/// runners): its build provenance decides. `gh` here is a stand-in that records how it was asked
+/// and answers as told, since the real one needs GitHub and Sigstore; what it is asked is the
+/// promise: the archive, tagguard's repository, its release workflow, the release's tag.
+#[test]
+fn a_release_the_table_does_not_list_is_installed_only_if_gh_verifies_its_provenance() {
+    let genuine = Archive::genuine(VERSION);
+    let mirror = release_mirror::serve(VERSION, genuine);
+    let bin = tempfile::tempdir().unwrap();
+    let asked = bin.path().join("asked");
+    let verdict = bin.path().join("verdict");
+    let gh = bin.path().join("gh");
+    std::fs::write(
+        &gh,
+        format!(
+            "#!/bin/sh\necho \"token=$GH_TOKEN $*\" >> '{}'\nexit \"$(cat '{}')\"\n",
+            asked.display(),
+            verdict.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&gh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let act = act(&format!("http://{}", mirror.host()))
+        .env("TEST_GITHUB_TOKEN", "t0ken")
+        .path_first(bin.path())
+        .checksums("");
+
+    std::fs::write(&verdict, "1").unwrap();
+    let run = act.run().failure();
+    assert!(
+        run.log.contains(&format!(
+            "has no valid build provenance from tagguard/tagguard's release workflow at v{VERSION} (gh attestation verify failed): not installing it"
+        )),
+        "{}",
+        run.log
+    );
+    assert!(!run.log.contains("Main tagguard tags"), "{}", run.log);
+
+    std::fs::write(&verdict, "0").unwrap();
+    let run = act.run().success();
+    assert!(
+        run.log
+            .contains("verifying the build provenance of tagguard-"),
+        "{}",
+        run.log
+    );
+    let asked = std::fs::read_to_string(&asked).unwrap();
+    // act itself asks `gh auth token` for a token of its own: only the verifications count.
+    let lines: Vec<&str> = asked
+        .lines()
+        .filter(|l| l.contains(" attestation "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{asked}");
+    for line in lines {
+        assert!(
+            line.starts_with("token=t0ken attestation verify /"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(&format!(
+                "/tagguard-{VERSION}-{}-unknown-linux-musl.tar.gz --repo tagguard/tagguard --signer-workflow tagguard/tagguard/.github/workflows/release.yml --source-ref refs/tags/v{VERSION} --deny-self-hosted-runners",
+                std::env::consts::ARCH
+            )),
+            "{line}"
+        );
+    }
+}
