@@ -6,6 +6,7 @@ use std::process::Command;
 use crate::support::git::Repo;
 use crate::support::gitlab_job::{job, run, tagguard_bin, template};
 use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
+use crate::support::release_mirror::{self, Archive, HttpsRedirect};
 
 /// GitLab's predefined variables for a tag pipeline of `repo`'s HEAD at `tag`, with the build
 /// time pinned (SOURCE_DATE_EPOCH = 2024-01-02T03:04:05Z).
@@ -272,4 +273,230 @@ fn template_and_example_match_gitlabs_schema() {
     )
     .unwrap();
     assert!(example.contains("local: templates/gitlab/tagguard.gitlab-ci.yml"));
+}
+
+/// The variables of a branch pipeline whose job image has no tagguard: the template installs
+/// this crate's version from `release_url`.
+fn install_pipeline(repo: &Repo, release_url: &str) -> Vec<(&'static str, String)> {
+    let mut vars = tag_pipeline(repo, "", "registry.example.com");
+    vars.retain(|(k, _)| *k != "CI_COMMIT_TAG");
+    vars.push(("CI_COMMIT_BRANCH", "main".to_owned()));
+    vars.push((
+        "TAGGUARD_INSTALL_VERSION",
+        env!("CARGO_PKG_VERSION").to_owned(),
+    ));
+    vars.push(("TAGGUARD_RELEASE_URL", release_url.to_owned()));
+    vars
+}
+
+fn installed(repo: &Repo) -> bool {
+    repo.path().join(".tagguard/bin/tagguard").exists()
+}
+
+#[test]
+fn a_release_is_installed_only_when_a_checksum_from_the_pipeline_vouches_for_it() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let sha256 = genuine.sha256.clone();
+    let mirror = release_mirror::serve(version, genuine);
+    let repo = Repo::new();
+    let tags = job(&template(), ".tagguard-tags");
+    let mut vars = install_pipeline(&repo, &format!("http://{}", mirror.host()));
+
+    // Neither the template's table nor the pipeline names a checksum for this version: the
+    // download is not even asked for.
+    let out = run(&tags, repo.path(), &vars, &[]).code(1);
+    assert!(
+        out.output.contains(&format!(
+            "tagguard: nothing vouches for tagguard-{version}-"
+        )),
+        "{}",
+        out.output
+    );
+    assert!(out.output.contains("ways out: set TAGGUARD_RELEASE_URL"));
+    assert_eq!(mirror.requests().len(), 0);
+    assert!(!installed(&repo));
+
+    vars.push(("TAGGUARD_INSTALL_SHA256", sha256.to_uppercase()));
+    let out = run(&tags, repo.path(), &vars, &[]).code(0);
+    assert!(
+        out.output
+            .contains(&format!("SHA-256 {sha256}, as released"))
+    );
+    assert!(out.output.contains(&format!("tagguard {version}\n")));
+    assert!(installed(&repo));
+    assert!(
+        get(&dotenv(&repo, "tagguard.env"), "TAGGUARD_TAGS").contains(":sha-"),
+        "{}",
+        out.output
+    );
+    // The archive only: its `.sha256` vouches for nothing.
+    let paths: Vec<String> = mirror.requests().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert!(paths[0].ends_with(".tar.gz"), "{paths:?}");
+}
+
+/// An attacker who replaced the release asset serves a matching `.sha256` too: the template's
+/// own table is what the archive must match.
+#[test]
+fn a_tampered_archive_with_its_own_matching_sha256_is_refused() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let tampered = Archive::tampered(version);
+    let mirror = release_mirror::serve(version, tampered.clone());
+    let repo = Repo::new();
+    let mut vars = install_pipeline(&repo, &format!("http://{}", mirror.host()));
+    vars.push(("TAGGUARD_CHECKSUMS", genuine.table_line()));
+    let out = run(&job(&template(), ".tagguard-tags"), repo.path(), &vars, &[]).code(1);
+    release_mirror::assert_tampered_refused(&out.output, &genuine, &tampered, &mirror.host());
+    assert!(!installed(&repo));
+    assert!(!repo.path().join("tagguard.env").exists());
+}
+
+/// An https:// release URL that redirects to plain HTTP: the redirect is not followed, so the
+/// plain-HTTP mirror is never asked.
+#[test]
+fn a_redirect_to_plain_http_is_not_followed() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let sha256 = genuine.sha256.clone();
+    let plain = release_mirror::serve(version, genuine);
+    let front = HttpsRedirect::start(&plain.host());
+    let repo = Repo::new();
+    let mut vars = install_pipeline(&repo, &front.url());
+    vars.push(("TAGGUARD_INSTALL_SHA256", sha256));
+    vars.push(("CURL_CA_BUNDLE", front.ca().display().to_string()));
+    let out = run(&job(&template(), ".tagguard-tags"), repo.path(), &vars, &[]).code(1);
+    release_mirror::assert_redirect_refused(&out.output, &front, version);
+    assert_eq!(plain.requests().len(), 0);
+    assert!(!installed(&repo));
+}
+
+/// The template carries the action's install script verbatim and a copy of the checksums
+/// table (a remote include cannot read other files); the release's record keeps them so.
+#[test]
+fn the_template_holds_the_install_script_and_the_checksums_table() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/install-release.sh")).unwrap();
+    let setup = &template()[".tagguard-setup"];
+    let lines = setup["before_script"].as_array().unwrap();
+    assert!(
+        lines.iter().any(|l| l.as_str() == Some(script.as_str())),
+        "the template's setup job has no verbatim copy of scripts/install-release.sh"
+    );
+    let table = std::fs::read_to_string(root.join("release-checksums.sha256")).unwrap();
+    assert_eq!(setup["variables"]["TAGGUARD_CHECKSUMS"], table.as_str());
+}
+
+/// A job image without bash (alpine, busybox) runs the template's script with `sh`: the install
+/// is POSIX sh, run here by dash and by busybox's sh with busybox's tools and curl only.
+#[test]
+fn the_install_runs_in_dash_and_in_busybox_sh() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let tampered = Archive::tampered(version);
+    let table = genuine.table_line();
+    let target = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-release.sh");
+    // busybox's applets and curl, nothing else.
+    let tools = tempfile::tempdir().unwrap();
+    let list = Command::new("busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox-static (.ci/run installs it)");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        std::os::unix::fs::symlink("/bin/busybox", tools.path().join(applet)).unwrap();
+    }
+    let curl = String::from_utf8_lossy(
+        &Command::new("sh")
+            .args(["-c", "command -v curl"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    std::os::unix::fs::symlink(&curl, tools.path().join("curl")).unwrap();
+
+    for (shell, path) in [
+        (vec!["dash"], std::env::var("PATH").unwrap()),
+        (vec!["busybox", "sh"], tools.path().display().to_string()),
+    ] {
+        for (archive, code) in [(&genuine, 0), (&tampered, 1)] {
+            let mirror = release_mirror::serve(version, archive.clone());
+            let dir = tempfile::tempdir().unwrap();
+            let out = Command::new(shell[0])
+                .args(&shell[1..])
+                .arg("-c")
+                .arg(format!(
+                    ". '{}' && tagguard_install {version} {target} '{}' || exit 1",
+                    script.display(),
+                    dir.path().join("bin").display()
+                ))
+                .env_clear()
+                .env("PATH", &path)
+                .env("TAGGUARD_RELEASE_URL", format!("http://{}", mirror.host()))
+                .env("TAGGUARD_CHECKSUMS", &table)
+                .output()
+                .unwrap();
+            let output = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(code), "{shell:?}:\n{output}");
+            assert_eq!(
+                dir.path().join("bin/tagguard").exists(),
+                code == 0,
+                "{shell:?}:\n{output}"
+            );
+            if code == 1 {
+                release_mirror::assert_tampered_refused(
+                    &output,
+                    &genuine,
+                    &tampered,
+                    &mirror.host(),
+                );
+            }
+        }
+    }
+}
+
+/// The pipeline's SHA-256 and the template's table must agree; a release URL is https:// or an
+/// explicit http:// mirror, nothing else. Both refused before anything is downloaded.
+#[test]
+fn a_sha256_that_disagrees_with_the_table_or_a_url_of_another_scheme_is_refused() {
+    let version = env!("CARGO_PKG_VERSION");
+    let genuine = Archive::genuine(version);
+    let other = Archive::tampered(version);
+    let mirror = release_mirror::serve(version, genuine.clone());
+    let repo = Repo::new();
+    let tags = job(&template(), ".tagguard-tags");
+    let mut vars = install_pipeline(&repo, &format!("http://{}", mirror.host()));
+    vars.push(("TAGGUARD_CHECKSUMS", genuine.table_line()));
+    vars.push(("TAGGUARD_INSTALL_SHA256", other.sha256.clone()));
+    let out = run(&tags, repo.path(), &vars, &[]).code(1);
+    assert!(
+        out.output.contains(&format!(
+            "tagguard: the SHA-256 given for {} ({}) is not the one in the release checksums table ({})",
+            genuine.name, other.sha256, genuine.sha256
+        )),
+        "{}",
+        out.output
+    );
+
+    let mut vars = install_pipeline(&repo, &format!("ftp://{}", mirror.host()));
+    vars.push(("TAGGUARD_CHECKSUMS", genuine.table_line()));
+    let out = run(&tags, repo.path(), &vars, &[]).code(1);
+    assert!(
+        out.output.contains(&format!(
+            "tagguard: the release URL must start with https:// (or http:// for a mirror on a network you trust), not 'ftp://{}'",
+            mirror.host()
+        )),
+        "{}",
+        out.output
+    );
+    assert_eq!(mirror.requests().len(), 0);
+    assert!(!installed(&repo));
 }

@@ -41,7 +41,15 @@ impl Act {
     pub fn new(workflow: &str) -> Act {
         let repo = Repo::new();
         let action = repo.path().join(".tagguard-action");
-        for item in ["action.yml", "Cargo.toml", "Cargo.lock", "src", "policies"] {
+        for item in [
+            "action.yml",
+            "release-checksums.sha256",
+            "scripts/install-release.sh",
+            "Cargo.toml",
+            "Cargo.lock",
+            "src",
+            "policies",
+        ] {
             copy(&source_root().join(item), &action.join(item));
         }
         let text = std::fs::read_to_string(source_root().join("tests/workflows").join(workflow))
@@ -81,6 +89,15 @@ impl Act {
             job: None,
             event: None,
         }
+    }
+
+    /// Replaces the action's `release-checksums.sha256` (what its own source vouches for) and
+    /// commits it.
+    pub fn checksums(self, table: &str) -> Act {
+        self.repo
+            .write(".tagguard-action/release-checksums.sha256", table);
+        self.repo.commit("the action's release checksums");
+        self
     }
 
     /// Runs only this job (`act -j`).

@@ -9,5 +9,6 @@ pub mod gitlab_job;
 pub mod http;
 pub mod labeled_image;
 pub mod registry;
+pub mod release_mirror;
 pub mod remote;
 pub mod token_server;
