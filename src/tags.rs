@@ -86,6 +86,14 @@ pub enum ComputeError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Rules(Box<RuleErrors>),
+    #[error("the {what} {time} is not in the years 0 to 9999 that a 14-digit timestamp holds")]
+    #[diagnostic(
+        code(tagguard::tags::time),
+        help(
+            "the build time comes from --timestamp, SOURCE_DATE_EPOCH or the clock; the commit time from git or CI_COMMIT_TIMESTAMP"
+        )
+    )]
+    Time { what: &'static str, time: String },
 }
 
 /// Several rules that cannot give a tag in this build: all of them, not only the first.
@@ -160,6 +168,15 @@ pub fn compute(
     images: &[String],
 ) -> Result<Computed, ComputeError> {
     let release = release::find(&policy.release, &release_candidates(policy, ctx))?;
+    for (what, time) in [
+        ("build time", ctx.build_time),
+        ("commit time", ctx.commit_time),
+    ] {
+        if !(0..=9999).contains(&chrono::Datelike::year(&time)) {
+            let time = time.to_rfc3339();
+            return Err(ComputeError::Time { what, time });
+        }
+    }
     let vars = variables(policy, ctx, release.as_ref());
     let facts = Facts {
         version: release.as_ref().map(|r| &r.version),
@@ -323,7 +340,7 @@ fn variables(
         ("build_number", &ctx.build_number),
     ] {
         if let Some(v) = value {
-            vars.insert(name, sanitize::tag_component(v));
+            vars.insert(name, sanitize::tag_id(v));
         }
     }
     if let Some(r) = release {

@@ -31,12 +31,15 @@ const DEFAULT_SHORT_SHA: usize = 7;
 struct Validator<'s> {
     src: &'s str,
     problems: Vec<Problem>,
+    /// The policy's `short-sha-length` once read (the default while it is broken).
+    short_sha_length: usize,
 }
 
 pub fn validate(source: Source) -> Result<Policy, PolicyError> {
     let mut v = Validator {
         src: &source.text,
         problems: Vec::new(),
+        short_sha_length: DEFAULT_SHORT_SHA,
     };
     let policy = match yaml::parse(&source.text) {
         Ok(root) => v.policy(&root),
@@ -205,6 +208,7 @@ impl<'s> Validator<'s> {
                 }
             },
         };
+        self.short_sha_length = short_sha_length.unwrap_or(DEFAULT_SHORT_SHA);
         let hooks = match get("hooks") {
             Some(node) => self.hooks(node),
             None => Some(Hooks::default()),
