@@ -178,3 +178,43 @@ fn zero_computed_tags_are_said_plainly_and_check_prints_no_table() {
         run.stderr
     );
 }
+
+/// The embedded default names no image: check and push say which flag or variable does.
+#[test]
+fn without_images_check_and_push_name_the_flag_and_variable() {
+    let repo = Repo::new();
+    for command in ["check", "push"] {
+        let run = tagguard(repo.path())
+            .args([command, "--source", "127.0.0.1:9/ci/build:42"])
+            .run()
+            .code(1);
+        let err = run.err_text();
+        assert!(
+            err.contains(&format!(
+                "{command} needs the images to tag, and policy <embedded default> names none"
+            )) && err.contains("--image")
+                && err.contains("TAGGUARD_IMAGES"),
+            "{err}"
+        );
+    }
+}
+
+/// Each `check`/`push` line of the README's "Check and push" names its images, so that it runs
+/// as written with the embedded default.
+#[test]
+fn the_readmes_check_and_push_examples_name_their_images() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("## Check and push")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the README has a Check and push section");
+    let lines: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("tagguard check") || l.starts_with("tagguard push"))
+        .collect();
+    assert!(lines.len() >= 2, "{section}");
+    for line in lines {
+        assert!(line.contains("--image "), "{line}");
+    }
+}
