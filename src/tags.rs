@@ -37,10 +37,9 @@ pub struct ComputedTag {
     pub tag: String,
     pub immutable: bool,
     pub floating: Option<Floating>,
-    /// Index of the rule in the policy's `tags:` list, from 0.
+    /// The rule's number: its position in the policy's `tags:` list, from 1, as messages and
+    /// every output count rules.
     pub rule: usize,
-    /// The rule's number in messages: its position in `tags:`, from 1.
-    pub rule_number: usize,
     /// The 1-based line of the rule's template in the policy.
     pub rule_line: usize,
     /// The rule's template, to name it in messages.
@@ -53,7 +52,7 @@ impl ComputedTag {
     /// `rule 5 (.tagguard.yml:16)`: how messages name the rule, given the policy's name
     /// ([`Computed::policy`]).
     pub fn rule_label(&self, policy: &str) -> String {
-        format!("rule {} ({policy}:{})", self.rule_number, self.rule_line)
+        format!("rule {} ({policy}:{})", self.rule, self.rule_line)
     }
 }
 
@@ -208,8 +207,7 @@ pub fn compute(
             tag,
             immutable: rule.immutable,
             floating: rule.floating,
-            rule: rule.index,
-            rule_number: rule.index + 1,
+            rule: rule.index + 1,
             rule_line: rule.line,
             template: rule.template.clone(),
             on_conflict: rule.on_conflict,
@@ -268,7 +266,7 @@ fn conflict(policy: &Policy, rule: &Rule, earlier: &ComputedTag) -> Option<RuleE
     (a != b).then(|| {
         let message = format!(
             "gives tag {:?} as {b}, but rule {} gives it as {a}",
-            earlier.tag, earlier.rule_number
+            earlier.tag, earlier.rule
         );
         RuleError::new(policy, rule, "tagguard::tags::conflict", message).with_help(Some(
             "one tag cannot be both; make the templates differ or give both rules the same immutability".to_owned(),
