@@ -279,3 +279,20 @@ fn the_man_page_is_roff() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// An uppercase image name is refused with its lowercase spelling, on the command line as in a
+/// policy (tests/fixtures/policy/invalid-image.yml).
+#[test]
+fn an_uppercase_image_name_is_refused_with_the_lowercase_one() {
+    let run = tagguard(root())
+        .args(["tags", "--image", "ghcr.io/Acme/App"])
+        .run()
+        .code(2);
+    assert!(
+        run.stderr.contains(
+            "\"ghcr.io/Acme/App\" is not an image name: repository path component \"Acme\" must be lowercase letters and digits, separated by `.`, `_`, `__` or `-`; did you mean ghcr.io/acme/app?"
+        ),
+        "{}",
+        run.stderr
+    );
+}
