@@ -296,3 +296,45 @@ fn an_uppercase_image_name_is_refused_with_the_lowercase_one() {
         run.stderr
     );
 }
+
+/// The subcommands `--help` lists under "Commands:", without `help`.
+fn subcommands(args: &[&str]) -> Vec<String> {
+    let mut args = args.to_vec();
+    args.push("--help");
+    let run = tagguard(root()).args(&args).run().success();
+    run.stdout
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// docs/commands.md's table has a row for every command `--help` lists, nested ones too.
+#[test]
+fn the_commands_table_has_every_command() {
+    let doc = std::fs::read_to_string(root().join("docs/commands.md")).unwrap();
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `tagguard "))
+        .collect();
+    let top = subcommands(&[]);
+    assert!(top.len() >= 8, "{top:?}");
+    for command in top {
+        let nested = subcommands(&[&command]);
+        let names = match nested.is_empty() {
+            true => vec![command.clone()],
+            false => nested.iter().map(|n| format!("{command} {n}")).collect(),
+        };
+        for name in names {
+            let cell = format!("`tagguard {name}");
+            assert!(
+                rows.iter().any(|r| r.contains(&cell)),
+                "docs/commands.md has no row for `tagguard {name}`"
+            );
+        }
+    }
+}
