@@ -218,3 +218,64 @@ fn the_readmes_check_and_push_examples_name_their_images() {
         assert!(line.contains("--image "), "{line}");
     }
 }
+
+/// A registry whose certificate no trusted CA signed: one error that names the host, says it is
+/// a certificate problem and what to pass, and no third-party log lines at the default level.
+#[test]
+fn a_tls_failure_is_one_error_that_names_the_host_and_the_fix() {
+    let r = Registry::start(Mode::Tls);
+    let repo = Repo::new();
+    let other = tempfile::tempdir().unwrap();
+    crate::support::token_server::openssl(
+        other.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "other-ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+        ],
+    );
+    let other_ca = other.path().join("other-ca.pem");
+    let image = format!("--image={}/acme/app", r.host);
+    let ca = format!("--ca-file={}", other_ca.display());
+    let run = tagguard(repo.path())
+        .args(["check", STAMP, &image, &ca])
+        .run()
+        .code(1);
+    assert!(
+        !run.stderr.contains("rustls") && !run.stderr.contains("[ERROR"),
+        "{}",
+        run.stderr
+    );
+    let err = run.err_text();
+    assert!(
+        err.contains(&format!("registry {}: ", r.host))
+            && err.contains(
+                "TLS failed: the registry's certificate is signed by a CA that is not trusted here"
+            )
+            && err.contains("pass the registry's CA certificate with --ca-file FILE"),
+        "{err}"
+    );
+    // RUST_LOG still shows the verifier's own lines to whoever asks.
+    let run = tagguard(repo.path())
+        .args(["check", STAMP, &image, &ca])
+        .env("RUST_LOG", "rustls_platform_verifier=error")
+        .run()
+        .code(1);
+    assert!(
+        run.stderr.contains("[ERROR rustls_platform_verifier"),
+        "{}",
+        run.stderr
+    );
+}
