@@ -226,27 +226,7 @@ fn a_tls_failure_is_one_error_that_names_the_host_and_the_fix() {
     let r = Registry::start(Mode::Tls);
     let repo = Repo::new();
     let other = tempfile::tempdir().unwrap();
-    crate::support::token_server::openssl(
-        other.path(),
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "other-ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other",
-        ],
-    );
-    let other_ca = other.path().join("other-ca.pem");
+    let other_ca = crate::support::token_server::other_ca(other.path());
     let image = format!("--image={}/acme/app", r.host);
     let ca = format!("--ca-file={}", other_ca.display());
     let run = tagguard(repo.path())
