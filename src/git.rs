@@ -1,9 +1,15 @@
 //! Facts about the commit being built, read from the local repository with libgit2.
 //!
-//! Works in shallow clones and detached HEADs. Refuses, with the fix spelled out, repositories
-//! owned by another user unless git's `safe.directory` allows them (as git itself does).
+//! Works in shallow clones and detached HEADs, and in a checkout owned by another user (a CI
+//! container that runs as its own user over a root-owned checkout): git's ownership check
+//! guards against running what a planted repository configures (hooks, `core.fsmonitor`,
+//! filter drivers), and tagguard runs nothing; it only reads. What stays guarded is reading the
+//! wrong repository: one owned by someone other than the owner of the directory tagguard runs
+//! in (a `.git` planted in a shared parent such as `/tmp`) is refused unless git's
+//! `safe.directory` allows it.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use git2::{ErrorCode, ObjectType, Oid, Repository, StatusOptions};
@@ -33,11 +39,13 @@ pub const DIRTY_FILES_SHOWN: usize = 10;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum GitError {
-    #[error("the repository at {path} is owned by another user, and git refuses to read it")]
+    #[error(
+        "the repository at {path} is owned by another user than the directory tagguard runs in, and git refuses to read it"
+    )]
     #[diagnostic(
         code(tagguard::git::unsafe_repository),
         help(
-            "if you trust it (a CI container checking out as another user), run: git config --global --add safe.directory {path}"
+            "run tagguard in a directory owned by the repository's owner, or, if you trust it, run: git config --global --add safe.directory {path}"
         )
     )]
     UnsafeOwner { path: String },
@@ -58,11 +66,7 @@ pub fn read(dir: &Path) -> Result<Option<GitFacts>, GitError> {
     let repo = match Repository::discover(dir) {
         Ok(repo) => repo,
         Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
-        Err(e) if e.code() == ErrorCode::Owner => {
-            return Err(GitError::UnsafeOwner {
-                path: owner_path(dir),
-            });
-        }
+        Err(e) if e.code() == ErrorCode::Owner => owned_by_another(dir)?,
         Err(e) => return Err(read_error(&shown, &e)),
     };
     let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
@@ -96,6 +100,55 @@ pub fn read(dir: &Path) -> Result<Option<GitFacts>, GitError> {
             .and_then(|r| r.url().ok().map(strip_credentials)),
         root,
     }))
+}
+
+/// Opens the repository of `dir`, which git's ownership check refused: when the repository
+/// (its git directory and work tree) belongs to whoever owns `dir`, the checkout is one piece
+/// and is read; else it is refused as git refuses it.
+fn owned_by_another(dir: &Path) -> Result<Repository, GitError> {
+    let refused = || GitError::UnsafeOwner {
+        path: owner_path(dir),
+    };
+    let none: [&str; 0] = [];
+    let git_dir = Repository::discover_path(dir, none).map_err(|_| refused())?;
+    let owner = owner_of(dir).ok_or_else(refused)?;
+    if owner_of(&git_dir) != Some(owner) {
+        return Err(refused());
+    }
+    let repo =
+        open_unchecked(&git_dir).map_err(|e| read_error(&git_dir.display().to_string(), &e))?;
+    match repo.workdir() {
+        Some(root) if owner_of(root) != Some(owner) => Err(refused()),
+        _ => Ok(repo),
+    }
+}
+
+#[cfg(unix)]
+fn owner_of(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.uid())
+}
+
+#[cfg(not(unix))]
+fn owner_of(_: &Path) -> Option<u32> {
+    None
+}
+
+/// Serializes [`open_unchecked`]: libgit2's ownership switch is one process-wide flag.
+static UNCHECKED: Mutex<()> = Mutex::new(());
+
+/// Opens `git_dir` without libgit2's ownership check, which is back on before this returns.
+#[allow(unsafe_code)]
+fn open_unchecked(git_dir: &Path) -> Result<Repository, git2::Error> {
+    let _only_one = UNCHECKED.lock().unwrap_or_else(PoisonError::into_inner);
+    // SAFETY: the flag is a plain global that libgit2 reads only while opening a repository.
+    // tagguard opens repositories on one thread (context gathering, hook install; never two at
+    // once), and the lock keeps two of these openings apart; the flag is restored below.
+    unsafe { git2::opts::set_verify_owner_validation(false)? };
+    let repo = Repository::open(git_dir);
+    // SAFETY: as above.
+    unsafe { git2::opts::set_verify_owner_validation(true)? };
+    repo
 }
 
 fn read_error(path: &str, e: &git2::Error) -> GitError {

@@ -49,7 +49,17 @@ pub fn find(pattern: &ReleasePattern, tags: &[String]) -> Result<Option<Release>
     Ok(best)
 }
 
+/// The longest version tagguard releases, so that every tag made from one has a known
+/// length (`template::length`); SemVer itself sets no limit.
+pub const MAX_VERSION_LEN: usize = 80;
+
 fn parse(text: &str) -> Result<Version, String> {
+    if text.len() > MAX_VERSION_LEN {
+        return Err(format!(
+            "its version is {} characters long; tagguard releases versions of up to {MAX_VERSION_LEN}, so that every tag made from one fits in 128",
+            text.len()
+        ));
+    }
     Version::parse(text).map_err(|e| {
         let parts = text
             .split(['-', '+'])
@@ -103,6 +113,19 @@ mod tests {
         assert_eq!(
             find(&p, &tags(&["v1.2.3", "web/v1.0.0", "api/vnext"])).unwrap(),
             None
+        );
+    }
+
+    #[test]
+    fn versions_have_a_longest() {
+        let p = ReleasePattern::default();
+        let at_most = format!("v1.2.3-{}", "a".repeat(MAX_VERSION_LEN - 6));
+        assert!(find(&p, &tags(&[&at_most])).unwrap().is_some());
+        let e = find(&p, &tags(&[&format!("{at_most}b")])).unwrap_err();
+        assert!(
+            e.reason.starts_with("its version is 81 characters long"),
+            "{}",
+            e.reason
         );
     }
 

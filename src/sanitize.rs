@@ -7,6 +7,11 @@ use sha2::{Digest, Sha256};
 /// and a timestamp beside it.
 pub const MAX_COMPONENT_LEN: usize = 80;
 
+/// A sanitized CI counter (`pr_number`, `build_id`, `build_number`) is at most this long: a
+/// `u64` has 20 digits, so real counters are never cut, and a branch, a build ID and a
+/// timestamp fit in one tag (80 + 1 + 32 + 1 + 14 = 128).
+pub const MAX_ID_LEN: usize = 32;
+
 /// Sanitizes a name for use inside a tag, as docker/metadata-action does, so migrating users
 /// get the same tags: each run of characters outside `[A-Za-z0-9._-]` becomes one `-`, case is
 /// kept, and leading `.`/`-` are stripped.
@@ -16,6 +21,15 @@ pub const MAX_COMPONENT_LEN: usize = 80;
 /// SHA-256 of the original name (so two long names that share a prefix stay distinct), and a
 /// name with nothing left becomes those 7 hex digits alone.
 pub fn tag_component(name: &str) -> String {
+    within(name, MAX_COMPONENT_LEN)
+}
+
+/// Sanitizes a CI counter like [`tag_component`], cut at [`MAX_ID_LEN`] by the same rule.
+pub fn tag_id(value: &str) -> String {
+    within(value, MAX_ID_LEN)
+}
+
+fn within(name: &str, max: usize) -> String {
     let mut out = String::with_capacity(name.len());
     let mut in_run = false;
     for c in name.chars() {
@@ -31,11 +45,11 @@ pub fn tag_component(name: &str) -> String {
     if trimmed.is_empty() {
         return short_hash(name);
     }
-    if trimmed.len() <= MAX_COMPONENT_LEN {
+    if trimmed.len() <= max {
         return trimmed.to_owned();
     }
     // ASCII only by now, so byte slicing is character slicing.
-    let keep = MAX_COMPONENT_LEN - 8;
+    let keep = max - 8;
     format!("{}-{}", &trimmed[..keep], short_hash(name))
 }
 
@@ -94,6 +108,14 @@ mod tests {
         assert!(tag_problem("1.2.3+build").is_some());
         assert!(tag_problem(&"a".repeat(129)).is_some());
         assert_eq!(tag_problem(&"a".repeat(128)), None);
+    }
+
+    #[test]
+    fn counters_are_cut_at_their_own_length() {
+        assert_eq!(tag_id("18446744073709551615"), "18446744073709551615");
+        let uuid = tag_id("0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-and-more");
+        assert_eq!(uuid.len(), MAX_ID_LEN);
+        assert!(uuid.starts_with("0b1c2d3e-4f50-6172-8394-"), "{uuid}");
     }
 
     proptest! {

@@ -37,10 +37,9 @@ pub struct ComputedTag {
     pub tag: String,
     pub immutable: bool,
     pub floating: Option<Floating>,
-    /// Index of the rule in the policy's `tags:` list, from 0.
+    /// The rule's number: its position in the policy's `tags:` list, from 1, as messages and
+    /// every output count rules.
     pub rule: usize,
-    /// The rule's number in messages: its position in `tags:`, from 1.
-    pub rule_number: usize,
     /// The 1-based line of the rule's template in the policy.
     pub rule_line: usize,
     /// The rule's template, to name it in messages.
@@ -53,7 +52,7 @@ impl ComputedTag {
     /// `rule 5 (.tagguard.yml:16)`: how messages name the rule, given the policy's name
     /// ([`Computed::policy`]).
     pub fn rule_label(&self, policy: &str) -> String {
-        format!("rule {} ({policy}:{})", self.rule_number, self.rule_line)
+        format!("rule {} ({policy}:{})", self.rule, self.rule_line)
     }
 }
 
@@ -86,6 +85,14 @@ pub enum ComputeError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Rules(Box<RuleErrors>),
+    #[error("the {what} {time} is not in the years 0 to 9999 that a 14-digit timestamp holds")]
+    #[diagnostic(
+        code(tagguard::tags::time),
+        help(
+            "the build time comes from --timestamp, SOURCE_DATE_EPOCH or the clock; the commit time from git or CI_COMMIT_TIMESTAMP"
+        )
+    )]
+    Time { what: &'static str, time: String },
 }
 
 /// Several rules that cannot give a tag in this build: all of them, not only the first.
@@ -160,6 +167,15 @@ pub fn compute(
     images: &[String],
 ) -> Result<Computed, ComputeError> {
     let release = release::find(&policy.release, &release_candidates(policy, ctx))?;
+    for (what, time) in [
+        ("build time", ctx.build_time),
+        ("commit time", ctx.commit_time),
+    ] {
+        if !(0..=9999).contains(&chrono::Datelike::year(&time)) {
+            let time = time.to_rfc3339();
+            return Err(ComputeError::Time { what, time });
+        }
+    }
     let vars = variables(policy, ctx, release.as_ref());
     let facts = Facts {
         version: release.as_ref().map(|r| &r.version),
@@ -191,8 +207,7 @@ pub fn compute(
             tag,
             immutable: rule.immutable,
             floating: rule.floating,
-            rule: rule.index,
-            rule_number: rule.index + 1,
+            rule: rule.index + 1,
             rule_line: rule.line,
             template: rule.template.clone(),
             on_conflict: rule.on_conflict,
@@ -251,7 +266,7 @@ fn conflict(policy: &Policy, rule: &Rule, earlier: &ComputedTag) -> Option<RuleE
     (a != b).then(|| {
         let message = format!(
             "gives tag {:?} as {b}, but rule {} gives it as {a}",
-            earlier.tag, earlier.rule_number
+            earlier.tag, earlier.rule
         );
         RuleError::new(policy, rule, "tagguard::tags::conflict", message).with_help(Some(
             "one tag cannot be both; make the templates differ or give both rules the same immutability".to_owned(),
@@ -323,7 +338,7 @@ fn variables(
         ("build_number", &ctx.build_number),
     ] {
         if let Some(v) = value {
-            vars.insert(name, sanitize::tag_component(v));
+            vars.insert(name, sanitize::tag_id(v));
         }
     }
     if let Some(r) = release {

@@ -15,6 +15,8 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
 use crate::sanitize;
 
+pub mod length;
+
 /// Every variable a template may use, with what it holds (shown in errors and the schema).
 pub const VARIABLES: &[(&str, &str)] = &[
     ("sha", "full commit hash"),

@@ -124,8 +124,8 @@ pub struct Decision {
     pub current: Option<Digest>,
     /// What would be pushed; null when no source was given.
     pub desired: Option<Digest>,
-    /// Index of the policy rule that made this tag (from 0, as in `tags --format json`), and its
-    /// template. Messages count rules from 1.
+    /// The number of the policy rule that made this tag (from 1, as in messages and `tags
+    /// --format json`), and its template.
     pub rule: usize,
     /// How messages name the rule: `rule 5 (.tagguard.yml:16)`.
     pub rule_label: String,
@@ -365,8 +365,7 @@ mod tests {
             tag: name.into(),
             immutable,
             floating,
-            rule: 2,
-            rule_number: 3,
+            rule: 3,
             rule_line: 1,
             on_conflict: crate::policy::OnConflict::Refuse,
             template: "{{ version }}".into(),

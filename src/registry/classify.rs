@@ -39,6 +39,29 @@ fn chain_of(e: &reqwest::Error) -> Vec<String> {
     chain
 }
 
+/// A rejected certificate in words (the registry's: tagguard sends none), from rustls' stable
+/// text (`invalid peer certificate: UnknownIssuer`); other TLS errors as rustls says them.
+fn tls_words(detail: String) -> String {
+    let Some(cert) = detail.split("invalid peer certificate: ").nth(1) else {
+        return detail;
+    };
+    let has = |words: &[&str]| words.iter().any(|w| cert.contains(w));
+    let why = if has(&["UnknownIssuer"]) {
+        "is signed by a CA that is not trusted here"
+    } else if has(&["NotValidYet", "not valid yet"]) {
+        "is not valid yet"
+    } else if has(&["Expired", "expired"]) {
+        "has expired"
+    } else if has(&["NotValidForName", "not valid for name"]) {
+        "is not valid for this host name"
+    } else if has(&["Revoked", "revoked"]) {
+        "is revoked"
+    } else {
+        "was rejected"
+    };
+    format!("the registry's certificate {why} ({cert})")
+}
+
 /// Names what went wrong below HTTP: TLS (and which CAs were trusted), a plain-HTTP answer to
 /// HTTPS, refused, DNS, timeout.
 pub(crate) fn classify(
@@ -75,7 +98,7 @@ pub(crate) fn classify(
             .cloned();
     }
     let innermost = chain.last().cloned().unwrap_or_default();
-    if let Some(detail) = tls {
+    if let Some(detail) = tls.map(tls_words) {
         // A plain-HTTP server answers a TLS ClientHello with `HTTP/1.1 400 …`, which rustls
         // reads as a record of an invalid content type.
         if detail.contains("InvalidContentType") || detail.contains("corrupt message") {

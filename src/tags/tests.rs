@@ -124,11 +124,11 @@ fn a_variable_without_a_value_is_an_error_naming_the_rule() {
 
 #[test]
 fn every_rule_that_cannot_give_a_tag_is_reported() {
-    // Valid with sample values, too long with this build's long branch name.
-    let long = "  - template: \"{{ sha }}-{{ sha }}-{{ branch }}\"\n    when: { branch: \".\" }\n";
-    let p = policy(&format!("version: 1\ntags:\n{long}  - ok\n{long}"));
+    // Valid with sample values, invalid with this build's branch name.
+    let slash = "  - template: \"{{ branch | replace('x', '/') }}\"\n    when: { branch: \".\" }\n";
+    let p = policy(&format!("version: 1\ntags:\n{slash}  - ok\n{slash}"));
     let mut c = ctx();
-    c.branch = Some("x".repeat(100));
+    c.branch = Some("fix".into());
     let err = compute(&p, &c, &[]).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -185,9 +185,67 @@ fn source_date_epoch_is_just_the_build_time() {
     assert_eq!(tags(&p, &ctx()), ["20240102030405-20231114221320"]);
 }
 
+#[test]
+fn a_rule_that_can_be_too_long_is_refused_when_it_loads() {
+    let long = "version: 1\ntags:\n  - template: \"{{ sha }}-{{ sha }}-{{ branch }}\"\n    when: { branch: \".\" }\n";
+    let err = Policy::parse("test.yml", long).unwrap_err();
+    assert_eq!(
+        err.problems[0].message,
+        "this rule can render a tag of 210 characters; a tag holds at most 128"
+    );
+}
+
+#[test]
+fn times_beyond_year_9999_are_refused() {
+    let p = policy("version: 1\ntags:\n  - \"{{ timestamp }}\"\n");
+    let mut c = ctx();
+    c.build_time = DateTime::from_timestamp(253_402_300_800, 0).unwrap();
+    let err = compute(&p, &c, &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the build time +10000-01-01T00:00:00+00:00 is not in the years 0 to 9999 that a 14-digit timestamp holds"
+    );
+}
+
+/// Templates that use every variable, filter and branch the length proof knows.
+const PROVEN: &[&str] = &[
+    "{{ branch }}-{{ timestamp }}-{{ build_id }}",
+    "{% if pr_number is defined %}pr-{{ pr_number }}-{{ sha }}{% else %}{{ git_tag | default('none') }}{% endif %}",
+    "{{ version | default(short_sha) }}{% if prerelease is defined %}-{{ prerelease | upper }}{% endif %}",
+    "{{ branch | lower | replace('-', '__') | truncate(60) }}.{{ build_number | default(commit_timestamp | date('%A%B')) }}",
+    "{{ major | default('0') }}.{{ minor | default('0') }}.{{ patch | default('0') }}-{{ branch | sanitize }}",
+];
+
 proptest! {
+    /// The proven longest tag is never shorter than a real rendering, whatever the values.
     #[test]
-    fn any_branch_name_gives_valid_tags(branch in any::<String>(), build in "[0-9]{1,12}") {
+    fn no_rendering_is_longer_than_proven(
+        branch in any::<String>(),
+        ids in proptest::collection::vec(any::<String>(), 3),
+        pre in "[0-9A-Za-z-]{1,74}",
+        numbers in proptest::collection::vec(any::<u64>(), 3),
+    ) {
+        let env = crate::template::environment();
+        let mut c = ctx();
+        c.branch = Some(branch.clone());
+        c.git_tags = vec![format!("v{}.{}.{}-{pre}", numbers[0], numbers[1], numbers[2])];
+        c.pr_number = Some(ids[0].clone());
+        c.build_id = Some(ids[1].clone());
+        c.build_number = Some(ids[2].clone());
+        let p = policy("version: 1\nshort-sha-length: 12\ntags:\n  - \"x\"\n");
+        let Ok(release) = release::find(&p.release, &c.git_tags) else {
+            return Ok(());
+        };
+        let vars = variables(&p, &c, release.as_ref());
+        for source in PROVEN {
+            let longest = crate::template::length::longest(source, 12).unwrap();
+            let tag = crate::template::render(&env, source, &vars).unwrap();
+            prop_assert!(tag.chars().count() <= longest, "{} > {} for {:?}", tag, longest, source);
+        }
+    }
+
+    #[test]
+    fn any_branch_name_gives_valid_tags(branch in any::<String>(), build in any::<String>()) {
         let p = policy("version: 1\ntags:\n  - template: \"{{ branch }}\"\n    when: { branch: \"\" }\n  - template: \"{{ branch }}-{{ build_id }}-{{ timestamp }}\"\n    when: { all: [ci, { branch: \"\" }] }\n");
         let mut c = ctx();
         c.branch = Some(branch);
@@ -218,7 +276,7 @@ fn computed_tags_carry_their_rule_and_what_a_conflict_means() {
         OnConflict::Refuse
     );
     let version = by_tag("1.4.2");
-    assert_eq!((version.rule, version.rule_number), (0, 1));
+    assert_eq!(version.rule, 1);
     assert_eq!(
         version.rule_label(&computed.policy),
         format!("rule 1 (<embedded default>:{})", version.rule_line)

@@ -21,8 +21,7 @@ fn tag(name: &str, immutable: bool, floating: Option<Floating>) -> ComputedTag {
         tag: name.into(),
         immutable,
         floating,
-        rule: 0,
-        rule_number: 1,
+        rule: 1,
         rule_line: 1,
         on_conflict: tagguard::policy::OnConflict::Refuse,
         template: format!("{name}-template"),
@@ -305,27 +304,7 @@ async fn tls_with_the_test_ca_over_http2_and_a_clear_error_without_it() {
     // Loopback without a CA would be plain HTTP; point the client at HTTPS by naming a CA that
     // did not sign the registry's certificate.
     let other = tempfile::tempdir().unwrap();
-    crate::support::token_server::openssl(
-        other.path(),
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "other-ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other",
-        ],
-    );
-    let other_ca = other.path().join("other-ca.pem");
+    let other_ca = crate::support::token_server::other_ca(other.path());
     config
         .transport
         .ca_files

@@ -178,3 +178,84 @@ fn zero_computed_tags_are_said_plainly_and_check_prints_no_table() {
         run.stderr
     );
 }
+
+/// The embedded default names no image: check and push say which flag or variable does.
+#[test]
+fn without_images_check_and_push_name_the_flag_and_variable() {
+    let repo = Repo::new();
+    for command in ["check", "push"] {
+        let run = tagguard(repo.path())
+            .args([command, "--source", "127.0.0.1:9/ci/build:42"])
+            .run()
+            .code(1);
+        let err = run.err_text();
+        assert!(
+            err.contains(&format!(
+                "{command} needs the images to tag, and policy <embedded default> names none"
+            )) && err.contains("--image")
+                && err.contains("TAGGUARD_IMAGES"),
+            "{err}"
+        );
+    }
+}
+
+/// Each `check`/`push` line of the README's "Check and push" names its images, so that it runs
+/// as written with the embedded default.
+#[test]
+fn the_readmes_check_and_push_examples_name_their_images() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("## Check and push")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the README has a Check and push section");
+    let lines: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("tagguard check") || l.starts_with("tagguard push"))
+        .collect();
+    assert!(lines.len() >= 2, "{section}");
+    for line in lines {
+        assert!(line.contains("--image "), "{line}");
+    }
+}
+
+/// A registry whose certificate no trusted CA signed: one error that names the host, says it is
+/// a certificate problem and what to pass, and no third-party log lines at the default level.
+#[test]
+fn a_tls_failure_is_one_error_that_names_the_host_and_the_fix() {
+    let r = Registry::start(Mode::Tls);
+    let repo = Repo::new();
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = crate::support::token_server::other_ca(other.path());
+    let image = format!("--image={}/acme/app", r.host);
+    let ca = format!("--ca-file={}", other_ca.display());
+    let run = tagguard(repo.path())
+        .args(["check", STAMP, &image, &ca])
+        .run()
+        .code(1);
+    assert!(
+        !run.stderr.contains("rustls") && !run.stderr.contains("[ERROR"),
+        "{}",
+        run.stderr
+    );
+    let err = run.err_text();
+    assert!(
+        err.contains(&format!("registry {}: ", r.host))
+            && err.contains(
+                "TLS failed: the registry's certificate is signed by a CA that is not trusted here"
+            )
+            && err.contains("pass the registry's CA certificate with --ca-file FILE"),
+        "{err}"
+    );
+    // RUST_LOG still shows the verifier's own lines to whoever asks.
+    let run = tagguard(repo.path())
+        .args(["check", STAMP, &image, &ca])
+        .env("RUST_LOG", "rustls_platform_verifier=error")
+        .run()
+        .code(1);
+    assert!(
+        run.stderr.contains("[ERROR rustls_platform_verifier"),
+        "{}",
+        run.stderr
+    );
+}

@@ -279,3 +279,62 @@ fn the_man_page_is_roff() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// An uppercase image name is refused with its lowercase spelling, on the command line as in a
+/// policy (tests/fixtures/policy/invalid-image.yml).
+#[test]
+fn an_uppercase_image_name_is_refused_with_the_lowercase_one() {
+    let run = tagguard(root())
+        .args(["tags", "--image", "ghcr.io/Acme/App"])
+        .run()
+        .code(2);
+    assert!(
+        run.stderr.contains(
+            "\"ghcr.io/Acme/App\" is not an image name: repository path component \"Acme\" must be lowercase letters and digits, separated by `.`, `_`, `__` or `-`; did you mean ghcr.io/acme/app?"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The subcommands `--help` lists under "Commands:", without `help`.
+fn subcommands(args: &[&str]) -> Vec<String> {
+    let mut args = args.to_vec();
+    args.push("--help");
+    let run = tagguard(root()).args(&args).run().success();
+    run.stdout
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// docs/commands.md's table has a row for every command `--help` lists, nested ones too.
+#[test]
+fn the_commands_table_has_every_command() {
+    let doc = std::fs::read_to_string(root().join("docs/commands.md")).unwrap();
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `tagguard "))
+        .collect();
+    let top = subcommands(&[]);
+    assert!(top.len() >= 8, "{top:?}");
+    for command in top {
+        let nested = subcommands(&[&command]);
+        let names = match nested.is_empty() {
+            true => vec![command.clone()],
+            false => nested.iter().map(|n| format!("{command} {n}")).collect(),
+        };
+        for name in names {
+            let cell = format!("`tagguard {name}");
+            assert!(
+                rows.iter().any(|r| r.contains(&cell)),
+                "docs/commands.md has no row for `tagguard {name}`"
+            );
+        }
+    }
+}

@@ -37,7 +37,7 @@ fn run(out: Output) -> Run {
 }
 
 /// `docker run` of the image with `repo` mounted as the working directory, as the user who
-/// owns it (git refuses a checkout owned by another user), on the host's network.
+/// owns it (so that what it writes is the host user's), on the host's network.
 fn docker_run(repo: &Repo, args: &[&str]) -> Run {
     let id = |flag: &str| {
         let out = Command::new("id").arg(flag).output().unwrap();
@@ -117,6 +117,80 @@ fn tags_on_a_mounted_repository_are_the_binarys() {
         in_image.lines().contains(&format!("sha-{short}").as_str()),
         "{}",
         in_image.stdout
+    );
+}
+
+/// `chown -R OWNER path` run as root in the image (busybox's), so that the test needs no root.
+fn chown_in_image(owner: &str, path: &std::path::Path) {
+    let out = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--user",
+            "0:0",
+            "--entrypoint",
+            "/busybox/chown",
+        ])
+        .arg("--volume")
+        .arg(format!("{}:/repo", path.display()))
+        .args([&image(), "-R", owner, "/repo"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Gives `repo` back to the host's user when the test ends, whatever happened.
+struct OwnedBack<'a>(&'a Repo);
+
+impl Drop for OwnedBack<'_> {
+    fn drop(&mut self) {
+        let id = |flag: &str| {
+            let out = Command::new("id").arg(flag).output().unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        chown_in_image(&format!("{}:{}", id("-u"), id("-g")), self.0.path());
+    }
+}
+
+/// `docker run --rm -v "$PWD:/repo" -w /repo IMAGE tags`, as GitLab's Docker executor runs a
+/// job: the image's own non-root user in a checkout owned by root. tagguard reads it (it only
+/// reads); a repository owned by another user than the directory it runs in stays refused.
+#[test]
+fn a_root_owned_checkout_is_read_by_the_images_user() {
+    let repo = Repo::new();
+    repo.annotated_tag("v1.4.2");
+    let args = ["tags", "--image", "registry.example/acme/app"];
+    let on_host = tagguard(repo.path()).args(args).run().success();
+    std::fs::create_dir(repo.path().join("planted")).unwrap();
+    let _back = OwnedBack(&repo);
+    chown_in_image("0:0", repo.path());
+    chown_in_image("65532:65532", &repo.path().join("planted"));
+    let docker = |workdir: &str| {
+        let out = Command::new("docker")
+            .args(["run", "--rm", "--volume"])
+            .arg(format!("{}:/repo", repo.path().display()))
+            .args(["--workdir", workdir, &image()])
+            .args(args)
+            .output()
+            .unwrap();
+        run(out)
+    };
+
+    let in_image = docker("/repo").success();
+    assert_eq!(in_image.stdout, on_host.stdout);
+    assert!(in_image.lines().contains(&"1.4.2"), "{}", in_image.stdout);
+
+    // A directory of the image's user inside root's repository: whose `.git` is that?
+    let planted = docker("/repo/planted").code(1);
+    assert!(
+        planted.stderr.contains("tagguard::git::unsafe_repository")
+            && planted.stderr.contains("safe.directory /repo"),
+        "{}",
+        planted.stderr
     );
 }
 

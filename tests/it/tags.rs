@@ -487,10 +487,14 @@ fn empty_repository_is_a_clear_error() {
     assert!(run.stderr.contains("has no commits yet"), "{}", run.stderr);
 }
 
+/// A checkout owned by another user is read from a directory of that user (tagguard only
+/// reads; see docs/container.md); from a directory of someone else inside it (how a planted
+/// `.git` looks) it is refused with the fix, and git's `safe.directory` lets it through.
 #[test]
-fn repository_owned_by_another_user_names_the_fix() {
+fn repository_owned_by_another_user() {
     use std::os::unix::fs::MetadataExt;
     let repo = Repo::new();
+    repo.tag("v1.0.0");
     let me = std::fs::metadata(repo.path()).unwrap().uid();
     assert_eq!(
         me, 0,
@@ -501,9 +505,16 @@ fn repository_owned_by_another_user_names_the_fix() {
         .status()
         .unwrap();
     assert!(status.success());
-    let run = tagguard(repo.path()).args(["tags"]).run().code(1);
+    let run = tagguard(repo.path()).args(["tags"]).run().success();
+    assert_eq!(run.lines()[0], "1.0.0");
+
+    let mine = repo.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    let run = tagguard(&mine).args(["tags"]).run().code(1);
     assert!(
-        run.stderr.contains("owned by another user"),
+        run.err_text().contains(
+            "is owned by another user than the directory tagguard runs in, and git refuses to read it"
+        ),
         "{}",
         run.stderr
     );
@@ -521,7 +532,7 @@ fn repository_owned_by_another_user_names_the_fix() {
         format!("[safe]\n\tdirectory = {}\n", repo.path().display()),
     )
     .unwrap();
-    tagguard(repo.path())
+    tagguard(&mine)
         .args(["tags"])
         .env("HOME", home.path())
         .run()
@@ -683,4 +694,48 @@ fn the_metadata_action_preset_gives_its_documented_tags() {
             .success();
         assert_eq!(run.lines(), expected, "{event} {git_ref}");
     }
+}
+
+/// `tags --format json` counts rules as messages do, from 1: the rule a message names as
+/// `rule 2 (.tagguard.yml:5)` is `"rule": 2`.
+#[test]
+fn json_counts_rules_from_1_like_messages() {
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"sha-{{ short_sha }}\"\n  - template: \"{{ version }}\"\n    when: release\n",
+    );
+    repo.commit("policy");
+    repo.tag("v1.2.3");
+    let run = tagguard(repo.path())
+        .args([
+            "tags",
+            "--format=json",
+            STAMP,
+            "--image=registry.example/acme/app",
+        ])
+        .run()
+        .success();
+    let mut json = run.json();
+    json["labels"]["org.opencontainers.image.revision"] = "<sha>".into();
+    json["tags"][0]["tag"] = "sha-<short>".into();
+    json["tags"][0]["ref"] = "registry.example/acme/app:sha-<short>".into();
+    insta::assert_snapshot!(serde_json::to_string_pretty(&json).unwrap());
+
+    // The same rule, broken, is named with the same number.
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"sha-{{ short_sha }}\"\n  - template: \"{{ version ~ '/' if version == '1.2.3' else version }}\"\n    when: release\n",
+    );
+    let run = tagguard(repo.path())
+        .args(["tags", STAMP, "--allow-dirty"])
+        .run()
+        .code(1);
+    assert!(
+        run.err_text()
+            .contains(".tagguard.yml:4) renders the invalid tag \"1.2.3/\"")
+            && run.err_text().contains("rule 2 ("),
+        "{}",
+        run.stderr
+    );
 }

@@ -374,7 +374,9 @@ pub struct BuildArgs {
     /// Policy file [default: .tagguard.yml in the repository root, else the embedded default]
     #[arg(long, env = "TAGGUARD_POLICY", value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Image to tag, instead of the policy's (repeatable; comma- or newline-separated)
+    /// Image to tag, e.g. ghcr.io/acme/app (repeatable; comma- or newline-separated)
+    /// [default: the policy's `images:`; the embedded default policy names none, so check and
+    /// push need this or TAGGUARD_IMAGES]
     #[arg(long = "image", env = "TAGGUARD_IMAGES", value_delimiter = ',', value_name = "IMAGE", value_parser = image_list)]
     pub images: Vec<String>,
     /// The git checkout to read

@@ -10,7 +10,10 @@ use tagguard::report::Status;
 pub const ERROR: u8 = 1;
 
 pub fn install_reporting() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+    // tagguard's own warnings by default; other crates' log lines (rustls' verifier logs every
+    // rejected certificate as an ERROR) only when RUST_LOG asks: their failures reach the user
+    // as tagguard's errors, which say what to do.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("tagguard=warn"))
         .format_timestamp(None)
         .init();
     miette::set_hook(Box::new(|_| {

@@ -86,8 +86,9 @@ pub fn require_images(computed: &Computed, command: &str) -> Result<()> {
     if computed.images.is_empty() {
         return Err(miette!(
             code = "tagguard::check::no_images",
-            help = "name them under `images:` in the policy or pass --image",
-            "{command} needs the images to look up"
+            help = "pass --image REGISTRY/REPOSITORY (repeatable), or set TAGGUARD_IMAGES=IMAGE,IMAGE, or list them under `images:` in the policy",
+            "{command} needs the images to tag, and policy {} names none",
+            computed.policy
         ));
     }
     Ok(())

@@ -31,12 +31,15 @@ const DEFAULT_SHORT_SHA: usize = 7;
 struct Validator<'s> {
     src: &'s str,
     problems: Vec<Problem>,
+    /// The policy's `short-sha-length` once read (the default while it is broken).
+    short_sha_length: usize,
 }
 
 pub fn validate(source: Source) -> Result<Policy, PolicyError> {
     let mut v = Validator {
         src: &source.text,
         problems: Vec::new(),
+        short_sha_length: DEFAULT_SHORT_SHA,
     };
     let policy = match yaml::parse(&source.text) {
         Ok(root) => v.policy(&root),
@@ -205,6 +208,7 @@ impl<'s> Validator<'s> {
                 }
             },
         };
+        self.short_sha_length = short_sha_length.unwrap_or(DEFAULT_SHORT_SHA);
         let hooks = match get("hooks") {
             Some(node) => self.hooks(node),
             None => Some(Hooks::default()),
@@ -393,7 +397,18 @@ pub fn image_name_problem(name: &str) -> Option<String> {
         return Some("a digest does not belong in an image name".to_owned());
     }
     match name.parse::<Reference>() {
-        Err(e) => Some(e.reason()),
+        Err(e) => {
+            // Registries take lowercase repository names only; a host is case-insensitive.
+            let lower = name.to_lowercase();
+            let fits = lower != name
+                && lower
+                    .parse::<Reference>()
+                    .is_ok_and(|r| r.tag.is_none() && r.digest.is_none());
+            Some(match fits {
+                true => format!("{}; did you mean {lower}?", e.reason()),
+                false => e.reason(),
+            })
+        }
         Ok(r) if r.tag.is_some() => {
             Some("a tag does not belong in an image name: tags come from the rules".to_owned())
         }
@@ -410,7 +425,17 @@ mod tests {
         assert_eq!(image_name_problem("registry.example.com/team/app"), None);
         assert_eq!(image_name_problem("localhost:5000/app"), None);
         assert_eq!(image_name_problem("app"), None);
-        assert!(image_name_problem("ghcr.io/Team/app").is_some());
+        assert_eq!(
+            image_name_problem("ghcr.io/Team/App").as_deref(),
+            Some(
+                "repository path component \"Team\" must be lowercase letters and digits, separated by `.`, `_`, `__` or `-`; did you mean ghcr.io/team/app?"
+            )
+        );
+        assert!(
+            !image_name_problem("ghcr.io/te am/app")
+                .unwrap()
+                .contains("did you mean")
+        );
         assert!(image_name_problem("ghcr.io/team/app:1.0").is_some());
         assert!(image_name_problem("app@sha256:00").is_some());
         assert!(image_name_problem("").is_some());

@@ -7,7 +7,7 @@ use crate::policy::guarantee;
 use crate::policy::yaml::{Node, Span, Value};
 use crate::policy::{Floating, OnConflict, Rule};
 use crate::suggest;
-use crate::template;
+use crate::template::{self, length};
 
 impl Validator<'_> {
     pub(super) fn rules(&mut self, node: &Node) -> Option<Vec<Rule>> {
@@ -211,7 +211,62 @@ impl Validator<'_> {
             }
             return None;
         }
+        self.length(env, node, &text)?;
         Some((text, node.span))
+    }
+
+    /// Every rendering of the rule fits in a tag, proven for the longest value of each
+    /// variable (`template::length`); else a problem naming the parts to bound.
+    fn length(
+        &mut self,
+        env: &minijinja::Environment<'static>,
+        node: &Node,
+        text: &str,
+    ) -> Option<()> {
+        let longest = match length::longest(text, self.short_sha_length) {
+            Ok(n) if n <= length::MAX_TAG_LEN => return Some(()),
+            Ok(n) => n,
+            Err(part) => {
+                let span = inner_span(self.src, node.span, text, Some(part.range));
+                self.problem(
+                    span,
+                    format!("tagguard cannot prove this rule's tags fit in 128 characters: {} has no known length", part.what),
+                    "no known length",
+                )
+                .help = Some("bound the part with `| truncate(n)`, or the whole template with `{% filter truncate(128) %}…{% endfilter %}`".to_owned());
+                return None;
+            }
+        };
+        let mut used: Vec<(usize, String)> = env
+            .template_from_str(text)
+            .map(|t| t.undeclared_variables(false))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|name| Some((length::max_len(&name, self.short_sha_length)?, name)))
+            .collect();
+        used.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let parts = used
+            .iter()
+            .map(|(n, name)| format!("`{name}` {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let example = used
+            .first()
+            .filter(|(n, _)| *n > longest - length::MAX_TAG_LEN)
+            .map(|(n, name)| {
+                let keep = n - (longest - length::MAX_TAG_LEN);
+                format!(", e.g. `{{{{ {name} | truncate({keep}) }}}}`")
+            })
+            .unwrap_or_default();
+        self.problem(
+            node.span,
+            format!("this rule can render a tag of {longest} characters; a tag holds at most 128"),
+            format!("up to {longest} characters"),
+        )
+        .help = Some(format!(
+            "at their longest, {parts} characters (docs/policy.md, \"How long a tag can be\"); bound a part with `| truncate(n)`{example}, or drop one"
+        ));
+        None
     }
 }
 

@@ -39,6 +39,32 @@ pub fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A CA of its own in `dir` (`other-ca.pem`), which signed no registry's certificate: what a
+/// client that trusts it meets is an unknown issuer.
+pub fn other_ca(dir: &Path) -> std::path::PathBuf {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "other-ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+        ],
+    );
+    dir.join("other-ca.pem")
+}
+
 impl TokenServer {
     pub fn start(dir: &Path, accounts: Accounts) -> TokenServer {
         openssl(
