@@ -4,7 +4,9 @@
 use semver::Version;
 
 use super::pattern::{Captures, TagPattern};
+use super::record::is_fallback_tag;
 use crate::policy::{Floating, Policy};
+use crate::release;
 
 /// The policy's rules as patterns, in policy order (the first rule a tag fits decides, as
 /// `tags` keeps the first rule that renders a tag).
@@ -33,13 +35,6 @@ pub struct Role {
     pub immutable: bool,
 }
 
-/// Tags of the OCI referrers fallback scheme (`sha256-<hex>`): tagguard's records, never the
-/// policy's tags.
-pub fn is_fallback_tag(tag: &str) -> bool {
-    tag.strip_prefix("sha256-")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 impl Rules {
     pub fn new(policy: &Policy) -> Rules {
         let mut rules = Vec::new();
@@ -62,23 +57,26 @@ impl Rules {
         }
     }
 
-    /// What the first rule whose shape `tag` has says about it; `None` when no rule fits.
+    /// What the first rule whose shape `tag` has says about it; a tag no rule fits but that
+    /// reads as a release ([`release::version_of_tag`]) has an empty role: it counts for
+    /// floating tags, as it does for `push`. `None` for any other tag.
     pub fn role(&self, tag: &str) -> Option<Role> {
         if is_fallback_tag(tag) {
             return None;
         }
-        self.rules.iter().find_map(|(shape, pattern)| {
-            let caps = pattern.captures(tag)?;
-            Some(role(*shape, pattern, &caps))
-        })
+        self.rules
+            .iter()
+            .find_map(|(shape, pattern)| {
+                let caps = pattern.captures(tag)?;
+                Some(role(*shape, pattern, &caps))
+            })
+            .or_else(|| release::version_of_tag(tag).map(|_| Role::default()))
     }
 }
 
 fn role(shape: RuleShape, pattern: &TagPattern, caps: &Captures) -> Role {
     let number = |name: &str| caps.get(name).and_then(|v| v.parse::<u64>().ok());
-    let version = caps
-        .get("version")
-        .and_then(|v| Version::parse(&v.replace('_', "+")).ok());
+    let version = caps.get("version").and_then(|v| release::version_of_tag(v));
     let commit = caps
         .get("sha")
         .or_else(|| caps.get("short_sha"))
@@ -127,6 +125,11 @@ mod tests {
         assert_eq!(c.commit.as_deref(), Some("deadbee"));
         assert!(c.immutable);
         assert_eq!(r.role("build-1"), None);
+        assert_eq!(
+            r.role("v2.0.0"),
+            Some(Role::default()),
+            "a release of no rule"
+        );
         assert_eq!(r.role(&format!("sha256-{}", "a".repeat(64))), None);
     }
 

@@ -344,6 +344,7 @@ fn the_referrers_api_is_read_and_written_when_the_registry_has_it() {
         time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         commit: None,
         ci_run: None,
+        adopted: Vec::new(),
     };
     let written = [("sha-abcdef0".to_owned(), stub.old.clone())];
     let report = runtime().block_on(write_records(&client, "acme/app", &written, &[], &meta));
@@ -490,6 +491,7 @@ fn a_record_the_registry_refuses_is_reported_and_nothing_else_happens() {
         time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         commit: None,
         ci_run: None,
+        adopted: Vec::new(),
     };
     let written = [("1.0.0".to_owned(), image.clone())];
     let report = runtime().block_on(write_records(&client, "acme/app", &written, &[], &meta));
