@@ -8,8 +8,9 @@ use super::record::is_fallback_tag;
 use crate::policy::{Floating, Policy};
 use crate::release;
 
-/// The policy's rules as patterns, in policy order (the first rule a tag fits decides, as
-/// `tags` keeps the first rule that renders a tag).
+/// The policy's rules as patterns, in policy order. When a tag fits several rules the most
+/// specific decides ([`TagPattern::specificity`]: `1.2.3-0123abc` is `{{ version }}-{{
+/// short_sha }}`'s, not `{{ version }}`'s with a pre-release), then the first.
 #[derive(Debug, Clone)]
 pub struct Rules {
     rules: Vec<(RuleShape, TagPattern)>,
@@ -64,12 +65,19 @@ impl Rules {
         if is_fallback_tag(tag) {
             return None;
         }
-        self.rules
-            .iter()
-            .find_map(|(shape, pattern)| {
-                let caps = pattern.captures(tag)?;
-                Some(role(*shape, pattern, &caps))
-            })
+        let mut best: Option<((usize, usize), Role)> = None;
+        for (shape, pattern) in &self.rules {
+            let Some(caps) = pattern.captures(tag) else {
+                continue;
+            };
+            if best
+                .as_ref()
+                .is_none_or(|(s, _)| pattern.specificity() > *s)
+            {
+                best = Some((pattern.specificity(), role(*shape, pattern, &caps)));
+            }
+        }
+        best.map(|(_, role)| role)
             .or_else(|| release::version_of_tag(tag).map(|_| Role::default()))
     }
 }
@@ -131,6 +139,21 @@ mod tests {
             "a release of no rule"
         );
         assert_eq!(r.role(&format!("sha256-{}", "a".repeat(64))), None);
+    }
+
+    #[test]
+    fn the_most_specific_rule_a_tag_fits_decides() {
+        let policy = Policy::parse(
+            "p.yml",
+            "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: \"{{ version }}-{{ short_sha }}\"\n    when: release\n  - template: \"{{ branch }}-{{ build_number }}\"\n    when: ci\n  - template: \"mr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n",
+        )
+        .unwrap();
+        let rules = Rules::new(&policy);
+        let r = rules.role("1.3.0-rc.1-0123abc").unwrap();
+        assert_eq!(r.version, Some(Version::parse("1.3.0-rc.1").unwrap()));
+        assert_eq!(r.commit.as_deref(), Some("0123abc"));
+        assert!(!rules.role("mr-7").unwrap().immutable);
+        assert!(rules.role("main-7").unwrap().immutable);
     }
 
     #[test]

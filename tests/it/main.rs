@@ -18,6 +18,7 @@ mod faults_push;
 mod faults_secrets;
 mod gitlab;
 mod hook;
+mod life;
 mod policy;
 mod push;
 mod race;
