@@ -32,7 +32,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every policy example in a Markdown file: the `yaml` fences with a `version: 1` line, named
+/// Every policy example in a Markdown file: the `yaml` fences with a `version: 1` line (a
+/// comment may follow), named
 /// `FILE:LINE` (the line of the fence).
 fn fenced(file: &str) -> Vec<Example> {
     let text = std::fs::read_to_string(root().join(file)).unwrap();
@@ -49,7 +50,8 @@ fn fenced(file: &str) -> Vec<Example> {
                     .iter()
                     .map(|l| l.get(indent..).unwrap_or("").trim_end())
                     .collect();
-                if body.contains(&"version: 1") {
+                let policy = |l: &&str| l.split('#').next().unwrap().trim_end() == "version: 1";
+                if body.iter().any(policy) {
                     out.push(Example {
                         name: format!("{file}:{at}"),
                         text: Some(body.join("\n") + "\n"),
