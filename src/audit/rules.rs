@@ -145,7 +145,7 @@ mod tests {
     fn the_most_specific_rule_a_tag_fits_decides() {
         let policy = Policy::parse(
             "p.yml",
-            "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: \"{{ version }}-{{ short_sha }}\"\n    when: release\n  - template: \"{{ branch }}-{{ build_number }}\"\n    when: ci\n  - template: \"mr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n",
+            "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: \"{{ version }}-{{ short_sha }}\"\n    when: release\n  - template: \"{{ branch }}-{{ build_number }}\"\n    when: { all: [ci, { branch: \".\" }] }\n  - template: \"mr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n",
         )
         .unwrap();
         let rules = Rules::new(&policy);

@@ -82,9 +82,11 @@ fn found(run: &Run) -> BTreeSet<(String, String)> {
         .unwrap()
         .iter()
         .map(|f| {
+            let subject = f["subject"].as_str().unwrap();
+            let code = f["code"].as_str().unwrap();
             (
-                f["tag"].as_str().unwrap().to_owned(),
-                f["kind"].as_str().unwrap().to_owned(),
+                subject.rsplit(':').next().unwrap().to_owned(),
+                code.strip_prefix("tagguard::audit::").unwrap().to_owned(),
             )
         })
         .collect()
@@ -128,9 +130,9 @@ fn writes_outside_tagguard_are_found_and_tagguards_own_are_not() {
 
     let run = audit(&repo, &image).code(3);
     let expected: BTreeSet<(String, String)> = [
-        ("latest", "floating-behind"),
-        ("3.0.0", "version-label"),
-        ("sha-deadbee", "revision-label"),
+        ("latest", "floating_behind"),
+        ("3.0.0", "version_label"),
+        ("sha-deadbee", "revision_label"),
         ("1.0.0", "moved"),
         (sha2.as_str(), "moved"),
     ]
@@ -139,21 +141,34 @@ fn writes_outside_tagguard_are_found_and_tagguards_own_are_not() {
     .collect();
     assert_eq!(found(&run), expected, "{}", run.stdout);
     let findings = run.json()["findings"].as_array().unwrap().clone();
+    let about = |tag: &str| format!("{image}:{tag}");
     for f in &findings {
-        assert_ne!(f["tag"], "1.0.1");
-        assert_ne!(f["tag"], sha1.as_str());
+        assert_ne!(f["subject"], about("1.0.1"));
+        assert_ne!(f["subject"], about(&sha1));
+        assert_eq!(f["severity"], "refusal");
         assert!(!f["help"].as_str().unwrap().is_empty());
     }
-    let latest = findings.iter().find(|f| f["tag"] == "latest").unwrap();
-    let v3 = r.digest_of("acme/app", "3.0.0").unwrap();
-    assert_eq!(latest["expected"], format!("3.0.0@{v3}"));
-    let moved = findings.iter().find(|f| f["tag"] == "1.0.0").unwrap();
-    assert_eq!(moved["found"], r.digest_of("acme/app", "1.0.0").unwrap());
-    assert!(
-        moved["help"]
+    let message = |tag: &str| {
+        findings
+            .iter()
+            .find(|f| f["subject"] == about(tag))
+            .unwrap()["message"]
             .as_str()
             .unwrap()
-            .contains(&format!("from commit {first}")),
+            .to_owned()
+    };
+    let v3 = r.digest_of("acme/app", "3.0.0").unwrap();
+    assert!(message("latest").contains(&format!("not 3.0.0@{v3}")));
+    let moved = message("1.0.0");
+    assert!(
+        moved.contains(&format!(
+            "holds {}",
+            r.digest_of("acme/app", "1.0.0").unwrap()
+        )),
+        "{moved}"
+    );
+    assert!(
+        moved.contains(&format!("from commit {first}")),
         "the record's commit: {moved}"
     );
 
@@ -168,7 +183,9 @@ fn writes_outside_tagguard_are_found_and_tagguards_own_are_not() {
         .run()
         .code(3);
     assert!(
-        dotenv.stdout.contains("TAGGUARD_AUDIT_FINDINGS=5\n"),
+        dotenv.stdout.contains("TAGGUARD_FINDINGS=5\n")
+            && dotenv.stdout.contains("TAGGUARD_CLEAN=false\n")
+            && dotenv.stdout.contains("TAGGUARD_STATUS=refused\n"),
         "{}",
         dotenv.stdout
     );
@@ -199,7 +216,8 @@ fn github_format_writes_outputs_and_a_summary_table() {
     );
     let summary = std::fs::read_to_string(summary).unwrap();
     assert!(
-        summary.contains(&format!("| `{image}:latest` | **floating-behind** |")),
+        summary.contains(&format!("- **refused** `{image}:latest`: floating tag"))
+            && summary.contains("(`tagguard::audit::floating_behind`)"),
         "{summary}"
     );
 }
@@ -450,7 +468,7 @@ fn tag_pages_are_followed_and_each_tag_looked_up_once() {
     let run = audit(&repo, &format!("{}/acme/app", server.host())).code(3);
     assert_eq!(
         found(&run),
-        BTreeSet::from([("latest".to_owned(), "floating-behind".to_owned())]),
+        BTreeSet::from([("latest".to_owned(), "floating_behind".to_owned())]),
         "{}",
         run.stdout
     );
@@ -591,6 +609,12 @@ fn every_platform_of_an_index_must_say_the_tags_version() {
     let run = audit(&repo, &format!("{}/acme/app", server.host())).code(3);
     let findings = run.json()["findings"].clone();
     assert_eq!(findings.as_array().unwrap().len(), 1, "{findings}");
-    assert_eq!(findings[0]["kind"], "version-label");
-    assert_eq!(findings[0]["found"], "0.9.0");
+    assert_eq!(findings[0]["code"], "tagguard::audit::version_label");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("built as version 0.9.0"),
+        "{findings}"
+    );
 }

@@ -190,7 +190,8 @@ fn docker_engine_push_login_pull_and_compare_image_ids() {
         writes_before
     );
 
-    // Another image for the same immutable release is refused, and nothing moves.
+    // A fresh build of the same commit (a CI re-run, no labels): tagguard's record of the
+    // first push proves its commit, so the first build is kept and nothing is written.
     let other = build(dir.path(), &config, "two");
     cleanup.0.push(other.clone());
     let run = push(
@@ -200,9 +201,37 @@ fn docker_engine_push_login_pull_and_compare_image_ids() {
         &format!("docker:{other}"),
         "v1.2.0",
     )
+    .success();
+    let report = run.json();
+    let kept: Vec<&str> = report["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["action"] == "keep")
+        .map(|d| d["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, ["1.2.0", sha.as_str()], "{report}");
+    assert_eq!(report["decisions"][0]["revision"]["from"], "record");
+    assert_eq!(
+        registry.requests_with(&["PUT", "POST", "PATCH"]).len(),
+        writes_before
+    );
+
+    // Another commit's build for the same release is refused, nothing moves, and the message
+    // calls what would be pushed "this build".
+    repo.commit("another commit");
+    let run = push(
+        &repo,
+        &config,
+        &target,
+        &format!("docker:{other}"),
+        "v1.2.0",
+    )
     .code(3);
     assert!(
-        run.stderr.contains("refusing to move immutable tag"),
+        run.stderr.contains(&format!(
+            "refusing to move immutable tag {target}:1.2.0 from {digest} to this build"
+        )),
         "{}",
         run.stderr
     );
