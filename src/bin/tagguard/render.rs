@@ -17,7 +17,7 @@ use crate::output;
 /// files), then says every finding and how the run ended on stderr. For a build (`computed`:
 /// `check` and `push`) the CI formats also carry the outputs of `tags` (tags, version, labels)
 /// for the same build, so a CI step needs one run of tagguard, one build time; without one
-/// (`audit`) their `tags` are the `image:tag` of the findings.
+/// (`audit`) their `tags` are the `image:tag` of the findings and `json` the report.
 pub fn report(
     format: Format,
     title: &str,
@@ -34,7 +34,13 @@ pub fn report(
             }
             let mut pairs = match computed {
                 Some(computed) => output::tags_github(computed),
-                None => vec![("tags", subjects(report).join("\n"))],
+                None => vec![
+                    ("tags", subjects(report).join("\n")),
+                    (
+                        "json",
+                        serde_json::to_string(report).expect("reports serialize"),
+                    ),
+                ],
             };
             pairs.extend(github_outputs(report));
             output::github_outputs(&pairs)?;
