@@ -194,14 +194,9 @@ fn docker_engine_push_login_pull_and_compare_image_ids() {
     // first push proves its commit, so the first build is kept and nothing is written.
     let other = build(dir.path(), &config, "two");
     cleanup.0.push(other.clone());
-    let run = push(
-        &repo,
-        &config,
-        &target,
-        &format!("docker:{other}"),
-        "v1.2.0",
-    )
-    .success();
+    let push_other =
+        |repo: &Repo| push(repo, &config, &target, &format!("docker:{other}"), "v1.2.0");
+    let run = push_other(&repo).success();
     let report = run.json();
     let kept: Vec<&str> = report["decisions"]
         .as_array()
@@ -220,14 +215,7 @@ fn docker_engine_push_login_pull_and_compare_image_ids() {
     // Another commit's build for the same release is refused, nothing moves, and the message
     // calls what would be pushed "this build".
     repo.commit("another commit");
-    let run = push(
-        &repo,
-        &config,
-        &target,
-        &format!("docker:{other}"),
-        "v1.2.0",
-    )
-    .code(3);
+    let run = push_other(&repo).code(3);
     assert!(
         run.stderr.contains(&format!(
             "refusing to move immutable tag {target}:1.2.0 from {digest} to this build"

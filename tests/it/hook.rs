@@ -482,31 +482,33 @@ mod registry {
         }
     }
 
-    #[test]
-    fn an_unlabelled_image_tagguard_pushed_from_this_commit_passes() {
-        let r = Registry::start(Mode::Plain);
+    /// A guarded repository whose commit CI built and pushed with tagguard (no labels) as
+    /// release `v1.0.0`, before the git tag was pushed.
+    fn released_by_tagguard(r: &Registry) -> (Repo, Remote) {
         let image = format!("{}/acme/app", r.host);
         let (repo, remote) = guarded(&image, "strict");
-        // CI built and pushed this commit before the tag was pushed (no labels).
         let build = r.seed(&built_from(None), "ci/build", "1");
         tagguard(repo.path())
             .args(["push", "--image", &image, "--git-tag", "v1.0.0"])
             .args(["--source", &format!("{}/ci/build@{build}", r.host)])
             .run()
             .success();
+        (repo, remote)
+    }
+
+    #[test]
+    fn an_unlabelled_image_tagguard_pushed_from_this_commit_passes() {
+        let r = Registry::start(Mode::Plain);
+        let (repo, remote) = released_by_tagguard(&r);
         repo.tag("v1.0.0");
         let err = push(&repo, &remote, &["v1.0.0"], true);
         assert!(!err.contains("tagguard"), "{err}");
-        // The same version released from another commit: the record names the first one.
-        let r2 = Registry::start(Mode::Plain);
-        let image = format!("{}/acme/app", r2.host);
-        let (repo, remote) = guarded(&image, "strict");
-        let build = r2.seed(&built_from(None), "ci/build", "1");
-        tagguard(repo.path())
-            .args(["push", "--image", &image, "--git-tag", "v1.0.0"])
-            .args(["--source", &format!("{}/ci/build@{build}", r2.host)])
-            .run()
-            .success();
+    }
+
+    #[test]
+    fn the_same_version_from_another_commit_is_refused_on_tagguards_record() {
+        let r = Registry::start(Mode::Plain);
+        let (repo, remote) = released_by_tagguard(&r);
         repo.commit("next");
         repo.tag("v1.0.0");
         let err = push(&repo, &remote, &["v1.0.0"], false);
