@@ -158,6 +158,8 @@ pub fn adopted(decisions: &[Decision]) -> Vec<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::RefusalReason;
+    use crate::tags::ComputedTag;
 
     fn tags(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -182,6 +184,32 @@ mod tests {
             Some(v("1.4.3"))
         );
         assert_eq!(hold_for(Floating::Minor, &v("1.4.9"), &repo), None);
+    }
+
+    #[test]
+    fn a_build_with_no_digest_yet_reads_as_this_build() {
+        let tag = ComputedTag {
+            tag: "1.2.3".into(),
+            immutable: true,
+            floating: None,
+            rule: 0,
+            rule_number: 1,
+            rule_line: 1,
+            on_conflict: crate::policy::OnConflict::Refuse,
+            template: "{{ version }}".into(),
+        };
+        let r = decide_one(
+            "r/app",
+            &tag,
+            "p.yml",
+            Seen {
+                current: Some(&Digest::sha256_of(b"a")),
+                same_image: Some(false),
+                ..Seen::default()
+            },
+        );
+        assert_eq!(r.reason, Some(RefusalReason::PointsElsewhere));
+        assert!(r.to_string().contains("to this build ("), "{r}");
     }
 
     #[test]

@@ -194,36 +194,6 @@ impl Decision {
     }
 }
 
-impl Decision {
-    /// What a user can do about an immutable tag that holds another image.
-    fn ways_out(&self) -> String {
-        let rerun = format!(
-            "if this is a re-run of the same commit: build reproducibly (SOURCE_DATE_EPOCH) so the \
-             digest is the same, or set `on-conflict: keep-same-revision` on {} (the image's \
-             org.opencontainers.image.revision label, or tagguard's record of its push, proves \
-             its commit), or tag with the build ID instead",
-            self.rule_label
-        );
-        match (self.on_conflict, &self.revision) {
-            (OnConflict::Refuse, _) => format!(
-                "an immutable tag never moves: release a new version, or make the rule mutable if \
-                 the tag is meant to move; {rerun}"
-            ),
-            (OnConflict::KeepSameRevision, Some(other)) => format!(
-                "the image the tag holds was built from another commit ({}), not this build's: \
-                 an immutable tag never moves; release a new version",
-                other.says()
-            ),
-            (OnConflict::KeepSameRevision, None) => "the image the tag holds has no \
-                 org.opencontainers.image.revision label and no record of tagguard's names its \
-                 commit, so nothing proves it was built from this commit (it was not pushed by \
-                 tagguard, or its record is gone): label your images (docker build --label, or \
-                 the labels output of `tagguard tags`), or build reproducibly (SOURCE_DATE_EPOCH)"
-                .to_owned(),
-        }
-    }
-}
-
 /// Decides for one tag of one image. A floating tag moves by design, so it is never held
 /// immutable even if its rule says so; it only ever moves forward.
 pub fn decide_one(image: &str, tag: &ComputedTag, policy: &str, seen: Seen<'_>) -> Decision {
@@ -475,22 +445,6 @@ mod tests {
             decide_one("r/app", &floating, "p.yml", same).action,
             Action::Move
         );
-    }
-
-    #[test]
-    fn a_build_with_no_digest_yet_reads_as_this_build() {
-        let r = decide_one(
-            "r/app",
-            &tag("1.2.3", true, None),
-            "p.yml",
-            Seen {
-                current: Some(&d('a')),
-                same_image: Some(false),
-                ..Seen::default()
-            },
-        );
-        assert_eq!(r.reason, Some(RefusalReason::PointsElsewhere));
-        assert!(r.to_string().contains("to this build ("), "{r}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod decision;
 mod dirty;
 mod observe;
 mod targets;
+mod ways_out;
 
 pub use decide::{decide, hold_for};
 pub use decision::{Action, Decision, RefusalReason, Seen, SkipReason, decide_one, same_digest};
