@@ -64,8 +64,13 @@ pub(super) fn has_ref(remote: &Remote, name: &str) -> bool {
 fn a_valid_release_tag_lands() {
     let (repo, remote) = guarded();
     repo.annotated_tag("v1.2.3");
-    push(&repo, &remote, &["v1.2.3"], true);
+    let err = push(&repo, &remote, &["v1.2.3"], true);
     assert!(has_ref(&remote, "refs/tags/v1.2.3"));
+    // The embedded default names no image: no registry was asked, and the hook says so.
+    assert!(
+        err.contains("tagguard: warning: release tag v1.2.3: the policy (<embedded default>) names no image, so no registry was asked"),
+        "{err}"
+    );
 }
 
 #[test]
