@@ -46,6 +46,13 @@ pub async fn run(
         Some(_) if writes => intents(&plan.decisions),
         _ => Vec::new(),
     };
+    // The records of an adopted build say so: audit then knows its labels name the build it
+    // was (a branch build, say), not this release.
+    let record = record.map(|meta| RecordMeta {
+        adopted: plan.adopted.iter().map(|m| m.digest.clone()).collect(),
+        ..meta.clone()
+    });
+    let record = record.as_ref();
     let (done, written) = tokio::sync::oneshot::channel();
     // Recording runs beside the writes: what it needs is read while the tags are written, and
     // the records are put while the last phase is read back (see `record`).

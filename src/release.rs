@@ -1,8 +1,10 @@
-//! Which release, if any, this build is: the release tags at HEAD read as SemVer 2.0.
+//! Releases: which release, if any, this build is (the release tags at HEAD read as SemVer
+//! 2.0); which version an image tag names; and which releases a floating tag's scope holds.
+//! `plan` (forward-only floating tags), `audit` (floating tags behind) and `apply` all ask here.
 
 use semver::Version;
 
-use crate::policy::ReleasePattern;
+use crate::policy::{Floating, ReleasePattern};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
@@ -81,9 +83,118 @@ pub fn tag_text(version: &Version) -> String {
     version.to_string().replace('+', "_")
 }
 
+/// The version an image tag names, if it reads as one: SemVer 2.0 with an optional leading `v`,
+/// `_` read as `+` (the way [`tag_text`] writes build metadata). `1.2.3`, `v1.2.3-rc.1` and
+/// `1.2.3_b.7` do; `1.2`, `latest` and `sha-0123456` do not. Every tag in a repository that
+/// reads as a version counts as a release, whoever wrote it.
+pub fn version_of_tag(tag: &str) -> Option<Version> {
+    let text = tag.trim();
+    let text = text.strip_prefix('v').unwrap_or(text);
+    Version::parse(&text.replace('_', "+")).ok()
+}
+
+/// SemVer precedence: build metadata does not count.
+pub fn cmp_precedence(a: &Version, b: &Version) -> std::cmp::Ordering {
+    (a.major, a.minor, a.patch, &a.pre).cmp(&(b.major, b.minor, b.patch, &b.pre))
+}
+
+/// The releases a floating tag follows: every stable release (`latest`), one major line (`1`:
+/// 1.x.y) or one minor line (`1.4`: 1.4.y). Pre-releases are in no scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub kind: Floating,
+    /// The major version, for `major` and `minor` scopes.
+    pub major: Option<u64>,
+    /// The minor version, for `minor` scopes.
+    pub minor: Option<u64>,
+}
+
+impl Scope {
+    /// The scope of kind `kind` that `version` belongs to.
+    pub fn of(kind: Floating, version: &Version) -> Scope {
+        Scope {
+            kind,
+            major: Some(version.major),
+            minor: Some(version.minor),
+        }
+    }
+
+    pub fn contains(&self, v: &Version) -> bool {
+        v.pre.is_empty()
+            && match self.kind {
+                Floating::Latest => true,
+                Floating::Major => self.major == Some(v.major),
+                Floating::Minor => self.major == Some(v.major) && self.minor == Some(v.minor),
+            }
+    }
+}
+
+/// The newest stable release in `scope` among `tags` (a repository's tags, see
+/// [`version_of_tag`]): its version and every tag that names it (build metadata aside, `1.2.3`
+/// and `v1.2.3_b.2` name the same release). `None` when no tag is a release in the scope.
+pub fn newest_in_scope<'a>(
+    scope: &Scope,
+    tags: impl IntoIterator<Item = &'a str>,
+) -> Option<(Version, Vec<&'a str>)> {
+    let mut newest: Option<(Version, Vec<&'a str>)> = None;
+    for tag in tags {
+        let Some(v) = version_of_tag(tag).filter(|v| scope.contains(v)) else {
+            continue;
+        };
+        match &mut newest {
+            Some((best, tags)) => match cmp_precedence(&v, best) {
+                std::cmp::Ordering::Greater => newest = Some((v, vec![tag])),
+                std::cmp::Ordering::Equal => tags.push(tag),
+                std::cmp::Ordering::Less => {}
+            },
+            None => newest = Some((v, vec![tag])),
+        }
+    }
+    newest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_that_name_versions() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        assert_eq!(version_of_tag("1.2.3"), Some(v("1.2.3")));
+        assert_eq!(version_of_tag("v1.2.3-rc.1"), Some(v("1.2.3-rc.1")));
+        assert_eq!(version_of_tag("1.2.3_b.7"), Some(v("1.2.3+b.7")));
+        for not in ["1.2", "1", "latest", "sha-0123456", "v", "01.2.3"] {
+            assert_eq!(version_of_tag(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn the_newest_release_of_a_scope_with_every_tag_naming_it() {
+        let repo = [
+            "2.0.0",
+            "2.0",
+            "latest",
+            "1.9.0",
+            "1.9.1",
+            "v1.9.1_b.2",
+            "3.0.0-rc.1",
+            "sha-abc",
+        ];
+        let newest = |kind, major, minor| {
+            newest_in_scope(&Scope { kind, major, minor }, repo)
+                .map(|(v, tags)| (v.to_string(), tags))
+        };
+        assert_eq!(
+            newest(Floating::Latest, None, None),
+            Some(("2.0.0".into(), vec!["2.0.0"]))
+        );
+        assert_eq!(
+            newest(Floating::Major, Some(1), None),
+            Some(("1.9.1".into(), vec!["1.9.1", "v1.9.1_b.2"]))
+        );
+        assert_eq!(newest(Floating::Minor, Some(1), Some(8)), None);
+        assert_eq!(newest(Floating::Major, Some(3), None), None, "pre-releases");
+    }
 
     fn tags(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()

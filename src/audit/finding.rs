@@ -1,51 +1,18 @@
-//! Findings: the places where a repository no longer matches what the policy promises. Pure: a
-//! function of the tags, their digests, the images' labels and tagguard's records.
+//! Findings: the places where a repository no longer matches what the policy promises, as
+//! [`report::Finding`](crate::report::Finding)s (codes `tagguard::audit::…`, severity
+//! refusal: exit 3). Pure: a function of the tags, their digests, the images' labels and
+//! tagguard's records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use semver::Version;
-use serde::Serialize;
 
 use super::record::Recorded;
 use super::rules::Role;
-use crate::policy::Floating;
 use crate::registry::Digest;
-
-/// What kind of broken promise a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// A floating tag is not at the newest stable release of its scope.
-    FloatingBehind,
-    /// A version tag's image says (`org.opencontainers.image.version`) it is another version.
-    VersionLabel,
-    /// A commit tag's image says (`org.opencontainers.image.revision`) it is another commit.
-    RevisionLabel,
-    /// An immutable tag points elsewhere than where tagguard wrote it.
-    Moved,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::FloatingBehind => "floating-behind",
-            Kind::VersionLabel => "version-label",
-            Kind::RevisionLabel => "revision-label",
-            Kind::Moved => "moved",
-        }
-    }
-}
-
-/// One broken promise, with what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub image: String,
-    pub tag: String,
-    pub kind: Kind,
-    pub expected: String,
-    pub found: String,
-    pub help: String,
-}
+use crate::release::{self, Scope};
+use crate::report::{Finding, Severity, code};
+use crate::revision::{self, Labels};
 
 /// One tag as the registry holds it, with what the policy says about it.
 #[derive(Debug, Clone)]
@@ -55,18 +22,13 @@ pub struct TagState {
     pub role: Role,
 }
 
-/// The labels of an image (every platform's config, for an index).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels {
-    pub versions: Vec<String>,
-    pub revisions: Vec<String>,
-}
-
 /// Everything read about one repository.
 #[derive(Debug, Default)]
 pub struct Observed {
     pub tags: Vec<TagState>,
-    pub labels: HashMap<Digest, Labels>,
+    /// The labels of each image that carries a version or commit tag (every platform's, for an
+    /// index).
+    pub labels: HashMap<Digest, Vec<Labels>>,
     /// Per tag, what tagguard's records say it wrote.
     pub records: HashMap<String, Vec<Recorded>>,
 }
@@ -75,52 +37,72 @@ pub struct Observed {
 pub fn findings(image: &str, observed: &Observed) -> Vec<Finding> {
     let mut out = floating_behind(image, &observed.tags);
     for state in &observed.tags {
-        let labels = observed.labels.get(&state.digest);
-        if let (Some(version), Some(labels)) = (&state.role.version, labels)
-            && let Some(found) = labels.versions.iter().find(|l| !same_version(l, version))
+        let labels = observed
+            .labels
+            .get(&state.digest)
+            .map_or(&[][..], Vec::as_slice);
+        let records = observed
+            .records
+            .get(&state.tag)
+            .map_or(&[][..], Vec::as_slice);
+        let reference = format!("{image}:{}", state.tag);
+        if let Some(version) = &state.role.version
+            && let Some(found) = labels
+                .iter()
+                .filter_map(|l| l.version.as_deref())
+                .find(|l| release::version_of_tag(l).as_ref() != Some(version))
+            && !adopted(records, &state.digest)
         {
-            out.push(Finding {
-                image: image.to_owned(),
-                tag: state.tag.clone(),
-                kind: Kind::VersionLabel,
-                expected: version.to_string(),
-                found: found.clone(),
-                help: format!(
-                    "{image}:{} holds an image built as version {found}: it was written outside the release of {version}. Find the build of {version} and put it back under this tag, and find out who wrote this one (the registry's audit log)",
-                    state.tag
-                ),
-            });
+            out.push(
+                Finding::new(
+                    code::AUDIT_VERSION_LABEL,
+                    Severity::Refusal,
+                    format!("{reference} holds an image built as version {found}, not {version}"),
+                )
+                .about(&reference)
+                .help(format!(
+                    "it was written outside the release of {version}: no record of tagguard's says a release adopted it. Find the build of {version} and put it back under this tag, and find out who wrote this one (the registry's audit log)"
+                )),
+            );
         }
-        if let (Some(commit), Some(labels)) = (&state.role.commit, labels)
-            && let Some(found) = labels.revisions.iter().find(|r| !same_commit(r, commit))
+        if let Some(commit) = &state.role.commit
+            && let Some(found) = labels
+                .iter()
+                .filter_map(|l| l.revision.as_deref())
+                .find(|r| !revision::names_commit(r, commit))
         {
-            out.push(Finding {
-                image: image.to_owned(),
-                tag: state.tag.clone(),
-                kind: Kind::RevisionLabel,
-                expected: commit.clone(),
-                found: found.clone(),
-                help: format!(
-                    "{image}:{} holds an image built from commit {found}, not {commit}: a commit tag must name the commit its image was built from. Rebuild {commit} with tagguard push, or remove the tag if that commit was never built",
-                    state.tag
-                ),
-            });
+            out.push(
+                Finding::new(
+                    code::AUDIT_REVISION_LABEL,
+                    Severity::Refusal,
+                    format!("{reference} holds an image built from commit {found}, not {commit}"),
+                )
+                .about(&reference)
+                .help(format!(
+                    "a commit tag must name the commit its image was built from. Rebuild {commit} with tagguard push, or remove the tag if that commit was never built"
+                )),
+            );
         }
-        if let Some(finding) = moved(image, state, &observed.records) {
+        if let Some(finding) = moved(image, state, records) {
             out.push(finding);
         }
     }
-    out.sort_by(|a, b| (&a.tag, a.kind).cmp(&(&b.tag, b.kind)));
+    out.sort_by(|a, b| (&a.subject, &a.code).cmp(&(&b.subject, &b.code)));
     out
 }
 
-fn moved(
-    image: &str,
-    state: &TagState,
-    records: &HashMap<String, Vec<Recorded>>,
-) -> Option<Finding> {
-    let recorded = records.get(&state.tag).filter(|r| !r.is_empty())?;
-    if !state.role.immutable || recorded.iter().any(|r| r.digest == state.digest) {
+/// Whether tagguard's records say a push adopted the image `digest` under this tag: a release
+/// that kept an earlier build of its commit ("build once, promote"), whose labels name the
+/// build it was, not the release.
+fn adopted(records: &[Recorded], digest: &Digest) -> bool {
+    records.iter().any(|r| r.adopted && r.digest == *digest)
+}
+
+fn moved(image: &str, state: &TagState, recorded: &[Recorded]) -> Option<Finding> {
+    if recorded.is_empty()
+        || !state.role.immutable
+        || recorded.iter().any(|r| r.digest == state.digest)
+    {
         return None;
     }
     let last = recorded.iter().max_by(|a, b| a.time.cmp(&b.time))?;
@@ -133,80 +115,77 @@ fn moved(
     }
     let mut expected: Vec<String> = recorded.iter().map(|r| r.digest.to_string()).collect();
     expected.dedup();
-    Some(Finding {
-        image: image.to_owned(),
-        tag: state.tag.clone(),
-        kind: Kind::Moved,
-        expected: expected.join(", "),
-        found: state.digest.to_string(),
-        help: format!(
-            "immutable tag {image}:{} was overwritten after {provenance}. Restore it with `skopeo copy docker://{image}@{} docker://{image}:{}` once you know who moved it (the registry's audit log), and turn on the registry's tag immutability if it has one",
-            state.tag, last.digest, state.tag
-        ),
-    })
+    let reference = format!("{image}:{}", state.tag);
+    Some(
+        Finding::new(
+            code::AUDIT_MOVED,
+            Severity::Refusal,
+            format!(
+                "immutable tag {reference} holds {}, not {} where {provenance}",
+                state.digest,
+                expected.join(", ")
+            ),
+        )
+        .about(&reference)
+        .help(format!(
+            "it was overwritten. Restore it with `skopeo copy docker://{image}@{} docker://{reference}` once you know who moved it (the registry's audit log), and turn on the registry's tag immutability if it has one",
+            last.digest
+        )),
+    )
 }
 
-/// Floating tags not at the newest stable release of their scope, by digest.
+/// Floating tags not at the newest stable release of their scope, by digest. The releases are
+/// every tag that reads as a version ([`release::newest_in_scope`]): the rule `push` follows.
 fn floating_behind(image: &str, tags: &[TagState]) -> Vec<Finding> {
-    // Stable releases by precedence (build metadata does not count), with their tags.
-    let mut releases: BTreeMap<(u64, u64, u64), Vec<&TagState>> = BTreeMap::new();
-    for t in tags {
-        if let Some(v) = t.role.version.as_ref().filter(|v| v.pre.is_empty()) {
-            releases
-                .entry((v.major, v.minor, v.patch))
-                .or_default()
-                .push(t);
-        }
-    }
+    let digests: HashMap<&str, &Digest> =
+        tags.iter().map(|t| (t.tag.as_str(), &t.digest)).collect();
     let mut out = Vec::new();
     for t in tags {
         let Some((kind, major, minor)) = t.role.floating else {
             continue;
         };
-        let in_scope = |&(ma, mi, _): &(u64, u64, u64)| match kind {
-            Floating::Latest => true,
-            Floating::Major => Some(ma) == major,
-            Floating::Minor => Some(ma) == major && Some(mi) == minor,
-        };
-        let Some((_, newest)) = releases.iter().rev().find(|(k, _)| in_scope(k)) else {
+        let scope = Scope { kind, major, minor };
+        let Some((newest, named)) =
+            release::newest_in_scope(&scope, tags.iter().map(|t| t.tag.as_str()))
+        else {
             continue;
         };
-        if newest.iter().any(|r| r.digest == t.digest) {
+        if named.iter().any(|n| digests.get(n) == Some(&&t.digest)) {
             continue;
         }
-        let target = newest[0];
-        out.push(Finding {
-            image: image.to_owned(),
-            tag: t.tag.clone(),
-            kind: Kind::FloatingBehind,
-            expected: format!("{}@{}", target.tag, target.digest),
-            found: t.digest.to_string(),
-            help: format!(
-                "floating tag {image}:{} ({}) should point at {}, the newest stable release in its scope. If {} is the release you want, move the tag with `skopeo copy docker://{image}:{} docker://{image}:{}` (or re-run its release with tagguard push); if {} should not exist, deal with it first",
-                t.tag,
-                kind.name(),
-                target.tag,
-                target.tag,
-                target.tag,
-                t.tag,
-                target.tag
-            ),
-        });
+        out.push(behind(
+            image,
+            t,
+            kind.name(),
+            &newest,
+            named[0],
+            digests[named[0]],
+        ));
     }
     out
 }
 
-/// A version label names `version` (a leading `v` and `_` for `+` tolerated).
-fn same_version(label: &str, version: &Version) -> bool {
-    let text = label.trim();
-    let text = text.strip_prefix('v').unwrap_or(text);
-    Version::parse(&text.replace('_', "+")).is_ok_and(|v| &v == version)
-}
-
-/// A revision label names `commit`: one is a prefix of the other, at least 7 hex digits long.
-fn same_commit(label: &str, commit: &str) -> bool {
-    let label = label.trim().to_ascii_lowercase();
-    label.len() >= 7 && (label.starts_with(commit) || commit.starts_with(&label))
+fn behind(
+    image: &str,
+    t: &TagState,
+    kind: &str,
+    newest: &Version,
+    target: &str,
+    at: &Digest,
+) -> Finding {
+    let reference = format!("{image}:{}", t.tag);
+    Finding::new(
+        code::AUDIT_FLOATING_BEHIND,
+        Severity::Refusal,
+        format!(
+            "floating tag {reference} ({kind}) holds {}, not {target}@{at}, the newest stable release ({newest}) in its scope",
+            t.digest
+        ),
+    )
+    .about(&reference)
+    .help(format!(
+        "if {target} is the release you want, move the tag with `skopeo copy docker://{image}:{target} docker://{reference}` (or re-run its release with tagguard push); if {target} should not exist, deal with it first"
+    ))
 }
 
 #[cfg(test)]
@@ -236,8 +215,20 @@ mod tests {
         }
     }
 
-    fn kinds(f: &[Finding]) -> Vec<(&str, Kind)> {
-        f.iter().map(|f| (f.tag.as_str(), f.kind)).collect()
+    fn codes(f: &[Finding]) -> Vec<(&str, &str)> {
+        f.iter()
+            .map(|f| {
+                let subject = f.subject.as_deref().unwrap();
+                (&subject[subject.find(':').unwrap() + 1..], f.code.as_str())
+            })
+            .collect()
+    }
+
+    fn labels(version: Option<&str>, revision: Option<&str>) -> Vec<Labels> {
+        vec![Labels {
+            version: version.map(str::to_owned),
+            revision: revision.map(str::to_owned),
+        }]
     }
 
     #[test]
@@ -252,13 +243,24 @@ mod tests {
             ("1.0", 1),
             ("1.1", 3),
         ]);
-        assert_eq!(
-            kinds(&findings("r/app", &o)),
-            [("1.0", Kind::FloatingBehind)]
+        let f = findings("r/app", &o);
+        assert_eq!(codes(&f), [("1.0", code::AUDIT_FLOATING_BEHIND)]);
+        assert!(
+            f[0].message.contains(&format!("not 1.0.1@{}", d(2))),
+            "{}",
+            f[0].message
         );
-        let f = &findings("r/app", &o)[0];
-        assert_eq!(f.expected, format!("1.0.1@{}", d(2)));
-        assert_eq!(f.found, d(1).to_string());
+        assert_eq!(f[0].severity, Severity::Refusal);
+    }
+
+    #[test]
+    fn any_tag_that_reads_as_a_release_counts_as_push_counts_it() {
+        // `v2.0.0` is no tag of the embedded default's rules, but push holds `latest` for it.
+        let o = observed(&[("1.0.0", 1), ("v2.0.0", 2), ("latest", 1)]);
+        assert_eq!(
+            codes(&findings("r/app", &o)),
+            [("latest", code::AUDIT_FLOATING_BEHIND)]
+        );
     }
 
     #[test]
@@ -270,43 +272,48 @@ mod tests {
     #[test]
     fn labels_must_name_the_tags_version_and_commit() {
         let mut o = observed(&[("1.0.0", 1), ("sha-deadbee", 2), ("sha-abcdef0", 3)]);
-        o.labels.insert(
-            d(1),
-            Labels {
-                versions: vec!["v1.0.0".into()],
-                revisions: vec![],
-            },
-        );
+        o.labels.insert(d(1), labels(Some("v1.0.0"), None));
         o.labels.insert(
             d(2),
-            Labels {
-                versions: vec![],
-                revisions: vec!["0123456789abcdef0123456789abcdef01234567".into()],
-            },
+            labels(None, Some("0123456789abcdef0123456789abcdef01234567")),
         );
         o.labels.insert(
             d(3),
-            Labels {
-                versions: vec![],
-                revisions: vec!["ABCDEF0123456789abcdef0123456789abcdef01".into()],
-            },
+            labels(None, Some("ABCDEF0123456789abcdef0123456789abcdef01")),
         );
         assert_eq!(
-            kinds(&findings("r/app", &o)),
-            [("sha-deadbee", Kind::RevisionLabel)]
+            codes(&findings("r/app", &o)),
+            [("sha-deadbee", code::AUDIT_REVISION_LABEL)]
         );
-        o.labels
-            .get_mut(&d(1))
-            .unwrap()
-            .versions
-            .push("2.9.9".into());
+        o.labels.get_mut(&d(1)).unwrap()[0].version = Some("2.9.9".into());
         assert_eq!(
-            kinds(&findings("r/app", &o)),
+            codes(&findings("r/app", &o)),
             [
-                ("1.0.0", Kind::VersionLabel),
-                ("sha-deadbee", Kind::RevisionLabel)
+                ("1.0.0", code::AUDIT_VERSION_LABEL),
+                ("sha-deadbee", code::AUDIT_REVISION_LABEL)
             ]
         );
+    }
+
+    #[test]
+    fn an_adopted_build_keeps_the_label_of_the_build_it_was() {
+        let mut o = observed(&[("1.0.0", 1), ("sha-abcdef0", 1)]);
+        o.labels
+            .insert(d(1), labels(Some("sha-abcdef0"), Some("abcdef0123")));
+        let rec = |adopted| Recorded {
+            digest: d(1),
+            time: "2026-11-30T12:00:00Z".into(),
+            commit: Some("abcdef0123".into()),
+            ci_run: None,
+            adopted,
+        };
+        o.records.insert("1.0.0".into(), vec![rec(false)]);
+        assert_eq!(
+            codes(&findings("r/app", &o)),
+            [("1.0.0", code::AUDIT_VERSION_LABEL)]
+        );
+        o.records.insert("1.0.0".into(), vec![rec(true)]);
+        assert!(findings("r/app", &o).is_empty());
     }
 
     #[test]
@@ -317,13 +324,18 @@ mod tests {
             time: "2026-11-30T12:00:00Z".into(),
             commit: Some("abcdef0".into()),
             ci_run: None,
+            adopted: false,
         };
         for tag in ["1.0.0", "latest", "sha-abcdef0"] {
             o.records.insert(tag.into(), vec![rec(1)]);
         }
         let f = findings("r/app", &o);
-        assert_eq!(kinds(&f), [("1.0.0", Kind::Moved)]);
-        assert_eq!(f[0].expected, d(1).to_string());
-        assert!(f[0].help.contains("from commit abcdef0"), "{}", f[0].help);
+        assert_eq!(codes(&f), [("1.0.0", code::AUDIT_MOVED)]);
+        assert!(f[0].message.contains(&d(1).to_string()), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("from commit abcdef0"),
+            "{}",
+            f[0].message
+        );
     }
 }

@@ -7,19 +7,13 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use futures_util::StreamExt as _;
-use serde_json::Value;
 
 use super::error::AuditError;
-use super::finding::{Labels, Observed, TagState};
-use super::record;
-use super::rules::{Role, Rules, is_fallback_tag};
+use super::finding::{Observed, TagState};
+use super::record::{self, is_fallback_tag};
+use super::rules::{Role, Rules};
 use crate::registry::{Digest, RegistryClient, RegistryError, manifest};
-
-/// The most of an image config that is read: real ones are a few KiB.
-const MAX_CONFIG_BYTES: usize = 1 << 20;
-
-pub const VERSION_LABEL: &str = "org.opencontainers.image.version";
-pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+use crate::revision::{self, ConfigError, Labels};
 
 /// What was read, for the report.
 #[derive(Debug, Clone, Copy, Default)]
@@ -170,6 +164,7 @@ async fn look_up_tags(
 }
 
 /// The labels of every image in `digests`: its config's, or every platform's for an index.
+#[allow(clippy::type_complexity)]
 async fn labels(
     client: &RegistryClient,
     image: &str,
@@ -177,7 +172,7 @@ async fn labels(
     digests: &BTreeSet<&Digest>,
     mut tops: HashMap<Digest, Refs>,
     concurrency: usize,
-) -> Result<HashMap<Digest, Labels>, AuditError> {
+) -> Result<HashMap<Digest, Vec<Labels>>, AuditError> {
     // Manifest digest → config digests (through the children of an index).
     let missing = digests.iter().copied().filter(|d| !tops.contains_key(*d));
     let more = read_manifests(client, image, repository, missing, concurrency).await?;
@@ -215,13 +210,10 @@ async fn labels(
     Ok(digests
         .iter()
         .map(|d| {
-            let mut all = Labels::default();
-            for c in configs_of(d) {
-                if let Some(l) = configs.get(&c) {
-                    all.versions.extend(l.versions.iter().cloned());
-                    all.revisions.extend(l.revisions.iter().cloned());
-                }
-            }
+            let all = configs_of(d)
+                .iter()
+                .filter_map(|c| configs.get(c).cloned())
+                .collect();
             ((*d).clone(), all)
         })
         .collect())
@@ -263,8 +255,8 @@ fn parse_refs(image: &str, digest: &Digest, bytes: &[u8]) -> Result<Refs, AuditE
     })
 }
 
-/// An image config's version and revision labels, read with a bound and checked against its
-/// digest.
+/// An image config's version and revision labels ([`revision::read_config`]: bounded, checked
+/// against its digest).
 async fn read_config(
     client: &RegistryClient,
     image: &str,
@@ -272,44 +264,11 @@ async fn read_config(
     digest: &Digest,
 ) -> Result<Labels, AuditError> {
     let what = || format!("image config {digest}");
-    let mut response = client
-        .get_blob(repository, digest)
+    let bytes = revision::read_config(client, repository, digest)
         .await
-        .map_err(AuditError::registry(image))?;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| AuditError::content(image, what(), format!("reading it: {e}")))?
-    {
-        if bytes.len() + chunk.len() > MAX_CONFIG_BYTES {
-            return Err(AuditError::content(
-                image,
-                what(),
-                format!("larger than {MAX_CONFIG_BYTES} bytes"),
-            ));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    if digest.recompute(&bytes).is_some_and(|d| &d != digest) {
-        return Err(AuditError::content(
-            image,
-            what(),
-            "its bytes do not match its digest",
-        ));
-    }
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| AuditError::content(image, what(), format!("not JSON: {e}")))?;
-    let label = |k: &str| -> Vec<String> {
-        v["config"]["Labels"][k]
-            .as_str()
-            .filter(|s| !s.trim().is_empty())
-            .map(str::to_owned)
-            .into_iter()
-            .collect()
-    };
-    Ok(Labels {
-        versions: label(VERSION_LABEL),
-        revisions: label(REVISION_LABEL),
-    })
+        .map_err(|e| match e {
+            ConfigError::Registry(e) => AuditError::registry(image)(e),
+            ConfigError::Content { detail, .. } => AuditError::content(image, what(), detail),
+        })?;
+    revision::labels(&bytes).map_err(|e| AuditError::content(image, what(), e))
 }

@@ -7,21 +7,20 @@
 //! pure) → the binary renders.
 
 pub mod error;
-pub mod finding;
+mod finding;
 mod inventory;
 pub mod pattern;
 pub mod record;
 pub mod rules;
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use crate::policy::Policy;
-use crate::registry::{CredentialConfig, Reference, RegistryClient, TransportConfig};
+use crate::registries::Registries;
+use crate::registry::Reference;
+use crate::report::{Finding, Report, code};
 
 pub use error::AuditError;
-pub use finding::{Finding, Kind};
 pub use record::{
     RecordFailure, RecordMeta, RecordReport, RecordWritten, Subject, Target, write_records,
     write_records_for,
@@ -36,17 +35,8 @@ pub use rules::Rules;
 /// cores; at 128 the registry alone bounds it.
 pub const DEFAULT_CONCURRENCY: usize = 128;
 
-/// How to reach the registries.
-#[derive(Debug, Clone)]
-pub struct AuditConfig {
-    pub credentials: CredentialConfig,
-    pub transport: TransportConfig,
-    /// Requests in flight at once per repository (at least 1).
-    pub concurrency: usize,
-}
-
 /// What was audited in one repository.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageSummary {
     pub image: String,
     /// Tags in the repository.
@@ -57,27 +47,47 @@ pub struct ImageSummary {
     pub records: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditReport {
-    pub findings: Vec<Finding>,
+/// What an audit read, beside its findings (which are the report's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuditSummary {
     pub images: Vec<ImageSummary>,
     /// Templates of the policy that cannot be recognised in tags (their filters change the
     /// value), so their tags were not audited.
     pub unaudited_templates: Vec<String>,
 }
 
-impl AuditReport {
-    pub fn clean(&self) -> bool {
-        self.findings.is_empty()
-    }
-}
-
-/// Audits `images` (the policy's own when empty) against `policy`.
+/// Audits `images` (the policy's own when empty) against `policy`, with `concurrency` requests
+/// in flight per repository. One [`Report`], whatever happened: a broken promise is a finding
+/// (`tagguard::audit::…`, a refusal: exit 3), an audit that could not finish an error finding
+/// (exit 1).
 pub async fn audit(
     policy: &Policy,
     images: &[String],
-    config: &AuditConfig,
-) -> Result<AuditReport, AuditError> {
+    registries: &Registries,
+    concurrency: usize,
+) -> Report {
+    let rules = Rules::new(policy);
+    let mut report = Report {
+        audit: Some(AuditSummary {
+            images: Vec::new(),
+            unaudited_templates: rules.unrecognised.clone(),
+        }),
+        ..Report::default()
+    };
+    if let Err(e) = audit_into(&mut report, &rules, policy, images, registries, concurrency).await {
+        report.push(Finding::from_error(&e, code::AUDIT_FAILED));
+    }
+    report
+}
+
+async fn audit_into(
+    report: &mut Report,
+    rules: &Rules,
+    policy: &Policy,
+    images: &[String],
+    registries: &Registries,
+    concurrency: usize,
+) -> Result<(), AuditError> {
     let images = if images.is_empty() {
         &policy.images
     } else {
@@ -98,36 +108,28 @@ pub async fn audit(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let rules = Rules::new(policy);
-    let mut clients: HashMap<String, RegistryClient> = HashMap::new();
-    let mut report = AuditReport {
-        findings: Vec::new(),
-        images: Vec::new(),
-        unaudited_templates: rules.unrecognised.clone(),
-    };
     for (image, reference) in references {
-        if !clients.contains_key(&reference.registry) {
-            let client =
-                RegistryClient::new(&reference.registry, &config.credentials, &config.transport)
-                    .map_err(AuditError::registry(image))?;
-            clients.insert(reference.registry.clone(), client);
-        }
+        let client = registries
+            .client(&reference.registry)
+            .map_err(AuditError::registry(image))?;
         let name = reference.name();
         let (observed, counts) = inventory::observe(
-            &clients[&reference.registry],
+            &client,
             &name,
             &reference.repository,
-            &rules,
-            config.concurrency.max(1),
+            rules,
+            concurrency.max(1),
         )
         .await?;
         report.findings.extend(finding::findings(&name, &observed));
-        report.images.push(ImageSummary {
-            image: name,
-            tags: counts.tags,
-            audited: counts.audited,
-            records: counts.records,
-        });
+        if let Some(summary) = &mut report.audit {
+            summary.images.push(ImageSummary {
+                image: name,
+                tags: counts.tags,
+                audited: counts.audited,
+                records: counts.records,
+            });
+        }
     }
-    Ok(report)
+    Ok(())
 }

@@ -16,6 +16,8 @@ pub struct TagPattern {
     regex: Regex,
     /// The variable of capture group `i + 1`.
     groups: Vec<&'static str>,
+    /// How many characters of a tag the template fixes (its literal text).
+    literal: usize,
 }
 
 /// The values a tag gave the template's variables.
@@ -35,8 +37,10 @@ impl TagPattern {
         let rendered = template::render(&env, template, &vars).ok()?;
         let mut regex = String::from("^");
         let mut groups = Vec::new();
+        let mut literal = 0;
         let mut rest = rendered.as_str();
         while let Some(start) = rest.find(MARK) {
+            literal += rest[..start].len();
             regex.push_str(&regex::escape(&rest[..start]));
             let after = &rest[start + MARK.len()..];
             let end = after.find(MARK)?;
@@ -57,6 +61,7 @@ impl TagPattern {
         Some(TagPattern {
             regex: Regex::new(&regex).ok()?,
             groups,
+            literal: literal + rest.len(),
         })
     }
 
@@ -79,6 +84,13 @@ impl TagPattern {
 
     pub fn uses(&self, variable: &str) -> bool {
         self.groups.contains(&variable)
+    }
+
+    /// How specific the pattern is: the literal text it fixes, then how many variables it
+    /// explains. `mr-{{ pr_number }}` is more specific than `{{ branch }}-{{ build_number }}`,
+    /// `{{ version }}-{{ short_sha }}` than `{{ version }}`.
+    pub fn specificity(&self) -> (usize, usize) {
+        (self.literal, self.groups.len())
     }
 }
 

@@ -4,10 +4,13 @@
 use semver::Version;
 
 use super::pattern::{Captures, TagPattern};
+use super::record::is_fallback_tag;
 use crate::policy::{Floating, Policy};
+use crate::release;
 
-/// The policy's rules as patterns, in policy order (the first rule a tag fits decides, as
-/// `tags` keeps the first rule that renders a tag).
+/// The policy's rules as patterns, in policy order. When a tag fits several rules the most
+/// specific decides ([`TagPattern::specificity`]: `1.2.3-0123abc` is `{{ version }}-{{
+/// short_sha }}`'s, not `{{ version }}`'s with a pre-release), then the first.
 #[derive(Debug, Clone)]
 pub struct Rules {
     rules: Vec<(RuleShape, TagPattern)>,
@@ -33,13 +36,6 @@ pub struct Role {
     pub immutable: bool,
 }
 
-/// Tags of the OCI referrers fallback scheme (`sha256-<hex>`): tagguard's records, never the
-/// policy's tags.
-pub fn is_fallback_tag(tag: &str) -> bool {
-    tag.strip_prefix("sha256-")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 impl Rules {
     pub fn new(policy: &Policy) -> Rules {
         let mut rules = Vec::new();
@@ -62,23 +58,33 @@ impl Rules {
         }
     }
 
-    /// What the first rule whose shape `tag` has says about it; `None` when no rule fits.
+    /// What the first rule whose shape `tag` has says about it; a tag no rule fits but that
+    /// reads as a release ([`release::version_of_tag`]) has an empty role: it counts for
+    /// floating tags, as it does for `push`. `None` for any other tag.
     pub fn role(&self, tag: &str) -> Option<Role> {
         if is_fallback_tag(tag) {
             return None;
         }
-        self.rules.iter().find_map(|(shape, pattern)| {
-            let caps = pattern.captures(tag)?;
-            Some(role(*shape, pattern, &caps))
-        })
+        let mut best: Option<((usize, usize), Role)> = None;
+        for (shape, pattern) in &self.rules {
+            let Some(caps) = pattern.captures(tag) else {
+                continue;
+            };
+            if best
+                .as_ref()
+                .is_none_or(|(s, _)| pattern.specificity() > *s)
+            {
+                best = Some((pattern.specificity(), role(*shape, pattern, &caps)));
+            }
+        }
+        best.map(|(_, role)| role)
+            .or_else(|| release::version_of_tag(tag).map(|_| Role::default()))
     }
 }
 
 fn role(shape: RuleShape, pattern: &TagPattern, caps: &Captures) -> Role {
     let number = |name: &str| caps.get(name).and_then(|v| v.parse::<u64>().ok());
-    let version = caps
-        .get("version")
-        .and_then(|v| Version::parse(&v.replace('_', "+")).ok());
+    let version = caps.get("version").and_then(|v| release::version_of_tag(v));
     let commit = caps
         .get("sha")
         .or_else(|| caps.get("short_sha"))
@@ -127,7 +133,27 @@ mod tests {
         assert_eq!(c.commit.as_deref(), Some("deadbee"));
         assert!(c.immutable);
         assert_eq!(r.role("build-1"), None);
+        assert_eq!(
+            r.role("v2.0.0"),
+            Some(Role::default()),
+            "a release of no rule"
+        );
         assert_eq!(r.role(&format!("sha256-{}", "a".repeat(64))), None);
+    }
+
+    #[test]
+    fn the_most_specific_rule_a_tag_fits_decides() {
+        let policy = Policy::parse(
+            "p.yml",
+            "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: \"{{ version }}-{{ short_sha }}\"\n    when: release\n  - template: \"{{ branch }}-{{ build_number }}\"\n    when: { all: [ci, { branch: \".\" }] }\n  - template: \"mr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n",
+        )
+        .unwrap();
+        let rules = Rules::new(&policy);
+        let r = rules.role("1.3.0-rc.1-0123abc").unwrap();
+        assert_eq!(r.version, Some(Version::parse("1.3.0-rc.1").unwrap()));
+        assert_eq!(r.commit.as_deref(), Some("0123abc"));
+        assert!(!rules.role("mr-7").unwrap().immutable);
+        assert!(rules.role("main-7").unwrap().immutable);
     }
 
     #[test]

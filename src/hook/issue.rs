@@ -2,6 +2,7 @@
 //! code.
 
 use crate::report::{Finding, Severity};
+use crate::revision::Evidence;
 
 /// Codes of the hook's findings.
 pub mod code {
@@ -9,8 +10,15 @@ pub mod code {
     pub const TAG_MOVES: &str = "tagguard::hook::tag_moves";
     pub const TAG_DELETED: &str = "tagguard::hook::tag_deleted";
     pub const IMAGE_EXISTS: &str = "tagguard::hook::image_exists";
+    /// Nothing (no revision label, no record of tagguard's) says which commit the image was
+    /// built from.
     pub const IMAGE_UNLABELLED: &str = "tagguard::hook::image_unlabelled";
+    /// An image of this commit holds the tag, but the rule does not keep it
+    /// (`on-conflict: refuse`): CI refuses unless its build is the same image.
+    pub const IMAGE_NOT_KEPT: &str = "tagguard::hook::image_not_kept";
     pub const REGISTRY_UNREACHABLE: &str = "tagguard::hook::registry_unreachable";
+    /// A release tag was pushed, but the policy names no image: no registry could be asked.
+    pub const NO_REGISTRY: &str = "tagguard::hook::no_registry";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,12 +30,15 @@ pub enum Issue {
     /// The push would delete a release tag the remote has.
     Deletes { oid: String },
     /// An immutable image tag of this version exists, built from another commit (or from an
-    /// unknown one: no `org.opencontainers.image.revision` label).
+    /// unknown one: no revision label, no record of tagguard's).
     ImageExists {
         reference: String,
         commit: String,
-        revision: Option<String>,
+        revision: Option<Evidence>,
     },
+    /// An immutable image tag of this version holds a build of this commit, and its rule
+    /// refuses any other image: CI's build must be that very image.
+    NotKept { reference: String },
     /// The registry could not be asked.
     RegistryUnreachable { what: String, error: String },
 }
@@ -46,6 +57,7 @@ impl Issue {
                 revision: Some(_), ..
             } => code::IMAGE_EXISTS,
             Issue::ImageExists { revision: None, .. } => code::IMAGE_UNLABELLED,
+            Issue::NotKept { .. } => code::IMAGE_NOT_KEPT,
             Issue::RegistryUnreachable { .. } => code::REGISTRY_UNREACHABLE,
         }
     }
@@ -73,15 +85,15 @@ impl Issue {
             } => {
                 "that version was already released from another commit; release a new version instead".to_owned()
             }
-            // Doubt (no label, no answer) refuses only under `registry: strict`; a warning
-            // needs no way around it.
-            Issue::ImageExists { revision: None, .. } | Issue::RegistryUnreachable { .. }
-                if severity == Severity::Warning =>
-            {
-                return None;
-            }
             Issue::ImageExists { revision: None, .. } => {
-                "the policy says `hooks: { pre-push: { registry: strict } }`: label images with org.opencontainers.image.revision, or set `registry: warn` to let such pushes go on with a warning".to_owned()
+                "CI refuses to move an immutable tag to an image nothing proves is this commit's: label images with org.opencontainers.image.revision (the labels output of `tagguard tags`), or push them with tagguard (its record is evidence too); or release a new version".to_owned()
+            }
+            Issue::NotKept { .. } => {
+                "set `on-conflict: keep-same-revision` on the rule so CI keeps the build of this commit, or build reproducibly (SOURCE_DATE_EPOCH) so CI builds the same image".to_owned()
+            }
+            // No answer refuses only under `registry: strict`; a warning needs no way around it.
+            Issue::RegistryUnreachable { .. } if severity == Severity::Warning => {
+                return None;
             }
             Issue::RegistryUnreachable { .. } => {
                 "the policy says `hooks: { pre-push: { registry: strict } }`; set `registry: warn` to let pushes go on when the registry cannot be reached, or `off` to not ask it".to_owned()
@@ -108,16 +120,20 @@ impl Issue {
                 commit,
                 revision: Some(revision),
             } => format!(
-                "release tag {tag}: image {reference} already exists, built from commit {}, not {}",
-                short(revision),
-                short(commit)
+                "release tag {tag}: image {reference} already exists, built from commit {}, not {} ({})",
+                short(&revision.commit),
+                short(commit),
+                revision.says()
             ),
             Issue::ImageExists {
                 reference,
                 revision: None,
                 ..
             } => format!(
-                "release tag {tag}: image {reference} already exists and has no org.opencontainers.image.revision label, so which commit it was built from is unknown"
+                "release tag {tag}: image {reference} already exists and has no org.opencontainers.image.revision label and no record of tagguard's, so which commit it was built from is unknown"
+            ),
+            Issue::NotKept { reference } => format!(
+                "release tag {tag}: image {reference} already exists, a build of this commit, but its rule says on-conflict: refuse: CI will refuse unless it builds that very image"
             ),
             Issue::RegistryUnreachable { what, error } => {
                 format!("release tag {tag}: could not ask the registry about {what}: {error}")

@@ -1,5 +1,6 @@
-//! Asks the registry what stands at a release's immutable image tags: absent, or an image
-//! and the commit its config's revision label names. The only network I/O of the hook.
+//! Asks the registry what stands at a release's immutable image tags: absent, or an image and
+//! what says which commit it was built from ([`revision::built`], as the planner asks). The
+//! only network I/O of the hook.
 
 use crate::registries::Registries;
 use crate::registry::{Reference, RegistryClient};
@@ -38,7 +39,7 @@ async fn lookup(client: &RegistryClient, reference: &Reference) -> Result<Lookup
     Ok(match found {
         None => Lookup::Absent,
         Some(built) => Lookup::Found {
-            revision: built.revision,
+            revision: built.evidence,
         },
     })
 }

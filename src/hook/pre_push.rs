@@ -8,9 +8,10 @@ use semver::Version;
 
 use super::issue::Issue;
 use super::pushed_ref::{PushedRef, RemoteOid};
-use crate::policy::{RegistryCheck, ReleasePattern};
+use crate::policy::{OnConflict, RegistryCheck, ReleasePattern};
 use crate::release;
 use crate::report::{Finding, Severity};
+use crate::revision::Evidence;
 
 /// A valid release tag the push creates, to be checked against the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,24 +86,29 @@ pub struct ReleaseImage {
     pub reference: String,
     /// The commit the release tag points at.
     pub commit: String,
+    /// What the tag's rule says an existing image of it means.
+    pub on_conflict: OnConflict,
     pub lookup: Lookup,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Absent,
-    /// The image exists; its config's `org.opencontainers.image.revision` label, if any.
+    /// The image exists; what says which commit it was built from, if anything
+    /// ([`crate::revision::built`]: its revision label, else tagguard's record).
     Found {
-        revision: Option<String>,
+        revision: Option<Evidence>,
     },
     Failed {
         error: String,
     },
 }
 
-/// An image built from the same commit is fine (a re-pushed tag, or images built before
-/// tagging); one from another commit refuses the push. Lookups that failed, and images that do
-/// not say their commit, refuse only in `strict` mode.
+/// The verdict CI's push would give the release's image tag, on the same evidence and in the
+/// same order (see [`crate::revision`]): an image of this commit is fine where the rule keeps
+/// it (`on-conflict: keep-same-revision`; under `refuse` CI's build must be that very image: a
+/// warning); an image of another commit, or one nothing says the commit of, refuses the push.
+/// Lookups that failed refuse only in `strict` mode.
 pub fn review_registry(mode: RegistryCheck, observations: &[ReleaseImage]) -> Vec<Finding> {
     if mode == RegistryCheck::Off {
         return Vec::new();
@@ -117,13 +123,19 @@ pub fn review_registry(mode: RegistryCheck, observations: &[ReleaseImage]) -> Ve
         .filter_map(|o| {
             let (severity, issue) = match &o.lookup {
                 Lookup::Absent => return None,
-                Lookup::Found { revision: Some(r) } if same_commit(r, &o.commit) => return None,
+                Lookup::Found { revision: Some(r) } if r.names(&o.commit) => {
+                    if o.on_conflict == OnConflict::KeepSameRevision {
+                        return None;
+                    }
+                    (
+                        Severity::Warning,
+                        Issue::NotKept {
+                            reference: o.reference.clone(),
+                        },
+                    )
+                }
                 Lookup::Found { revision } => (
-                    if revision.is_some() {
-                        Severity::Refusal
-                    } else {
-                        doubt
-                    },
+                    Severity::Refusal,
                     Issue::ImageExists {
                         reference: o.reference.clone(),
                         commit: o.commit.clone(),
@@ -143,17 +155,12 @@ pub fn review_registry(mode: RegistryCheck, observations: &[ReleaseImage]) -> Ve
         .collect()
 }
 
-/// Labels may hold an abbreviated hash; a prefix of at least 7 digits counts as the same.
-fn same_commit(label: &str, commit: &str) -> bool {
-    let label = label.trim().to_ascii_lowercase();
-    label.len() >= 7 && commit.to_ascii_lowercase().starts_with(&label)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hook::code;
     use crate::hook::pushed_ref::parse_lines;
+    use crate::revision::EvidenceFrom;
 
     const A: &str = "1111111111111111111111111111111111111111";
     const B: &str = "2222222222222222222222222222222222222222";
@@ -258,55 +265,81 @@ mod tests {
             tag: "v1.2.3".into(),
             reference: "registry.example/app:1.2.3".into(),
             commit: A.into(),
+            on_conflict: OnConflict::KeepSameRevision,
             lookup,
         }
     }
 
-    #[test]
-    fn registry_images_from_the_same_commit_pass() {
-        for mode in RegistryCheck::ALL {
-            let obs = [
-                seen(Lookup::Absent),
-                seen(Lookup::Found {
-                    revision: Some(A.into()),
-                }),
-                seen(Lookup::Found {
-                    revision: Some(A[..7].into()),
-                }),
-            ];
-            assert_eq!(review_registry(mode, &obs), []);
+    fn says(commit: &str, from: EvidenceFrom) -> Lookup {
+        Lookup::Found {
+            revision: Some(Evidence {
+                commit: commit.into(),
+                from,
+                ci_run: None,
+            }),
         }
     }
 
     #[test]
+    fn registry_images_from_the_same_commit_pass_where_the_rule_keeps_them() {
+        for mode in RegistryCheck::ALL {
+            let obs = [
+                seen(Lookup::Absent),
+                seen(says(A, EvidenceFrom::Label)),
+                seen(says(&A[..7], EvidenceFrom::Label)),
+                seen(says(A, EvidenceFrom::Record)),
+            ];
+            assert_eq!(review_registry(mode, &obs), []);
+        }
+        let refusing = ReleaseImage {
+            on_conflict: OnConflict::Refuse,
+            ..seen(says(A, EvidenceFrom::Record))
+        };
+        let f = review_registry(RegistryCheck::Warn, &[refusing]);
+        assert_eq!(
+            (f[0].code.as_str(), f[0].severity),
+            (code::IMAGE_NOT_KEPT, Severity::Warning)
+        );
+    }
+
+    #[test]
     fn registry_images_from_another_commit_are_refused_unless_off() {
-        let obs = [seen(Lookup::Found {
-            revision: Some(B.into()),
-        })];
+        let obs = [seen(says(B, EvidenceFrom::Label))];
         for mode in [RegistryCheck::Strict, RegistryCheck::Warn] {
             let f = review_registry(mode, &obs);
             assert_eq!(f[0].severity, Severity::Refusal);
             assert_eq!(f[0].code, code::IMAGE_EXISTS);
             assert_eq!(
                 f[0].to_string(),
-                "release tag v1.2.3: image registry.example/app:1.2.3 already exists, built from commit 222222222222, not 111111111111"
+                format!(
+                    "release tag v1.2.3: image registry.example/app:1.2.3 already exists, built from commit 222222222222, not 111111111111 (its org.opencontainers.image.revision label says {B})"
+                )
             );
         }
         assert_eq!(review_registry(RegistryCheck::Off, &obs), []);
     }
 
     #[test]
-    fn doubt_refuses_only_when_strict() {
-        let obs = [
-            seen(Lookup::Failed {
-                error: "connection refused".into(),
-            }),
-            seen(Lookup::Found { revision: None }),
-        ];
+    fn an_image_nothing_says_the_commit_of_is_refused_as_ci_refuses_it() {
+        let obs = [seen(Lookup::Found { revision: None })];
+        for mode in [RegistryCheck::Strict, RegistryCheck::Warn] {
+            let f = review_registry(mode, &obs);
+            assert_eq!(
+                (f[0].code.as_str(), f[0].severity),
+                (code::IMAGE_UNLABELLED, Severity::Refusal)
+            );
+        }
+    }
+
+    #[test]
+    fn no_answer_refuses_only_when_strict() {
+        let obs = [seen(Lookup::Failed {
+            error: "connection refused".into(),
+        })];
         let strict = review_registry(RegistryCheck::Strict, &obs);
         assert!(strict.iter().all(|f| f.severity == Severity::Refusal));
         let warn = review_registry(RegistryCheck::Warn, &obs);
-        assert_eq!(warn.len(), 2);
+        assert_eq!(warn.len(), 1);
         assert!(warn.iter().all(|f| f.severity == Severity::Warning));
         assert!(warn.iter().all(|f| f.help.is_none()));
         assert_eq!(

@@ -5,8 +5,16 @@
 use chrono::{DateTime, Utc};
 
 use crate::context::Context;
-use crate::policy::Policy;
+use crate::policy::{OnConflict, Policy};
 use crate::tags::{self, ComputeError};
+
+/// An image tag a release claims, and what its rule says an existing image of it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRef {
+    /// `image:tag`.
+    pub reference: String,
+    pub on_conflict: OnConflict,
+}
 
 /// `image:tag` references of the release tag `git_tag` at `commit`, for `images` (the policy's
 /// own when empty).
@@ -16,7 +24,7 @@ pub fn immutable_release_refs(
     commit: &str,
     commit_time: DateTime<Utc>,
     images: &[String],
-) -> Result<Vec<String>, ComputeError> {
+) -> Result<Vec<ReleaseRef>, ComputeError> {
     let plain = Context::for_commit(commit, commit_time);
     let release = Context {
         git_tags: vec![git_tag.to_owned()],
@@ -29,22 +37,38 @@ pub fn immutable_release_refs(
     let common: Vec<String> = tags::compute(policy, &plain, images)
         .map(|c| c.tags.into_iter().map(|t| t.tag).collect())
         .unwrap_or_default();
-    let tags: Vec<&str> = with
+    let tags: Vec<(&str, OnConflict)> = with
         .tags
         .iter()
-        .filter(|t| t.immutable && !common.contains(&t.tag))
-        .map(|t| t.tag.as_str())
+        .filter(|t| t.immutable && t.floating.is_none() && !common.contains(&t.tag))
+        .map(|t| (t.tag.as_str(), t.on_conflict))
         .collect();
     Ok(with
         .images
         .iter()
-        .flat_map(|image| tags.iter().map(move |tag| format!("{image}:{tag}")))
+        .flat_map(|image| {
+            tags.iter().map(move |(tag, on_conflict)| ReleaseRef {
+                reference: format!("{image}:{tag}"),
+                on_conflict: *on_conflict,
+            })
+        })
         .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn immutable_release_refs(
+        policy: &Policy,
+        git_tag: &str,
+        commit: &str,
+        commit_time: DateTime<Utc>,
+        images: &[String],
+    ) -> Result<Vec<String>, ComputeError> {
+        super::immutable_release_refs(policy, git_tag, commit, commit_time, images)
+            .map(|refs| refs.into_iter().map(|r| r.reference).collect())
+    }
 
     const SHA: &str = "1a2b3c4d5e6f1a2b3c4d5e6f1a2b3c4d5e6f1a2b";
 

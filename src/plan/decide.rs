@@ -4,13 +4,14 @@ use semver::Version;
 
 use crate::docker::IdKind;
 use crate::registry::Digest;
-use crate::revision;
+use crate::revision::REVISION_LABEL;
 use crate::source::SourceImage;
 use crate::tags::Computed;
 
 use super::decision::{Action, Decision, Seen, SkipReason, decide_one, same_digest};
-use super::floating;
 use super::observe::Observed;
+use crate::policy::Floating;
+use crate::release::{self, Scope};
 
 /// One decision per image × tag, image-major, in the policy's order.
 ///
@@ -32,10 +33,7 @@ pub fn decide(
         }) => Some(id),
         _ => None,
     };
-    let commit = computed
-        .labels
-        .get("org.opencontainers.image.revision")
-        .map(String::as_str);
+    let commit = computed.labels.get(REVISION_LABEL).map(String::as_str);
     let mut decisions = Vec::new();
     for (i, image) in computed.images.iter().enumerate() {
         let mut row = Vec::with_capacity(computed.tags.len());
@@ -63,11 +61,11 @@ pub fn decide(
                     desired,
                     same_image,
                     hold: holder.as_ref().map(|(r, v)| (*r, v.as_ref())),
-                    revision: read.map(|b| b.revision.as_deref()),
+                    revision: read.map(|b| b.evidence.as_ref()),
                     same_revision: read
-                        .and_then(|b| b.revision.as_deref())
+                        .and_then(|b| b.evidence.as_ref())
                         .zip(commit)
-                        .is_some_and(|(label, commit)| revision::names_commit(label, commit)),
+                        .is_some_and(|(evidence, commit)| evidence.names(commit)),
                 },
             ));
         }
@@ -103,7 +101,7 @@ fn adopt_kept(row: &mut [Decision], computed: &Computed, observed: &Observed, im
                 desired: Some(&kept),
                 same_image: same_digest(current.as_ref(), Some(&kept)),
                 hold: holder.as_ref().map(|(r, v)| (*r, v.as_ref())),
-                revision: read.map(|b| b.revision.as_deref()),
+                revision: read.map(|b| b.evidence.as_ref()),
                 same_revision: false,
             },
         );
@@ -121,7 +119,28 @@ fn hold(
     let kind = computed.tags[t].floating?;
     let version = computed.version.as_ref()?;
     let existing = observed.existing.get(i).map_or(&[][..], Vec::as_slice);
-    floating::hold(kind, version, existing)
+    hold_for(kind, version, existing)
+}
+
+/// Floating tags only move forward: a tag of kind `kind` stays where it is for release
+/// `version` when this is a pre-release, or when the repository (`existing`, its tags) holds a
+/// newer stable release in the tag's scope ([`release::newest_in_scope`], the rule `audit`
+/// checks too) — with that release.
+pub fn hold_for(
+    kind: Floating,
+    version: &Version,
+    existing: &[String],
+) -> Option<(SkipReason, Option<Version>)> {
+    if !version.pre.is_empty() {
+        return Some((SkipReason::Prerelease, None));
+    }
+    let (newest, _) = release::newest_in_scope(
+        &Scope::of(kind, version),
+        existing.iter().map(String::as_str),
+    )?;
+    release::cmp_precedence(&newest, version)
+        .is_gt()
+        .then_some((SkipReason::NewerRelease, Some(newest)))
 }
 
 /// The digests the run's decisions adopted from earlier builds, whose manifests the apply
@@ -134,4 +153,79 @@ pub fn adopted(decisions: &[Decision]) -> Vec<Digest> {
         .collect();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::RefusalReason;
+    use crate::tags::ComputedTag;
+
+    fn tags(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn patching_an_old_line_keeps_latest_and_major_on_the_new_one() {
+        let repo = tags(&[
+            "2.0.0", "2.0", "2", "latest", "1.9.0", "1.9", "1", "sha-abc",
+        ]);
+        let held = hold_for(Floating::Latest, &v("1.9.1"), &repo).unwrap();
+        assert_eq!(held, (SkipReason::NewerRelease, Some(v("2.0.0"))));
+        assert_eq!(hold_for(Floating::Major, &v("1.9.1"), &repo), None);
+        assert_eq!(hold_for(Floating::Minor, &v("1.9.1"), &repo), None);
+        let repo = tags(&["1.4.3", "1.5.0"]);
+        assert_eq!(
+            hold_for(Floating::Minor, &v("1.4.2"), &repo).unwrap().1,
+            Some(v("1.4.3"))
+        );
+        assert_eq!(hold_for(Floating::Minor, &v("1.4.9"), &repo), None);
+    }
+
+    #[test]
+    fn a_build_with_no_digest_yet_reads_as_this_build() {
+        let tag = ComputedTag {
+            tag: "1.2.3".into(),
+            immutable: true,
+            floating: None,
+            rule: 0,
+            rule_number: 1,
+            rule_line: 1,
+            on_conflict: crate::policy::OnConflict::Refuse,
+            template: "{{ version }}".into(),
+        };
+        let r = decide_one(
+            "r/app",
+            &tag,
+            "p.yml",
+            Seen {
+                current: Some(&Digest::sha256_of(b"a")),
+                same_image: Some(false),
+                ..Seen::default()
+            },
+        );
+        assert_eq!(r.reason, Some(RefusalReason::PointsElsewhere));
+        assert!(r.to_string().contains("to this build ("), "{r}");
+    }
+
+    #[test]
+    fn prereleases_never_move_and_never_hold_and_build_metadata_does_not_count() {
+        assert_eq!(
+            hold_for(Floating::Latest, &v("3.0.0-rc.1"), &[]).unwrap().0,
+            SkipReason::Prerelease
+        );
+        assert_eq!(
+            hold_for(Floating::Latest, &v("2.0.0"), &tags(&["3.0.0-rc.1"])),
+            None
+        );
+        assert_eq!(
+            hold_for(Floating::Latest, &v("2.0.0+b.2"), &tags(&["2.0.0_b.1"])),
+            None
+        );
+        assert!(hold_for(Floating::Latest, &v("2.0.0"), &tags(&["v2.0.1"])).is_some());
+    }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::policy::{Floating, OnConflict};
 use crate::registry::Digest;
 use crate::report::{Finding, Severity, code};
+use crate::revision::Evidence;
 use crate::tags::ComputedTag;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +25,10 @@ pub enum Action {
     /// A floating tag stays where it is: a newer release holds it (it only moves forward), or
     /// this is a pre-release.
     Skip,
-    /// An immutable tag holds another build of this very commit (its revision label says so)
-    /// and its rule says `on-conflict: keep-same-revision`: it stays as it is (a CI re-run).
+    /// An immutable tag holds another build of this very commit (its revision label, else
+    /// tagguard's record of its push, says so) and its rule says `on-conflict:
+    /// keep-same-revision`: it stays as it is (a CI re-run, or a release of a commit CI already
+    /// built), and the image's other tags are written onto that build (adoption).
     Keep,
 }
 
@@ -104,9 +107,10 @@ pub struct Seen<'a> {
     /// For a floating tag: why it must not move, with the newer release holding its scope.
     pub hold: Option<(SkipReason, Option<&'a Version>)>,
     /// For an immutable tag under `on-conflict: keep-same-revision` that holds another image:
-    /// that image's revision label (`Some(None)`: it has none), read from the registry.
-    pub revision: Option<Option<&'a str>>,
-    /// Whether that label names this build's commit.
+    /// what says which commit that image was built from (`Some(None)`: nothing does), read
+    /// from the registry ([`crate::revision::built`]).
+    pub revision: Option<Option<&'a Evidence>>,
+    /// Whether that evidence names this build's commit.
     pub same_revision: bool,
 }
 
@@ -138,9 +142,10 @@ pub struct Decision {
     pub skip_reason: Option<SkipReason>,
     /// For a skipped floating tag: the newer release that holds its scope.
     pub held_by: Option<String>,
-    /// The revision label of the image an existing immutable tag holds, when it was read
-    /// (`on-conflict: keep-same-revision`); null otherwise or without a label.
-    pub revision: Option<String>,
+    /// What says which commit the image an existing immutable tag holds was built from, when
+    /// it was read (`on-conflict: keep-same-revision`): `{commit, from: label | record,
+    /// ci_run}`; null otherwise or when nothing says.
+    pub revision: Option<Evidence>,
 }
 
 impl Decision {
@@ -186,33 +191,6 @@ impl Decision {
                 .about(self.reference())
                 .help(help),
         )
-    }
-}
-
-impl Decision {
-    /// What a user can do about an immutable tag that holds another image.
-    fn ways_out(&self) -> String {
-        let rerun = format!(
-            "if this is a re-run of the same commit: build reproducibly (SOURCE_DATE_EPOCH) so the \
-             digest is the same, or label the image with org.opencontainers.image.revision=<commit> \
-             and set `on-conflict: keep-same-revision` on {}, or tag with the build ID instead",
-            self.rule_label
-        );
-        match (self.on_conflict, &self.revision) {
-            (OnConflict::Refuse, _) => format!(
-                "an immutable tag never moves: release a new version, or make the rule mutable if \
-                 the tag is meant to move; {rerun}"
-            ),
-            (OnConflict::KeepSameRevision, Some(other)) => format!(
-                "the image the tag holds says it was built from {other}, not from this build's \
-                 commit: an immutable tag never moves; release a new version"
-            ),
-            (OnConflict::KeepSameRevision, None) => "the image the tag holds has no \
-                 org.opencontainers.image.revision label, so nothing proves it was built from \
-                 this commit: label your images (docker build --label, or the labels output of \
-                 `tagguard tags`), or build reproducibly (SOURCE_DATE_EPOCH)"
-                .to_owned(),
-        }
     }
 }
 
@@ -266,7 +244,7 @@ impl Decision {
             reason,
             skip_reason: hold.map(|(r, _)| r),
             held_by: hold.and_then(|(_, v)| v).map(ToString::to_string),
-            revision: seen.revision.flatten().map(str::to_owned),
+            revision: seen.revision.flatten().cloned(),
             ..self
         }
     }
@@ -288,6 +266,12 @@ impl fmt::Display for Decision {
             d.as_ref()
                 .map_or_else(|| "nothing".to_owned(), Digest::to_string)
         };
+        // What is pushed but has no digest before the push (a Docker engine image known by its
+        // config) is this build.
+        let desired = |d: &Option<Digest>| {
+            d.as_ref()
+                .map_or_else(|| "this build".to_owned(), Digest::to_string)
+        };
         match (self.action, self.reason) {
             (Action::Refuse, Some(RefusalReason::PointsElsewhere)) => write!(
                 f,
@@ -295,7 +279,7 @@ impl fmt::Display for Decision {
                 self.image,
                 self.tag,
                 digest(&self.current),
-                digest(&self.desired),
+                desired(&self.desired),
                 self.rule_label,
                 self.template
             ),
@@ -311,11 +295,13 @@ impl fmt::Display for Decision {
             (Action::Create, _) => write!(f, "create {}:{}", self.image, self.tag),
             (Action::Keep, _) => write!(
                 f,
-                "keep {}:{} at {}: it holds an earlier build of this commit ({}), and {} says on-conflict: keep-same-revision",
+                "keep {}:{} at {}: it holds an earlier build of this commit ({}), and {} says on-conflict: keep-same-revision; this build's other tags go onto it",
                 self.image,
                 self.tag,
                 digest(&self.current),
-                self.revision.as_deref().unwrap_or("revision label"),
+                self.revision
+                    .as_ref()
+                    .map_or_else(|| "its revision".to_owned(), Evidence::says),
                 self.rule_label
             ),
             (Action::Skip, _) if self.skip_reason == Some(SkipReason::MovedMeanwhile) => write!(
@@ -350,7 +336,7 @@ impl fmt::Display for Decision {
                 self.image,
                 self.tag,
                 digest(&self.current),
-                digest(&self.desired)
+                desired(&self.desired)
             ),
         }
     }
@@ -359,6 +345,7 @@ impl fmt::Display for Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::revision::EvidenceFrom;
 
     fn tag(name: &str, immutable: bool, floating: Option<Floating>) -> ComputedTag {
         ComputedTag {
@@ -392,15 +379,26 @@ mod tests {
         let mut keeping = tag("sha-0123456", true, None);
         keeping.on_conflict = OnConflict::KeepSameRevision;
         let (a, b) = (d('a'), d('b'));
-        let label = Some("0123456789");
+        let evidence = |commit: &str, from| Evidence {
+            commit: commit.into(),
+            from,
+            ci_run: Some("https://ci.example/run/1".into()),
+        };
+        let label = evidence("0123456789", EvidenceFrom::Record);
         let same = Seen {
-            revision: Some(label),
+            revision: Some(Some(&label)),
             same_revision: true,
             ..seen(Some(&a), Some(&b))
         };
         let kept = decide_one("r/app", &keeping, "p.yml", same);
         assert_eq!((kept.action, kept.reason), (Action::Keep, None));
-        assert_eq!(kept.revision.as_deref(), Some("0123456789"));
+        assert_eq!(kept.revision.as_ref(), Some(&label));
+        assert!(
+            kept.to_string().contains(
+                "tagguard's record of its push (in https://ci.example/run/1) says 0123456789"
+            ),
+            "{kept}"
+        );
         assert!(!kept.action.writes() && !kept.is_refusal());
         assert!(
             kept.to_string().contains("keep r/app:sha-0123456"),
@@ -417,8 +415,9 @@ mod tests {
             "{help}"
         );
         // Another commit's image, or one without a label: refused, saying which.
+        let theirs = evidence("fedcba9", EvidenceFrom::Label);
         let other = Seen {
-            revision: Some(Some("fedcba9")),
+            revision: Some(Some(&theirs)),
             same_revision: false,
             ..seen(Some(&a), Some(&b))
         };

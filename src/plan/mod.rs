@@ -5,11 +5,11 @@
 pub mod decide;
 mod decision;
 mod dirty;
-pub mod floating;
 mod observe;
 mod targets;
+mod ways_out;
 
-pub use decide::decide;
+pub use decide::{decide, hold_for};
 pub use decision::{Action, Decision, RefusalReason, Seen, SkipReason, decide_one, same_digest};
 pub use dirty::{dirty_tree, precheck};
 pub use observe::{Observed, observe};

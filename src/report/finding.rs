@@ -59,6 +59,18 @@ pub mod code {
     /// The record of what a push wrote (for `tagguard audit`) could not be written; the push
     /// itself stands.
     pub const RECORD_FAILED: &str = "tagguard::push::record_failed";
+    /// `audit` could not finish: the registry failed, or served something unreadable.
+    pub const AUDIT_FAILED: &str = "tagguard::audit::failed";
+    /// `audit`: a floating tag is not at the newest stable release of its scope.
+    pub const AUDIT_FLOATING_BEHIND: &str = "tagguard::audit::floating_behind";
+    /// `audit`: a version tag's image says (`org.opencontainers.image.version`) it is another
+    /// version, and no record of tagguard's says a release adopted it.
+    pub const AUDIT_VERSION_LABEL: &str = "tagguard::audit::version_label";
+    /// `audit`: a commit tag's image says (`org.opencontainers.image.revision`) it is another
+    /// commit.
+    pub const AUDIT_REVISION_LABEL: &str = "tagguard::audit::revision_label";
+    /// `audit`: an immutable tag points elsewhere than where tagguard wrote it.
+    pub const AUDIT_MOVED: &str = "tagguard::audit::moved";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

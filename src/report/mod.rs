@@ -9,6 +9,7 @@ pub use finding::{Finding, Severity, code};
 use serde::Serialize;
 use serde::ser::SerializeStruct as _;
 
+use crate::audit::AuditSummary;
 use crate::plan::Decision;
 use crate::registry::Digest;
 
@@ -55,7 +56,7 @@ impl Status {
     }
 }
 
-/// Everything a `check`, `push` or pre-push hook run has to say.
+/// Everything a `check`, `push`, `audit` or pre-push hook run has to say.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     /// A dry run decides but writes nothing.
@@ -67,6 +68,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Whether the run writes at all (`push`); a check verifies nothing.
     pub writes: bool,
+    /// For `audit`: what it read (its findings are [`Report::findings`]).
+    pub audit: Option<AuditSummary>,
 }
 
 impl Report {
@@ -127,7 +130,7 @@ impl Report {
 impl Serialize for Report {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let status = self.status();
-        let mut s = serializer.serialize_struct("Report", 12)?;
+        let mut s = serializer.serialize_struct("Report", 15)?;
         s.serialize_field("status", status.name())?;
         s.serialize_field("exit_code", &status.exit_code())?;
         s.serialize_field("dry_run", &self.dry_run)?;
@@ -140,6 +143,11 @@ impl Serialize for Report {
         s.serialize_field("races", &self.races())?;
         s.serialize_field("not_written", &self.not_written())?;
         s.serialize_field("findings", &self.findings)?;
+        s.serialize_field("clean", &self.findings.is_empty())?;
+        if let Some(audit) = &self.audit {
+            s.serialize_field("images", &audit.images)?;
+            s.serialize_field("unaudited_templates", &audit.unaudited_templates)?;
+        }
         s.end()
     }
 }

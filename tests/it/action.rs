@@ -139,8 +139,12 @@ fn check_and_push_summarize_decisions_and_a_refusal_fails_the_job() {
         Some(built.as_str())
     );
 
-    // Another build for the same release: the immutable 1.4.2 is refused, the job fails and
-    // the registry is as it was.
+    // The release tag moved to another commit, with another build: the immutable 1.4.2 holds
+    // the first commit's build (tagguard's record of its push says so), so it is refused, the
+    // job fails and the registry is as it was. (Another build of the same commit would be
+    // kept: see tests/it/rerun.rs.)
+    act.repo.commit("another commit");
+    act.repo.git(&["tag", "-f", "v1.4.2"]);
     act.set_env("TEST_SOURCE", &format!("{}/ci/build:b2", r.host));
     let run = act.run().failure();
     assert!(run.log.contains("exit status 3"), "{}", run.log);

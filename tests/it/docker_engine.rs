@@ -83,12 +83,8 @@ fn push(repo: &Repo, config: &Path, image: &str, source: &str, version: &str) ->
         .run()
 }
 
-#[test]
-fn docker_engine_push_login_pull_and_compare_image_ids() {
-    let registry = Registry::start(Mode::Basic);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("docker-config");
-    std::fs::create_dir_all(&config).unwrap();
+/// `docker login` to `registry` with `config` as the Docker config.
+fn login(registry: &Registry, config: &Path) {
     let login = Command::new("docker")
         .args([
             "login",
@@ -97,7 +93,7 @@ fn docker_engine_push_login_pull_and_compare_image_ids() {
             USER,
             "--password-stdin",
         ])
-        .env("DOCKER_CONFIG", &config)
+        .env("DOCKER_CONFIG", config)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -113,6 +109,15 @@ fn docker_engine_push_login_pull_and_compare_image_ids() {
         "docker login: {}",
         String::from_utf8_lossy(&login.stderr)
     );
+}
+
+#[test]
+fn docker_engine_push_login_pull_and_compare_image_ids() {
+    let registry = Registry::start(Mode::Basic);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    login(&registry, &config);
 
     let built = build(dir.path(), &config, "one");
     let target = format!("{}/acme/app", registry.host);
@@ -190,19 +195,51 @@ fn docker_engine_push_login_pull_and_compare_image_ids() {
         writes_before
     );
 
-    // Another image for the same immutable release is refused, and nothing moves.
     let other = build(dir.path(), &config, "two");
     cleanup.0.push(other.clone());
-    let run = push(
-        &repo,
-        &config,
-        &target,
-        &format!("docker:{other}"),
-        "v1.2.0",
-    )
-    .code(3);
+    second_builds(&repo, &registry, &config, &target, &other, digest);
+}
+
+/// After a push of release v1.2.0 at `first` (its 1.2.0 digest): another build of the same
+/// commit (a CI re-run, no labels) keeps the first, another commit's is refused; neither
+/// writes.
+fn second_builds(
+    repo: &Repo,
+    registry: &Registry,
+    config: &Path,
+    target: &str,
+    other: &str,
+    first: &str,
+) {
+    let writes_before = registry.requests_with(&["PUT", "POST", "PATCH"]).len();
+    let sha = format!("sha-{}", &repo.head()[..7]);
+    // A fresh build of the same commit (a CI re-run, no labels): tagguard's record of the
+    // first push proves its commit, so the first build is kept and nothing is written.
+    let push_other = |repo: &Repo| push(repo, config, target, &format!("docker:{other}"), "v1.2.0");
+    let run = push_other(repo).success();
+    let report = run.json();
+    let kept: Vec<&str> = report["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["action"] == "keep")
+        .map(|d| d["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, ["1.2.0", sha.as_str()], "{report}");
+    assert_eq!(report["decisions"][0]["revision"]["from"], "record");
+    assert_eq!(
+        registry.requests_with(&["PUT", "POST", "PATCH"]).len(),
+        writes_before
+    );
+
+    // Another commit's build for the same release is refused, nothing moves, and the message
+    // calls what would be pushed "this build".
+    repo.commit("another commit");
+    let run = push_other(repo).code(3);
     assert!(
-        run.stderr.contains("refusing to move immutable tag"),
+        run.stderr.contains(&format!(
+            "refusing to move immutable tag {target}:1.2.0 from {first} to this build"
+        )),
         "{}",
         run.stderr
     );

@@ -169,10 +169,19 @@ fn push_job_tags_the_build_and_a_refusal_writes_nothing() {
         ""
     );
 
-    // Another build for the same release: 1.4.2 is immutable, so the job fails with exit 3,
-    // and every tag still holds the first build.
+    // A fresh build of the same commit (a retried job): the first build is kept, nothing moves.
     let other = r.seed(&Image::random(), "acme/app/build", "18");
     vars.retain(|(k, _)| *k != "TAGGUARD_SOURCE");
+    vars.push(("TAGGUARD_SOURCE", format!("{}/acme/app/build:18", r.host)));
+    let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
+    assert!(out.output.contains("TAGGUARD_WRITTEN=\n"), "{}", out.output);
+
+    // The release tag moved to another commit: 1.4.2 holds the first commit's build (its
+    // record says so), so the job fails with exit 3, and every tag still holds that build.
+    // (The jobs' dotenv files stay untracked: the work tree is clean.)
+    repo.git(&["commit", "-q", "--allow-empty", "-m", "another commit"]);
+    repo.git(&["tag", "-f", "-a", "v1.4.2", "-m", "moved"]);
+    let mut vars = tag_pipeline(&repo, "v1.4.2", &r.host);
     vars.push(("TAGGUARD_SOURCE", format!("{}/acme/app/build:18", r.host)));
     let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(3);
     assert!(

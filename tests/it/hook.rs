@@ -64,8 +64,13 @@ pub(super) fn has_ref(remote: &Remote, name: &str) -> bool {
 fn a_valid_release_tag_lands() {
     let (repo, remote) = guarded();
     repo.annotated_tag("v1.2.3");
-    push(&repo, &remote, &["v1.2.3"], true);
+    let err = push(&repo, &remote, &["v1.2.3"], true);
     assert!(has_ref(&remote, "refs/tags/v1.2.3"));
+    // The embedded default names no image: no registry was asked, and the hook says so.
+    assert!(
+        err.contains("tagguard: warning: release tag v1.2.3: the policy (<embedded default>) names no image, so no registry was asked"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -188,6 +193,31 @@ fn the_hook_reads_stdin_as_githooks_describes() {
 
 fn hooks_dir(repo: &Repo) -> std::path::PathBuf {
     repo.path().join(".git/hooks")
+}
+
+#[test]
+fn install_says_when_the_policy_names_no_image_to_check() {
+    let repo = Repo::new();
+    let run = tagguard(repo.path())
+        .args(["hook", "install"])
+        .run()
+        .success();
+    assert!(
+        run.stderr.contains(
+            "the policy (<embedded default>) names no image, so the hook can check no registry"
+        ),
+        "{}",
+        run.stderr
+    );
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\nimage: r.example/app\ntags:\n  - \"sha-{{ short_sha }}\"\n",
+    );
+    let run = tagguard(repo.path())
+        .args(["hook", "install"])
+        .run()
+        .success();
+    assert!(!run.stderr.contains("names no image"), "{}", run.stderr);
 }
 
 #[test]
@@ -371,8 +401,10 @@ fn help_texts() {
 }
 
 mod registry {
-    //! The registry lookup: a release whose immutable image tag exists for another commit is
-    //! refused; an unreachable registry warns, or refuses under `registry: strict`.
+    //! The registry lookup, judged as CI's push judges it: a release whose immutable image tag
+    //! exists for another commit, or for a commit nothing names, is refused; one tagguard
+    //! pushed from this commit passes (its record is evidence, as for `keep-same-revision`);
+    //! an unreachable registry warns, or refuses under `registry: strict`.
 
     use super::{has_ref, push};
     use crate::support::cmd::tagguard;
@@ -387,7 +419,7 @@ mod registry {
         repo.write(
             ".tagguard.yml",
             &format!(
-                "version: 1\nimage: {image}\nhooks:\n  pre-push:\n    registry: {mode}\ntags:\n  - template: \"{{{{ version }}}}\"\n    when: release\n  - \"sha-{{{{ short_sha }}}}\"\n"
+                "version: 1\nimage: {image}\nhooks:\n  pre-push:\n    registry: {mode}\ntags:\n  - template: \"{{{{ version }}}}\"\n    when: release\n    on-conflict: keep-same-revision\n  - \"sha-{{{{ short_sha }}}}\"\n"
             ),
         );
         repo.commit("policy");
@@ -438,23 +470,54 @@ mod registry {
     }
 
     #[test]
-    fn an_image_without_a_revision_label_warns_unless_strict() {
+    fn an_image_nothing_names_the_commit_of_is_refused_as_ci_refuses_it() {
+        for mode in ["warn", "strict"] {
+            let r = Registry::start(Mode::Plain);
+            let (repo, remote) = guarded(&format!("{}/acme/app", r.host), mode);
+            r.seed(&built_from(None), "acme/app", "1.0.0");
+            repo.tag("v1.0.0");
+            let err = push(&repo, &remote, &["v1.0.0"], false);
+            assert!(
+                err.contains("tagguard: refused: release tag v1.0.0: image")
+                    && err.contains(
+                        "no org.opencontainers.image.revision label and no record of tagguard's"
+                    ),
+                "{mode}: {err}"
+            );
+        }
+    }
+
+    /// A guarded repository whose commit CI built and pushed with tagguard (no labels) as
+    /// release `v1.0.0`, before the git tag was pushed.
+    fn released_by_tagguard(r: &Registry) -> (Repo, Remote) {
+        let image = format!("{}/acme/app", r.host);
+        let (repo, remote) = guarded(&image, "strict");
+        let build = r.seed(&built_from(None), "ci/build", "1");
+        tagguard(repo.path())
+            .args(["push", "--image", &image, "--git-tag", "v1.0.0"])
+            .args(["--source", &format!("{}/ci/build@{build}", r.host)])
+            .run()
+            .success();
+        (repo, remote)
+    }
+
+    #[test]
+    fn an_unlabelled_image_tagguard_pushed_from_this_commit_passes() {
         let r = Registry::start(Mode::Plain);
-        let (repo, remote) = guarded(&format!("{}/acme/app", r.host), "warn");
-        r.seed(&built_from(None), "acme/app", "1.0.0");
+        let (repo, remote) = released_by_tagguard(&r);
         repo.tag("v1.0.0");
         let err = push(&repo, &remote, &["v1.0.0"], true);
-        assert!(
-            err.contains("tagguard: warning: release tag v1.0.0: image")
-                && err.contains("has no org.opencontainers.image.revision label"),
-            "{err}"
-        );
+        assert!(!err.contains("tagguard"), "{err}");
+    }
 
+    #[test]
+    fn the_same_version_from_another_commit_is_refused_on_tagguards_record() {
         let r = Registry::start(Mode::Plain);
-        let (repo, remote) = guarded(&format!("{}/acme/app", r.host), "strict");
-        r.seed(&built_from(None), "acme/app", "1.0.0");
+        let (repo, remote) = released_by_tagguard(&r);
+        repo.commit("next");
         repo.tag("v1.0.0");
-        push(&repo, &remote, &["v1.0.0"], false);
+        let err = push(&repo, &remote, &["v1.0.0"], false);
+        assert!(err.contains("tagguard's record of its push"), "{err}");
     }
 
     /// A loopback port with nothing listening.

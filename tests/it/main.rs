@@ -22,6 +22,7 @@ mod faults_secrets;
 mod gitlab;
 mod gitlab_component;
 mod hook;
+mod life;
 mod policy;
 mod push;
 mod race;

@@ -1,12 +1,14 @@
 //! CI re-runs with the embedded default policy: a fresh build of a commit whose earlier build
 //! already holds the commit's immutable tags keeps that build (`on-conflict:
 //! keep-same-revision`), exits 0, and overwrites nothing; the image's other tags follow the
-//! kept build, never the new one.
+//! kept build, never the new one. A release of a commit CI already built adopts that build,
+//! its records say so, and the audit accepts it.
 
 use crate::support::cmd::{Run, tagguard};
 use crate::support::git::Repo;
 use crate::support::labeled_image::built_from;
-use crate::support::registry::{Mode, Registry};
+use crate::support::registry::{Image, Mode, Registry};
+use serde_json::json;
 
 /// A checkout with no policy (the embedded default), HEAD tagged `v1.2.3` and detached, as a
 /// CI checks a tag out.
@@ -156,4 +158,95 @@ fn another_commits_image_or_an_unlabelled_one_is_still_refused() {
             "nothing else was written"
         );
     }
+}
+
+/// The fallback index of `digest` in `acme/app` (this registry has no referrers API): the
+/// records tagguard left beside the image.
+fn records_of(r: &Registry, digest: &str) -> serde_json::Value {
+    let tag = format!("sha256-{}", &digest["sha256:".len()..]);
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--max-time", "10", "-H"])
+        .arg("Accept: application/vnd.oci.image.index.v1+json")
+        .arg(format!("http://{}/v2/acme/app/manifests/{tag}", r.host))
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_release_of_a_built_commit_adopts_the_build_says_so_and_audits_clean() {
+    let r = Registry::start(Mode::Plain);
+    let repo = Repo::new();
+    repo.write("app.txt", "app\n");
+    let sha = repo.commit("app");
+    repo.detach();
+    let image = format!("{}/acme/app", r.host);
+    let labelled = |version: &str| {
+        Image::with_labels(json!({
+            "org.opencontainers.image.version": version,
+            "org.opencontainers.image.revision": sha,
+        }))
+    };
+    // The branch build, labelled as `tags --format json` labels it: version sha-<commit>.
+    let short = format!("sha-{}", &sha[..7]);
+    let branch = r.seed(&labelled(&short), "ci/build", "1");
+    tagguard(repo.path())
+        .envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_RUN_ID", "76"),
+            ("GITHUB_RUN_NUMBER", "4"),
+        ])
+        .args(["push", "--image", &image, "--timestamp", "1700000000"])
+        .args(["--source", &format!("{}/ci/build@{branch}", r.host)])
+        .run()
+        .success();
+    // The release tag on the same commit, with its own build (version 1.2.3): the branch
+    // build is kept and promoted.
+    repo.tag("v1.2.3");
+    let release = r.seed(&labelled("1.2.3"), "ci/build", "2");
+    let run = push(
+        &repo,
+        &r,
+        &format!("{}/ci/build@{release}", r.host),
+        "1700000600",
+    )
+    .success();
+    assert!(
+        actions(&run).contains(&(short.clone(), "keep".to_owned())),
+        "{:?}",
+        actions(&run)
+    );
+    for tag in ["1.2.3", "1.2", "1", "latest"] {
+        assert_eq!(r.digest_of("acme/app", tag), Some(branch.clone()), "{tag}");
+    }
+    // The records say which push adopted the build, and which one built it.
+    let index = records_of(&r, &branch);
+    let adopted: Vec<(&str, Option<&str>)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["annotations"]["io.tagguard.record.tags"]
+                    .as_str()
+                    .unwrap(),
+                m["annotations"]["io.tagguard.record.adopted"].as_str(),
+            )
+        })
+        .collect();
+    assert!(
+        adopted.contains(&(&format!("{short},20231114221320-76"), None))
+            && adopted
+                .iter()
+                .any(|(tags, a)| tags.starts_with("1.2.3,") && *a == Some("true")),
+        "{adopted:?}"
+    );
+    // The audit accepts the branch build's label under the release's tags.
+    let audit = tagguard(repo.path())
+        .args(["audit", "--image", &image, "--format", "json"])
+        .run()
+        .success();
+    assert_eq!(audit.json()["findings"], json!([]), "{}", audit.stdout);
 }

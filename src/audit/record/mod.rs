@@ -18,7 +18,7 @@ use crate::ci::CiKind;
 use crate::context::Context;
 use crate::registry::Digest;
 
-pub use read::read_records;
+pub use read::{of_image, read_records};
 pub use write::{
     Prepared, RecordFailure, RecordReport, RecordWritten, Target, finish, prepare, targets,
     write_records, write_records_for,
@@ -38,6 +38,9 @@ pub const COMMIT: &str = "io.tagguard.record.commit";
 pub const CI_RUN: &str = "io.tagguard.record.ci-run";
 pub const CREATED: &str = "org.opencontainers.image.created";
 pub const TOOL: &str = "io.tagguard.record.tool";
+/// Present (`true`) on the record of a push that adopted the image: a release (or re-run) that
+/// kept an earlier build of its commit and wrote its tags onto it ("build once, promote").
+pub const ADOPTED: &str = "io.tagguard.record.adopted";
 
 /// What a push knows about itself, for its records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +51,9 @@ pub struct RecordMeta {
     pub commit: Option<String>,
     /// The CI run that pushed (a URL where the CI gives one, else its ID).
     pub ci_run: Option<String>,
+    /// Images this push adopted (earlier builds of its commit that it wrote its tags onto):
+    /// their records say so ([`ADOPTED`]).
+    pub adopted: Vec<Digest>,
 }
 
 impl RecordMeta {
@@ -63,6 +69,7 @@ impl RecordMeta {
             time: ctx.build_time,
             commit: Some(ctx.sha.clone()).filter(|s| !s.is_empty()),
             ci_run,
+            adopted: Vec::new(),
         }
     }
 }
@@ -75,6 +82,15 @@ pub struct Recorded {
     pub time: String,
     pub commit: Option<String>,
     pub ci_run: Option<String>,
+    /// The push adopted this image: an earlier build of its commit ([`ADOPTED`]).
+    pub adopted: bool,
+}
+
+/// Tags of the OCI referrers fallback scheme (`sha256-<hex>`): tagguard's records, never the
+/// policy's tags.
+pub fn is_fallback_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The fallback tag holding the referrers of `digest` (distribution spec 1.1, "referrers tag
@@ -107,13 +123,17 @@ pub fn manifest(subject: &Subject, tags: &[String], meta: &RecordMeta) -> Vec<u8
             "digest": subject.digest.to_string(),
             "size": subject.size,
         },
-        "annotations": annotations(tags, meta),
+        "annotations": annotations(tags, meta, meta.adopted.contains(&subject.digest)),
     })
     .to_string()
     .into_bytes()
 }
 
-fn annotations(tags: &[String], meta: &RecordMeta) -> BTreeMap<&'static str, String> {
+fn annotations(
+    tags: &[String],
+    meta: &RecordMeta,
+    adopted: bool,
+) -> BTreeMap<&'static str, String> {
     let mut a = BTreeMap::from([
         (TAGS, tags.join(",")),
         (
@@ -127,6 +147,9 @@ fn annotations(tags: &[String], meta: &RecordMeta) -> BTreeMap<&'static str, Str
     }
     if let Some(r) = &meta.ci_run {
         a.insert(CI_RUN, r.clone());
+    }
+    if adopted {
+        a.insert(ADOPTED, "true".to_owned());
     }
     a
 }
@@ -155,6 +178,7 @@ fn parse_annotations(subject: &Digest, annotations: &Value) -> Option<(Vec<Strin
             time: text(CREATED).unwrap_or_default(),
             commit: text(COMMIT),
             ci_run: text(CI_RUN),
+            adopted: text(ADOPTED).as_deref() == Some("true"),
         },
     ))
 }
@@ -174,6 +198,7 @@ mod tests {
             time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             commit: Some("abc".into()),
             ci_run: Some("https://ci.example/run/1".into()),
+            adopted: Vec::new(),
         };
         let bytes = manifest(&subject, &["1.0.0".into(), "latest".into()], &meta);
         let v: Value = serde_json::from_slice(&bytes).unwrap();
@@ -188,6 +213,20 @@ mod tests {
         assert_eq!(rec.time, "2023-11-14T22:13:20Z");
         assert_eq!(rec.commit.as_deref(), Some("abc"));
         assert_eq!(rec.ci_run.as_deref(), Some("https://ci.example/run/1"));
+        assert!(!rec.adopted);
+        let adopting = RecordMeta {
+            adopted: vec![subject.digest.clone()],
+            ..meta
+        };
+        let v: Value =
+            serde_json::from_slice(&manifest(&subject, &["1.0.0".into()], &adopting)).unwrap();
+        assert_eq!(v["annotations"][ADOPTED], "true");
+        assert!(
+            parse_annotations(&subject.digest, &v["annotations"])
+                .unwrap()
+                .1
+                .adopted
+        );
     }
 
     #[test]

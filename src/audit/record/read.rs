@@ -7,9 +7,41 @@ use std::collections::HashMap;
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
-use super::{ARTIFACT_TYPE, Recorded, parse_annotations, subject_of_fallback_tag};
+use super::{ARTIFACT_TYPE, Recorded, fallback_tag, parse_annotations, subject_of_fallback_tag};
 use crate::audit::error::AuditError;
 use crate::registry::{Digest, RegistryClient};
+
+/// tagguard's records of one image `digest` in `repository`: through the referrers API, or
+/// the image's fallback tag on a registry without it. One round trip (two without the API).
+pub async fn of_image(
+    client: &RegistryClient,
+    repository: &str,
+    digest: &Digest,
+) -> Result<Vec<Recorded>, String> {
+    let listings = match client
+        .referrers(repository, digest, Some(ARTIFACT_TYPE))
+        .await
+        .map_err(|e| format!("reading tagguard's records of {digest}: {e}"))?
+    {
+        Some(pages) => pages,
+        None => client
+            .get_manifest(repository, &fallback_tag(digest))
+            .await
+            .map_err(|e| format!("reading tagguard's records of {digest}: {e}"))?
+            .map(|m| m.bytes)
+            .filter(|b| serde_json::from_slice::<Value>(b).is_ok_and(|v| v["manifests"].is_array()))
+            .into_iter()
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for body in listings {
+        let found = entries(client, repository, repository, digest, &body)
+            .await
+            .map_err(|e| e.to_string())?;
+        out.extend(found.into_iter().map(|(_, r)| r));
+    }
+    Ok(out)
+}
 
 /// Per tag, what tagguard's records say it wrote in `repository`. `image` names the repository
 /// in errors.

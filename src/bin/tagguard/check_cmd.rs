@@ -23,6 +23,6 @@ pub fn run(args: &CheckArgs) -> Result<Status> {
         &registries,
         args.build.allow_dirty,
     ));
-    render::report(args.format, "tagguard check", &computed, &report)?;
+    render::report(args.format, "tagguard check", Some(&computed), &report)?;
     Ok(report.status())
 }

@@ -159,7 +159,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Findings: floating-behind, version-label, revision-label, moved (see docs/audit.md).\nExit codes: 0 no finding, 1 error, 2 usage, 3 findings."
+    after_help = "Findings (codes tagguard::audit::…): floating_behind, version_label, revision_label, moved\n(see docs/audit.md). Exit codes: 0 no finding, 1 error, 2 usage, 3 findings."
 )]
 pub struct AuditArgs {
     /// Policy file [default: .tagguard.yml in --repo, else the embedded default]

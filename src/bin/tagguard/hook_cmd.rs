@@ -6,11 +6,11 @@ use std::io::Read as _;
 use miette::{IntoDiagnostic, Result, WrapErr};
 use tagguard::hook::install::{self, Installed};
 use tagguard::hook::pre_push::{Lookup, NewRelease, ReleaseImage};
-use tagguard::hook::{PushedRef, observe, pre_push, pushed_ref, release_images};
-use tagguard::policy::{Policy, RegistryCheck};
+use tagguard::hook::{PushedRef, code, observe, pre_push, pushed_ref, release_images};
+use tagguard::policy::{OnConflict, Policy, RegistryCheck};
 use tagguard::registries::{Registries, RegistryConfig};
 use tagguard::registry::CredentialConfig;
-use tagguard::report::{Report, Status};
+use tagguard::report::{Finding, Report, Severity, Status};
 
 use crate::cli::{HookCommand, PrePushArgs};
 use crate::{output, render, setup};
@@ -31,6 +31,19 @@ pub fn run(cmd: &HookCommand) -> Result<Status> {
                     kept.display()
                 )),
             }
+            let root = tagguard::git::read(repo)?.map(|r| r.root);
+            let policy = Policy::load(None, root.as_deref().or(Some(repo.as_path())))?;
+            if policy.hooks.pre_push_registry == RegistryCheck::Off {
+                output::note(&format!(
+                    "note: the policy ({}) says `hooks: {{ pre-push: {{ registry: off }} }}`: the hook checks release tags' names and moves, not the registry",
+                    policy.source.name
+                ));
+            } else if policy.images.is_empty() {
+                output::note(&format!(
+                    "note: the policy ({}) names no image, so the hook can check no registry: it checks release tags' names and moves only. Name the images under `image:` or `images:` in the policy to have release tags checked against what the registry holds",
+                    policy.source.name
+                ));
+            }
             Ok(Status::Ok)
         }
     }
@@ -48,6 +61,20 @@ fn pre_push(args: &PrePushArgs) -> Result<Status> {
     let review = pre_push::review_refs(&policy.release, &refs);
     let mut findings = review.findings;
     if policy.hooks.pre_push_registry != RegistryCheck::Off && !review.releases.is_empty() {
+        if policy.images.is_empty() && args.images.is_empty() {
+            findings.extend(review.releases.iter().map(|r| {
+                Finding::new(
+                    code::NO_REGISTRY,
+                    Severity::Warning,
+                    format!(
+                        "release tag {}: the policy ({}) names no image, so no registry was asked whether its image tags are taken",
+                        r.tag, policy.source.name
+                    ),
+                )
+                .about(&r.tag)
+                .help("name the images under `image:` or `images:` in the policy (or pass --image to the hook)")
+            }));
+        }
         let observations = observe(args, &policy, &review.releases)?;
         findings.extend(pre_push::review_registry(
             policy.hooks.pre_push_registry,
@@ -76,7 +103,7 @@ fn observe(
                 args.repo.display()
             )
         })?;
-    let mut wanted: Vec<(String, String, String)> = Vec::new(); // (git tag, commit, reference)
+    let mut wanted: Vec<(String, String, release_images::ReleaseRef)> = Vec::new(); // (git tag, commit, ref)
     let mut observations = Vec::new();
     for release in releases {
         let commit = repo
@@ -96,6 +123,7 @@ fn observe(
                 tag: release.tag.clone(),
                 reference: "its image tags".to_owned(),
                 commit: sha,
+                on_conflict: OnConflict::Refuse,
                 lookup: Lookup::Failed {
                     error: format!("the policy cannot compute them: {e}"),
                 },
@@ -117,16 +145,20 @@ fn observe(
         },
         transport,
     });
-    let references: Vec<String> = wanted.iter().map(|(_, _, r)| r.clone()).collect();
+    let references: Vec<String> = wanted.iter().map(|(_, _, r)| r.reference.clone()).collect();
     let lookups = setup::runtime()?.block_on(observe::lookup_all(&references, &registries));
-    observations.extend(wanted.into_iter().zip(lookups).map(
-        |((tag, commit, reference), lookup)| ReleaseImage {
-            tag,
-            reference,
-            commit,
-            lookup,
-        },
-    ));
+    observations.extend(
+        wanted
+            .into_iter()
+            .zip(lookups)
+            .map(|((tag, commit, r), lookup)| ReleaseImage {
+                tag,
+                reference: r.reference,
+                commit,
+                on_conflict: r.on_conflict,
+                lookup,
+            }),
+    );
     Ok(observations)
 }
 

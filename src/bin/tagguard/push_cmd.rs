@@ -43,7 +43,7 @@ pub fn run(args: &PushArgs) -> Result<Status> {
     } else {
         "tagguard push"
     };
-    render::report(args.format, title, &computed, &report)?;
+    render::report(args.format, title, Some(&computed), &report)?;
     Ok(report.status())
 }
 

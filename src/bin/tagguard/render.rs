@@ -13,21 +13,35 @@ use tagguard::tags::Computed;
 use crate::cli::Format;
 use crate::output;
 
-/// Renders `report` in `format` on stdout (and the GitHub files), then says every finding and
-/// how the run ended on stderr.
-/// The report of `check` or `push` in `format`. The CI formats also carry the outputs of `tags`
-/// (tags, version, labels) for the same build, so a CI step needs one run of tagguard, one build
-/// time.
-pub fn report(format: Format, title: &str, computed: &Computed, report: &Report) -> Result<()> {
+/// Renders `report` — of `check`, `push` or `audit` — in `format` on stdout (and the GitHub
+/// files), then says every finding and how the run ended on stderr. For a build (`computed`:
+/// `check` and `push`) the CI formats also carry the outputs of `tags` (tags, version, labels)
+/// for the same build, so a CI step needs one run of tagguard, one build time; without one
+/// (`audit`) their `tags` are the `image:tag` of the findings and `json` the report.
+pub fn report(
+    format: Format,
+    title: &str,
+    computed: Option<&Computed>,
+    report: &Report,
+) -> Result<()> {
     match format {
-        Format::Text => output::raw(&table(&report.decisions)),
+        Format::Text => output::raw(&text(report)),
         Format::Json => output::json(&serde_json::to_value(report).expect("reports serialize")),
         Format::Github => {
-            output::raw(&table(&report.decisions));
+            output::raw(&text(report));
             for f in &report.findings {
                 output::line(&annotation(f));
             }
-            let mut pairs = output::tags_github(computed);
+            let mut pairs = match computed {
+                Some(computed) => output::tags_github(computed),
+                None => vec![
+                    ("tags", subjects(report).join("\n")),
+                    (
+                        "json",
+                        serde_json::to_string(report).expect("reports serialize"),
+                    ),
+                ],
+            };
             pairs.extend(github_outputs(report));
             output::github_outputs(&pairs)?;
             if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
@@ -37,7 +51,7 @@ pub fn report(format: Format, title: &str, computed: &Computed, report: &Report)
         }
         Format::Gitlab | Format::Env => output::dotenv(&dotenv_with_tags(computed, report)),
         Format::Azure => {
-            output::raw(&table(&report.decisions));
+            output::raw(&text(report));
             for f in &report.findings {
                 output::line(&azure_issue(f));
             }
@@ -45,6 +59,11 @@ pub fn report(format: Format, title: &str, computed: &Computed, report: &Report)
         }
     }
     findings(&report.findings);
+    for template in report.audit.iter().flat_map(|a| &a.unaudited_templates) {
+        output::note(&format!(
+            "note: tags of template {template:?} were not audited: its filters change the value, so its tags cannot be recognised"
+        ));
+    }
     if report.writes {
         ending(report);
     }
@@ -95,6 +114,42 @@ fn ending(report: &Report) {
             ));
         }
     }
+}
+
+/// The `image:tag` (or git tag) of every finding, each once.
+fn subjects(report: &Report) -> Vec<&str> {
+    let mut out: Vec<&str> = report
+        .findings
+        .iter()
+        .filter_map(|f| f.subject.as_deref())
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The text on stdout: the decisions as a table; for an audit, what it read and how many
+/// findings (each finding is on stderr, with its help).
+fn text(report: &Report) -> String {
+    let mut out = table(&report.decisions);
+    if let Some(audit) = &report.audit {
+        for i in &audit.images {
+            let _ = writeln!(
+                out,
+                "{}: {} tags, {} audited, {} records",
+                i.image, i.tags, i.audited, i.records
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            match report.findings.len() {
+                0 => "no findings".to_owned(),
+                1 => "1 finding".to_owned(),
+                n => format!("{n} findings"),
+            }
+        );
+    }
+    out
 }
 
 fn short(d: &Option<Digest>) -> String {
@@ -173,6 +228,19 @@ pub fn markdown(title: &str, report: &Report) -> String {
         }
         out.push_str("\n\n");
     }
+    if let Some(audit) = &report.audit {
+        if report.findings.is_empty() {
+            out.push_str("No findings: every audited tag keeps the policy's promises.\n\n");
+        }
+        for i in &audit.images {
+            let _ = writeln!(
+                out,
+                "- `{}`: {} tags, {} audited, {} records",
+                i.image, i.tags, i.audited, i.records
+            );
+        }
+        out.push('\n');
+    }
     for f in &report.findings {
         let subject = f
             .subject
@@ -231,22 +299,35 @@ fn refs_with(decisions: &[Decision], action: Action) -> Vec<String> {
         .collect()
 }
 
-/// The report as GitHub outputs: one list per action, what was written, and the whole report.
-pub fn github_outputs(report: &Report) -> Vec<(&'static str, String)> {
+/// Every output of a report, in one list for both CIs: one list of `image:tag` per action,
+/// how the run ended, what was written and what went wrong. Lists are joined with `sep`
+/// (GitHub: a line each; GitLab's dotenv takes one line: commas).
+fn outputs(report: &Report, sep: &str) -> Vec<(&'static str, String)> {
     let mut pairs: Vec<(&'static str, String)> = Action::ALL
         .iter()
-        .map(|a| (a.name(), refs_with(&report.decisions, *a).join("\n")))
+        .map(|a| (a.name(), refs_with(&report.decisions, *a).join(sep)))
         .collect();
     let written: Vec<String> = report.written.iter().map(|w| w.reference()).collect();
     pairs.extend([
         ("refused", (!report.refused().is_empty()).to_string()),
         ("status", report.status().name().to_owned()),
-        ("written", written.join("\n")),
+        ("clean", report.findings.is_empty().to_string()),
+        ("findings", report.findings.len().to_string()),
+        ("written", written.join(sep)),
         ("verified", report.verified().to_string()),
-        ("unsure", report.unsure().join("\n")),
-        ("races", report.races().join("\n")),
-        ("failed", report.failed().join("\n")),
-        ("not_written", report.not_written().join("\n")),
+        ("unsure", report.unsure().join(sep)),
+        ("races", report.races().join(sep)),
+        ("failed", report.failed().join(sep)),
+        ("not_written", report.not_written().join(sep)),
+    ]);
+    pairs
+}
+
+/// The report as GitHub outputs: [`outputs`] by name, and the decisions and the whole report
+/// as JSON.
+pub fn github_outputs(report: &Report) -> Vec<(&'static str, String)> {
+    let mut pairs = outputs(report, "\n");
+    pairs.extend([
         (
             "decisions",
             json!({ "decisions": report.decisions }).to_string(),
@@ -259,12 +340,15 @@ pub fn github_outputs(report: &Report) -> Vec<(&'static str, String)> {
     pairs
 }
 
-/// The tags' dotenv pairs and the report's: what the CI formats hand to the next step.
-fn dotenv_with_tags(computed: &Computed, report: &Report) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = output::tags_dotenv(computed)
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+/// The tags' dotenv pairs and the report's: what the CI formats hand to the next step. Without
+/// a build (`audit`) the tags are the `image:tag` of the findings.
+fn dotenv_with_tags(computed: Option<&Computed>, report: &Report) -> Vec<(String, String)> {
+    let tags = match computed {
+        Some(computed) => output::tags_dotenv(computed),
+        None => vec![("TAGGUARD_TAGS", subjects(report).join(","))],
+    };
+    let mut pairs: Vec<(String, String)> =
+        tags.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     pairs.extend(dotenv(report));
     pairs
 }
@@ -286,31 +370,12 @@ fn azure_issue(f: &Finding) -> String {
     )
 }
 
-/// The report as dotenv pairs for GitLab.
+/// The report as dotenv pairs for GitLab: [`outputs`] as `TAGGUARD_<NAME>`.
 pub fn dotenv(report: &Report) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = Action::ALL
-        .iter()
-        .map(|a| {
-            (
-                format!("TAGGUARD_{}", a.name().to_ascii_uppercase()),
-                refs_with(&report.decisions, *a).join(","),
-            )
-        })
-        .collect();
-    let written: Vec<String> = report.written.iter().map(|w| w.reference()).collect();
-    for (key, value) in [
-        ("REFUSED", (!report.refused().is_empty()).to_string()),
-        ("STATUS", report.status().name().to_owned()),
-        ("WRITTEN", written.join(",")),
-        ("VERIFIED", report.verified().to_string()),
-        ("UNSURE", report.unsure().join(",")),
-        ("RACES", report.races().join(",")),
-        ("FAILED", report.failed().join(",")),
-        ("NOT_WRITTEN", report.not_written().join(",")),
-    ] {
-        pairs.push((format!("TAGGUARD_{key}"), value));
-    }
-    pairs
+    outputs(report, ",")
+        .into_iter()
+        .map(|(k, v)| (format!("TAGGUARD_{}", k.to_ascii_uppercase()), v))
+        .collect()
 }
 
 /// The pre-push hook's findings on stderr, where git shows a hook's output.
