@@ -27,6 +27,8 @@ pub struct Writer<'a> {
     /// Writes repeated after they provably did not land (`--retries`).
     pub retries: u32,
     pub settle: Duration,
+    /// The release being pushed: what a moved floating tag is compared with.
+    pub version: Option<&'a semver::Version>,
     pub progress: &'a (dyn Fn(Progress) + Sync),
 }
 

@@ -87,9 +87,22 @@ pub enum SkipReason {
     NewerRelease,
     /// Pre-releases never move floating tags.
     Prerelease,
-    /// Another writer moved the tag between the plan and the write; whether to a newer release
-    /// is not known, and floating tags only move forward.
+    /// Another writer moved the tag after this push looked it up: to a release at least as new
+    /// as this one (`held_by`), or to an image that is not known as a release of its scope.
+    /// Floating tags only move forward.
     MovedMeanwhile,
+}
+
+/// Which release the image a moved floating tag now holds belongs to, as far as the tags in
+/// its repository tell ([`Decision::again`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// A release at least as new as this push's, in the tag's scope.
+    Release(Version),
+    /// A release of the scope older than this push's, or an older build of it.
+    Older,
+    /// No release of the scope holds it (or the tag is not floating, or was not moved).
+    Unknown,
 }
 
 /// What was observed for one image × tag, to decide on.
@@ -152,14 +165,25 @@ impl Decision {
         format!("{}:{}", self.image, self.tag)
     }
 
-    /// The decision again, for a tag found at `current` right before its write. A floating tag
-    /// that another writer moved meanwhile is left alone: it may now hold a newer release.
-    pub fn again(&self, current: Option<&Digest>) -> Decision {
-        if self.floating.is_some() && current.is_some() && current != self.desired.as_ref() {
+    /// The decision again, for a tag found at `current` right before its write (or when read
+    /// back). A floating tag that another writer moved is decided by version: `holder` says
+    /// which release the image it now holds belongs to. Held by a release at least as new as
+    /// this one (`Held::Release`), or by an image that is no release of its scope
+    /// (`Held::Unknown`), it is left alone — floating tags only move forward; held by an older
+    /// release (`Held::Older`), it is moved forward.
+    pub fn again(&self, current: Option<&Digest>, holder: &Held) -> Decision {
+        let moved =
+            self.floating.is_some() && current.is_some() && current != self.desired.as_ref();
+        let held_by = match holder {
+            Held::Release(v) => Some(v.to_string()),
+            _ => None,
+        };
+        if moved && *holder != Held::Older {
             return Decision {
                 action: Action::Skip,
                 current: current.cloned(),
                 skip_reason: Some(SkipReason::MovedMeanwhile),
+                held_by,
                 ..self.clone()
             };
         }
@@ -318,13 +342,24 @@ impl fmt::Display for Decision {
                 self.revision.as_deref().unwrap_or("revision label"),
                 self.rule_label
             ),
-            (Action::Skip, _) if self.skip_reason == Some(SkipReason::MovedMeanwhile) => write!(
-                f,
-                "leave floating tag {}:{} alone: another writer moved it to {} after this push looked it up (floating tags only move forward)",
-                self.image,
-                self.tag,
-                digest(&self.current)
-            ),
+            (Action::Skip, _) if self.skip_reason == Some(SkipReason::MovedMeanwhile) => {
+                match &self.held_by {
+                    Some(v) => write!(
+                        f,
+                        "leave floating tag {}:{} alone: another writer moved it to release {v} ({}), at least as new as this push's (floating tags only move forward)",
+                        self.image,
+                        self.tag,
+                        digest(&self.current)
+                    ),
+                    None => write!(
+                        f,
+                        "leave floating tag {}:{} alone: another writer moved it to {} after this push looked it up, an image no release tag of its scope holds (floating tags only move forward)",
+                        self.image,
+                        self.tag,
+                        digest(&self.current)
+                    ),
+                }
+            }
             (Action::Skip, _) => match &self.held_by {
                 Some(v) => write!(
                     f,
@@ -474,12 +509,15 @@ mod tests {
             seen(None, Some(&a)),
         );
         assert_eq!(imm.action, Action::Create);
-        let again = imm.again(Some(&b));
+        let again = imm.again(Some(&b), &Held::Unknown);
         assert_eq!(
             (again.action, again.reason),
             (Action::Refuse, Some(RefusalReason::PointsElsewhere))
         );
-        assert_eq!(imm.again(Some(&a)).action, Action::Unchanged);
+        assert_eq!(
+            imm.again(Some(&a), &Held::Unknown).action,
+            Action::Unchanged
+        );
         let latest = decide_one(
             "r/app",
             &tag("latest", false, Some(Floating::Latest)),
@@ -487,7 +525,7 @@ mod tests {
             seen(Some(&c), Some(&a)),
         );
         assert_eq!(latest.action, Action::Move);
-        let again = latest.again(Some(&b));
+        let again = latest.again(Some(&b), &Held::Unknown);
         assert_eq!(
             (again.action, again.skip_reason),
             (Action::Skip, Some(SkipReason::MovedMeanwhile))
@@ -496,13 +534,31 @@ mod tests {
             again.to_string().contains("another writer moved it"),
             "{again}"
         );
+        // Moved to a newer (or the same) release: left, naming it; to an older one: moved
+        // forward from where it is now.
+        let newer = Version::new(1, 2, 7);
+        let left = latest.again(Some(&b), &Held::Release(newer));
+        assert_eq!(
+            (left.action, left.held_by.as_deref()),
+            (Action::Skip, Some("1.2.7"))
+        );
+        assert!(left.to_string().contains("to release 1.2.7"), "{left}");
+        let forward = latest.again(Some(&b), &Held::Older);
+        assert_eq!(
+            (forward.action, forward.current.as_ref()),
+            (Action::Move, Some(&b))
+        );
+        assert_eq!(
+            latest.again(Some(&a), &Held::Older).action,
+            Action::Unchanged
+        );
         let edge = decide_one(
             "r/app",
             &tag("edge", false, None),
             "p.yml",
             seen(Some(&c), Some(&a)),
         );
-        assert_eq!(edge.again(Some(&b)).action, Action::Move);
+        assert_eq!(edge.again(Some(&b), &Held::Unknown).action, Action::Move);
     }
 
     #[test]

@@ -19,18 +19,55 @@ pub fn hold(
     if !version.pre.is_empty() {
         return Some((SkipReason::Prerelease, None));
     }
-    let in_scope = |v: &Version| match kind {
-        Floating::Latest => true,
-        Floating::Major => v.major == version.major,
-        Floating::Minor => v.major == version.major && v.minor == version.minor,
-    };
     existing
         .iter()
         .filter_map(|t| release_of(t))
-        .filter(|v| v.pre.is_empty() && in_scope(v))
+        .filter(|v| v.pre.is_empty() && in_scope(kind, version, v))
         .filter(|v| cmp_precedence(v, version).is_gt())
         .max_by(cmp_precedence)
         .map(|v| (SkipReason::NewerRelease, Some(v)))
+}
+
+/// The stable releases among `tags` in the scope of a `kind` floating tag of release `version`,
+/// highest first, each with its tag.
+pub fn releases<'t>(
+    kind: Floating,
+    version: &Version,
+    tags: &'t [String],
+) -> Vec<(Version, &'t str)> {
+    let mut found: Vec<(Version, &str)> = tags
+        .iter()
+        .filter_map(|t| release_of(t).map(|v| (v, t.as_str())))
+        .filter(|(v, _)| v.pre.is_empty() && in_scope(kind, version, v))
+        .collect();
+    found.sort_by(|a, b| cmp_precedence(&b.0, &a.0));
+    found
+}
+
+/// Which release an image that a `kind` floating tag holds belongs to, given the tags that hold
+/// the same image (`holding`): the highest stable release of the scope among them, and how it
+/// compares with `version` (build metadata does not count). `None`: no release of the scope.
+pub fn placed(
+    kind: Floating,
+    version: &Version,
+    holding: &[String],
+) -> Option<(Version, std::cmp::Ordering)> {
+    releases(kind, version, holding)
+        .into_iter()
+        .next()
+        .map(|(v, _)| {
+            let order = cmp_precedence(&v, version);
+            (v, order)
+        })
+}
+
+/// Whether release `v` is in the scope of a `kind` floating tag of release `version`.
+fn in_scope(kind: Floating, version: &Version, v: &Version) -> bool {
+    match kind {
+        Floating::Latest => true,
+        Floating::Major => v.major == version.major,
+        Floating::Minor => v.major == version.major && v.minor == version.minor,
+    }
 }
 
 /// SemVer precedence: build metadata does not count.
@@ -100,5 +137,46 @@ mod tests {
             None
         );
         assert!(hold(Floating::Latest, &v("2.0.0"), &tags(&["v2.0.1"])).is_some());
+    }
+
+    #[test]
+    fn the_release_a_floating_tag_holds_and_how_it_compares() {
+        let repo = tags(&[
+            "1.2.0",
+            "1.2.7",
+            "v1.3.0",
+            "1.2.3",
+            "2.0.0",
+            "1.2.9-rc.1",
+            "latest",
+        ]);
+        let found = |kind| {
+            releases(kind, &v("1.2.3"), &repo)
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            found(Floating::Latest),
+            ["2.0.0", "v1.3.0", "1.2.7", "1.2.3", "1.2.0"]
+        );
+        assert_eq!(found(Floating::Minor), ["1.2.7", "1.2.3", "1.2.0"]);
+        use std::cmp::Ordering::*;
+        let on = |kind, holding: &[&str]| placed(kind, &v("1.2.3"), &tags(holding));
+        assert_eq!(
+            on(Floating::Latest, &["1.2.7", "latest"]),
+            Some((v("1.2.7"), Greater))
+        );
+        assert_eq!(
+            on(Floating::Latest, &["1.2.3_b.2"]),
+            Some((v("1.2.3+b.2"), Equal))
+        );
+        assert_eq!(
+            on(Floating::Latest, &["1.2.0", "1.2"]),
+            Some((v("1.2.0"), Less))
+        );
+        // Another line's release is no release of a minor tag's scope.
+        assert_eq!(on(Floating::Minor, &["1.3.0"]), None);
+        assert_eq!(on(Floating::Latest, &["sha-abc", "2.0.0-rc.1"]), None);
     }
 }

@@ -10,7 +10,9 @@ mod observe;
 mod targets;
 
 pub use decide::decide;
-pub use decision::{Action, Decision, RefusalReason, Seen, SkipReason, decide_one, same_digest};
+pub use decision::{
+    Action, Decision, Held, RefusalReason, Seen, SkipReason, decide_one, same_digest,
+};
 pub use dirty::{dirty_tree, precheck};
 pub use observe::{Observed, observe};
 pub use targets::{Target, targets};

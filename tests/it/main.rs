@@ -8,6 +8,7 @@ mod check_cli;
 mod check_secrets;
 mod cli;
 mod container;
+mod converge;
 mod copy;
 mod docker_engine;
 mod faults;
