@@ -10,6 +10,7 @@ mod cli;
 mod container;
 mod converge;
 mod copy;
+mod crash;
 mod docker_engine;
 mod faults;
 mod faults_cli;
