@@ -82,7 +82,13 @@ fn intents(decisions: &[Decision]) -> Vec<(String, Vec<Digest>)> {
                 intents.len() - 1
             }
         };
-        if let Some(digest) = &d.desired
+        // A tag found holding the image names its digest even where the source's is not
+        // known before pushing (a Docker engine image).
+        let digest = match d.action {
+            Action::Unchanged => d.current.as_ref(),
+            _ => d.desired.as_ref(),
+        };
+        if let Some(digest) = digest
             && !intents[at].1.contains(digest)
         {
             intents[at].1.push(digest.clone());

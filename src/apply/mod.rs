@@ -153,6 +153,7 @@ pub async fn apply(
         retries: registries.retries(),
         settle: options.settle,
         version,
+        docker_started: std::sync::OnceLock::new(),
         progress: options.progress,
     };
     phases::run(&writer, &refs, &writes, known, &mut applied, done).await;

@@ -29,6 +29,9 @@ pub struct Writer<'a> {
     pub settle: Duration,
     /// The release being pushed: what a moved floating tag is compared with.
     pub version: Option<&'a semver::Version>,
+    /// When this run's first `docker push` started: `--docker-push-deadline` bounds them all
+    /// together, not each tag's.
+    pub docker_started: std::sync::OnceLock<Instant>,
     pub progress: &'a (dyn Fn(Progress) + Sync),
 }
 
@@ -101,7 +104,10 @@ impl Writer<'_> {
             (Some(m), _) => (&m.bytes, &m.media_type),
             (None, Content::Manifest { bytes, media_type }) => (bytes, media_type),
             (None, Content::Docker { image }) => {
-                return docker_push(image, name, &self.registries.docker_limits());
+                let limits = self.registries.docker_limits();
+                let started = *self.docker_started.get_or_init(Instant::now);
+                let left = limits.push_total.saturating_sub(started.elapsed());
+                return docker_push(image, name, &limits, left);
             }
         };
         let client = match self.registries.client(&reference.registry) {
@@ -164,8 +170,14 @@ impl Writer<'_> {
     }
 }
 
-fn docker_push(image: &str, target: &str, limits: &docker::DockerLimits) -> Outcome {
-    let pushed = docker::tag(image, target, limits).and_then(|()| docker::push(target, limits));
+fn docker_push(
+    image: &str,
+    target: &str,
+    limits: &docker::DockerLimits,
+    left: Duration,
+) -> Outcome {
+    let pushed =
+        docker::tag(image, target, limits).and_then(|()| docker::push(target, limits, left));
     match pushed {
         Ok(digest) => Outcome::Landed {
             digest,

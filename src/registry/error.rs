@@ -261,6 +261,16 @@ pub enum RegistryError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// This run could not set up a client for the host earlier (its credentials could not be
+    /// read); the credential helper is not started again.
+    #[error("{first} (credentials are looked up once per registry and run)")]
+    #[diagnostic(
+        code(tagguard::registry::credentials),
+        help(
+            "fix what the first message names; tagguard does not ask a failing credential helper twice in one run"
+        )
+    )]
+    ClientBefore { host: String, first: String },
     #[error("registry {host}: {source}")]
     #[diagnostic(code(tagguard::registry::credentials))]
     Credentials {
@@ -305,6 +315,7 @@ impl RegistryError {
             | InsecureScheme { .. }
             | CaFile { .. }
             | Credentials { .. }
+            | ClientBefore { .. }
             | Stalled { .. } => WriteFate::NotApplied,
             // Sent, and the answer is lost or cannot be trusted.
             Timeout { .. }

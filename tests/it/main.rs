@@ -18,6 +18,7 @@ mod faults_guard;
 mod faults_injection;
 mod faults_push;
 mod faults_secrets;
+mod faults_wait;
 mod gitlab;
 mod hook;
 mod policy;
