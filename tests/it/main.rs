@@ -21,6 +21,7 @@ mod faults_secrets;
 mod faults_wait;
 mod gitlab;
 mod hook;
+mod messages;
 mod policy;
 mod push;
 mod race;
