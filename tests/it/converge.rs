@@ -124,6 +124,8 @@ fn eight_concurrent_releases_end_on_the_highest() {
         .map(|c| c.wait_with_output().unwrap())
         .collect();
     let highest = &releases[7].1;
+    let exits: Vec<i32> = outs.iter().map(code).collect();
+    report(&format!("eight concurrent releases: exit codes {exits:?}"));
     for ((v, digest), out) in releases.iter().zip(&outs) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         match code(out) {
@@ -157,4 +159,12 @@ fn eight_concurrent_releases_end_on_the_highest() {
         .filter(|f| f.to_string().contains("floating"))
         .collect();
     assert!(behind.is_empty(), "audit: {report}");
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "the figures docs/push-protocol.md records"
+)]
+fn report(line: &str) {
+    eprintln!("{line}");
 }
