@@ -193,13 +193,14 @@ pub(super) async fn place(
             Ok(held @ Held::Release(_)) => {
                 applied.decisions[c.index] = d.again(Some(&c.found), &held);
                 let left = &applied.decisions[c.index];
+                let release = left.held_by.clone().unwrap_or_default();
                 applied.findings.push(
                     Finding::new(
                         code::MOVED_MEANWHILE,
                         Severity::Warning,
                         format!(
-                            "the registry acknowledged the write of {subject} at {}, and another writer has moved it forward since: {left}",
-                            c.written
+                            "the registry acknowledged the write of {subject} at {}, and another writer has since moved it forward to release {release} ({}): left there (floating tags only move forward)",
+                            c.written, c.found
                         ),
                     )
                     .about(subject),
