@@ -236,20 +236,16 @@ fn redecide(
     let mut go = true;
     for ((&i, look), held) in items.iter().zip(looks).zip(held) {
         let decision = &mut applied.decisions[i];
+        let failed = |message: String| {
+            Finding::new(code::PUSH_FAILED, Severity::Error, message).about(decision.reference())
+        };
         let look = match look {
             Ok(look) => look,
             Err(e) => {
-                applied.findings.push(
-                    Finding::new(
-                        code::PUSH_FAILED,
-                        Severity::Error,
-                        format!(
-                            "could not look {} up again right before writing it: {e}",
-                            refs[i]
-                        ),
-                    )
-                    .about(decision.reference()),
-                );
+                applied.findings.push(failed(format!(
+                    "could not look {} up again right before writing it: {e}",
+                    refs[i]
+                )));
                 go = false;
                 continue;
             }
@@ -258,16 +254,11 @@ fn redecide(
             Ok(held) => held.unwrap_or(Held::Unknown),
             Err(e) => {
                 applied.findings.push(
-                    Finding::new(
-                        code::PUSH_FAILED,
-                        Severity::Error,
-                        format!(
-                            "another writer moved {} to {} after this push looked it up, and which release that is could not be read: {e}",
-                            decision.reference(),
-                            holds(look.found.as_ref())
-                        ),
-                    )
-                    .about(decision.reference())
+                    failed(format!(
+                        "another writer moved {} to {} after this push looked it up, and which release that is could not be read: {e}",
+                        decision.reference(),
+                        holds(look.found.as_ref())
+                    ))
                     .help("run the push again: it decides the floating tag from what it holds then"),
                 );
                 go = false;

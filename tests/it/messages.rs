@@ -27,6 +27,20 @@ fn push(repo: &Repo, host: &str, built: &str, extra: &[&str]) -> Run {
         .run()
 }
 
+/// A registry with an image to push, behind a proxy that answers the write of `1.0.0` with
+/// `fault`.
+fn faulty_tag_write(fault: Fault) -> (Registry, String, FaultProxy) {
+    let r = Registry::start(Mode::Plain);
+    let built = r.seed(&Image::random(), "acme/app", "build");
+    let proxy = FaultProxy::start(&r.host, &[]);
+    proxy.rule(put_1_0_0(fault));
+    (r, built, proxy)
+}
+
+fn put_1_0_0(fault: Fault) -> Rule {
+    Rule::new(Some("PUT"), "/v2/acme/app/manifests/1.0.0", fault)
+}
+
 #[test]
 fn wrong_credentials_are_one_message_naming_the_registry_the_source_and_what_to_do() {
     let r = Registry::start(Mode::Basic);
@@ -63,15 +77,8 @@ fn wrong_credentials_are_one_message_naming_the_registry_the_source_and_what_to_
 
 #[test]
 fn a_registrys_error_detail_reaches_the_message() {
-    let r = Registry::start(Mode::Plain);
-    let built = r.seed(&Image::random(), "acme/app", "build");
-    let proxy = FaultProxy::start(&r.host, &[]);
-    proxy.rule(Rule::new(
-        Some("PUT"),
-        "/v2/acme/app/manifests/1.0.0",
-        Fault::status(500).with_body(
-            br#"{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":"filesystem: write /var/lib/registry/docker/registry/v2/repositories/acme/app/_manifests/tags/1.0.0/current/link: no space left on device"}]}"#,
-        ),
+    let (_r, built, proxy) = faulty_tag_write(Fault::status(500).with_body(
+        br#"{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":"filesystem: write /var/lib/registry/docker/registry/v2/repositories/acme/app/_manifests/tags/1.0.0/current/link: no space left on device"}]}"#,
     ));
     let run = push(&repo(), &proxy.host(), &built, &[]).code(1);
     let report = run.json();
@@ -87,11 +94,9 @@ fn a_registrys_error_detail_reaches_the_message() {
 fn an_acknowledged_write_the_registry_did_not_store_is_named_as_such() {
     let r = Registry::start(Mode::Plain);
     let built = r.seed(&Image::random(), "acme/app", "build");
-    let proxy = FaultProxy::start(&r.host, &[]);
     // The registry answers 201 with this push's digest, and stores nothing.
-    proxy.rule(Rule::new(
-        Some("PUT"),
-        "/v2/acme/app/manifests/1.0.0",
+    let proxy = FaultProxy::start(&r.host, &[]);
+    proxy.rule(put_1_0_0(
         Fault::status(201).with_header("Docker-Content-Digest", built.clone()),
     ));
     let run = push(&repo(), &proxy.host(), &built, &["--settle", "0"]).code(1);
