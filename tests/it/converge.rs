@@ -7,7 +7,8 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::cmd::tagguard;
+use crate::support::cmd::{Run, tagguard};
+use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
 use crate::support::git::Repo;
 use crate::support::registry::{Image, Mode, Registry};
 
@@ -167,4 +168,89 @@ fn eight_concurrent_releases_end_on_the_highest() {
 )]
 fn report(line: &str) {
     eprintln!("{line}");
+}
+
+/// `latest` on release 1.0.0; the push of 1.1.0 writes it, the registry acknowledges and keeps
+/// the old image (`lost` times): the read-back finds an older release, and the tag is moved
+/// forward again, each round looking it up again.
+fn release_over_a_lost_write(lost: usize) -> (Registry, FaultProxy, String, Run) {
+    let r = Registry::start(Mode::Plain);
+    let old_image = Image::random();
+    r.seed(&old_image, "acme/app", "1.0.0");
+    r.seed(&old_image, "acme/app", "latest");
+    let new = r.seed(&Image::random(), "acme/app", "build");
+    let proxy = FaultProxy::start(&r.host, &[]);
+    proxy.rule(
+        Rule::new(
+            Some("PUT"),
+            "/v2/acme/app/manifests/latest",
+            Fault::status(201).with_header("Docker-Content-Digest", new.clone()),
+        )
+        .first(lost),
+    );
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: latest\n    floating: latest\n    when: stable-release\n",
+    );
+    repo.commit("policy");
+    let run = tagguard(repo.path())
+        .args([
+            "push",
+            "--git-tag",
+            "v1.1.0",
+            "--format",
+            "json",
+            "--settle",
+            "0",
+        ])
+        .args(["--image", &format!("{}/acme/app", proxy.host())])
+        .args(["--source", &format!("{}/acme/app@{new}", proxy.host())])
+        .run();
+    (r, proxy, new, run)
+}
+
+#[test]
+fn a_floating_tag_read_back_on_an_older_release_is_moved_forward_again() {
+    let (r, proxy, new, run) = release_over_a_lost_write(2);
+    let run = run.success();
+    assert_eq!(r.digest_of("acme/app", "latest"), Some(new.clone()));
+    assert_eq!(proxy.count("PUT", "/v2/acme/app/manifests/latest"), 3);
+    let report = run.json();
+    let latest = report["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["tag"] == "latest")
+        .unwrap()
+        .clone();
+    assert_eq!(latest["verified"], true, "{report}");
+}
+
+#[test]
+fn a_floating_tag_moved_back_in_every_round_is_named() {
+    let (r, proxy, new, run) = release_over_a_lost_write(usize::MAX);
+    let report = run.code(1).json();
+    // The write and 3 more rounds, then it says so.
+    assert_eq!(proxy.count("PUT", "/v2/acme/app/manifests/latest"), 4);
+    assert_eq!(
+        r.digest_of("acme/app", "latest"),
+        r.digest_of("acme/app", "1.0.0")
+    );
+    assert_ne!(r.digest_of("acme/app", "latest"), Some(new));
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "tagguard::push::race")
+        .unwrap()
+        .clone();
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("was moved forward 3 more times and read back each time at an older release"),
+        "{finding}"
+    );
+    assert_eq!(report["verified"], false);
 }
