@@ -183,10 +183,9 @@ async fn round(
     if stopped || last {
         tell(applied);
     }
-    let settles = landed.iter().any(|l| {
-        let d = &applied.decisions[l.index];
-        d.immutable || d.floating.is_some()
-    });
+    let settles = landed
+        .iter()
+        .any(|l| writer.settles(&applied.decisions[l.index]));
     if settles && !writer.settle.is_zero() {
         let latest = landed
             .iter()

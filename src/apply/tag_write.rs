@@ -76,6 +76,13 @@ pub enum WriteError {
 }
 
 impl Writer<'_> {
+    /// Whether a write of `d` must settle (docs/push-protocol.md): an immutable tag, and a
+    /// floating tag of a release (which converges on the highest release only so). A floating
+    /// tag outside a release has no version to order by, and moves on every push.
+    pub fn settles(&self, d: &crate::plan::Decision) -> bool {
+        d.immutable || (d.floating.is_some() && self.version.is_some())
+    }
+
     /// Looks `reference` up (HEAD).
     pub async fn look(&self, reference: &Reference) -> Result<Look, RegistryError> {
         let sent = Instant::now();

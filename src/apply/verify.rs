@@ -64,7 +64,7 @@ pub(super) fn judge(
             Ok(back) if back.found.as_ref() != Some(&l.digest) => {
                 race(&subject, Some(&l.digest), back.found.as_ref())
             }
-            Ok(_) if (d.immutable || d.floating.is_some()) && slow => unsettled(writer, l, d),
+            Ok(_) if writer.settles(d) && slow => unsettled(writer, l, d),
             Ok(_) => {
                 let (image, tag) = (d.image.clone(), d.tag.clone());
                 if let Some(w) = applied
