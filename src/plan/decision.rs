@@ -93,18 +93,6 @@ pub enum SkipReason {
     MovedMeanwhile,
 }
 
-/// Which release the image a moved floating tag now holds belongs to, as far as the tags in
-/// its repository tell ([`Decision::again`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Held {
-    /// A release at least as new as this push's, in the tag's scope.
-    Release(Version),
-    /// A release of the scope older than this push's, or an older build of it.
-    Older,
-    /// No release of the scope holds it (or the tag is not floating, or was not moved).
-    Unknown,
-}
-
 /// What was observed for one image × tag, to decide on.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Seen<'a> {
@@ -163,37 +151,6 @@ impl Decision {
 
     pub fn reference(&self) -> String {
         format!("{}:{}", self.image, self.tag)
-    }
-
-    /// The decision again, for a tag found at `current` right before its write (or when read
-    /// back). A floating tag that another writer moved is decided by version: `holder` says
-    /// which release the image it now holds belongs to. Held by a release at least as new as
-    /// this one (`Held::Release`), or by an image that is no release of its scope
-    /// (`Held::Unknown`), it is left alone — floating tags only move forward; held by an older
-    /// release (`Held::Older`), it is moved forward.
-    pub fn again(&self, current: Option<&Digest>, holder: &Held) -> Decision {
-        let moved =
-            self.floating.is_some() && current.is_some() && current != self.desired.as_ref();
-        let held_by = match holder {
-            Held::Release(v) => Some(v.to_string()),
-            _ => None,
-        };
-        if moved && *holder != Held::Older {
-            return Decision {
-                action: Action::Skip,
-                current: current.cloned(),
-                skip_reason: Some(SkipReason::MovedMeanwhile),
-                held_by,
-                ..self.clone()
-            };
-        }
-        let seen = Seen {
-            current,
-            desired: self.desired.as_ref(),
-            same_image: same_digest(current, self.desired.as_ref()),
-            ..Seen::default()
-        };
-        self.clone().decided(seen)
     }
 
     /// The planner's finding for a refusal.
@@ -265,7 +222,7 @@ pub fn decide_one(image: &str, tag: &ComputedTag, policy: &str, seen: Seen<'_>) 
 
 impl Decision {
     /// This tag's decision for what `seen` observed.
-    fn decided(self, seen: Seen<'_>) -> Decision {
+    pub(super) fn decided(self, seen: Seen<'_>) -> Decision {
         let hold = seen.hold.filter(|_| self.floating.is_some());
         let keep = self.immutable
             && self.on_conflict == OnConflict::KeepSameRevision
@@ -392,10 +349,14 @@ impl fmt::Display for Decision {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn tag(name: &str, immutable: bool, floating: Option<Floating>) -> ComputedTag {
+    pub(in crate::plan) fn tag(
+        name: &str,
+        immutable: bool,
+        floating: Option<Floating>,
+    ) -> ComputedTag {
         ComputedTag {
             tag: name.into(),
             immutable,
@@ -408,13 +369,16 @@ mod tests {
         }
     }
 
-    fn d(c: char) -> Digest {
+    pub(in crate::plan) fn d(c: char) -> Digest {
         format!("sha256:{}", c.to_string().repeat(64))
             .parse()
             .unwrap()
     }
 
-    fn seen<'a>(current: Option<&'a Digest>, desired: Option<&'a Digest>) -> Seen<'a> {
+    pub(in crate::plan) fn seen<'a>(
+        current: Option<&'a Digest>,
+        desired: Option<&'a Digest>,
+    ) -> Seen<'a> {
         Seen {
             current,
             desired,
@@ -497,68 +461,6 @@ mod tests {
         // Holds only apply to floating tags.
         let imm = tag("1.9.1", true, None);
         assert_eq!(decide_one("r/app", &imm, "p.yml", s).action, Action::Refuse);
-    }
-
-    #[test]
-    fn deciding_again_right_before_the_write() {
-        let (a, b, c) = (d('a'), d('b'), d('c'));
-        let imm = decide_one(
-            "r/app",
-            &tag("1.2.3", true, None),
-            "p.yml",
-            seen(None, Some(&a)),
-        );
-        assert_eq!(imm.action, Action::Create);
-        let again = imm.again(Some(&b), &Held::Unknown);
-        assert_eq!(
-            (again.action, again.reason),
-            (Action::Refuse, Some(RefusalReason::PointsElsewhere))
-        );
-        assert_eq!(
-            imm.again(Some(&a), &Held::Unknown).action,
-            Action::Unchanged
-        );
-        let latest = decide_one(
-            "r/app",
-            &tag("latest", false, Some(Floating::Latest)),
-            "p.yml",
-            seen(Some(&c), Some(&a)),
-        );
-        assert_eq!(latest.action, Action::Move);
-        let again = latest.again(Some(&b), &Held::Unknown);
-        assert_eq!(
-            (again.action, again.skip_reason),
-            (Action::Skip, Some(SkipReason::MovedMeanwhile))
-        );
-        assert!(
-            again.to_string().contains("another writer moved it"),
-            "{again}"
-        );
-        // Moved to a newer (or the same) release: left, naming it; to an older one: moved
-        // forward from where it is now.
-        let newer = Version::new(1, 2, 7);
-        let left = latest.again(Some(&b), &Held::Release(newer));
-        assert_eq!(
-            (left.action, left.held_by.as_deref()),
-            (Action::Skip, Some("1.2.7"))
-        );
-        assert!(left.to_string().contains("to release 1.2.7"), "{left}");
-        let forward = latest.again(Some(&b), &Held::Older);
-        assert_eq!(
-            (forward.action, forward.current.as_ref()),
-            (Action::Move, Some(&b))
-        );
-        assert_eq!(
-            latest.again(Some(&a), &Held::Older).action,
-            Action::Unchanged
-        );
-        let edge = decide_one(
-            "r/app",
-            &tag("edge", false, None),
-            "p.yml",
-            seen(Some(&c), Some(&a)),
-        );
-        assert_eq!(edge.again(Some(&b), &Held::Unknown).action, Action::Move);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Observing is the network part ([`observe`]); deciding is a pure function of the computed
 //! tags, the source image and the observed state ([`decide`]).
 
+mod again;
 pub mod decide;
 mod decision;
 mod dirty;
@@ -9,10 +10,9 @@ pub mod floating;
 mod observe;
 mod targets;
 
+pub use again::Held;
 pub use decide::decide;
-pub use decision::{
-    Action, Decision, Held, RefusalReason, Seen, SkipReason, decide_one, same_digest,
-};
+pub use decision::{Action, Decision, RefusalReason, Seen, SkipReason, decide_one, same_digest};
 pub use dirty::{dirty_tree, precheck};
 pub use observe::{Observed, observe};
 pub use targets::{Target, targets};
