@@ -1,11 +1,12 @@
 //! The Docker engine, through the `docker` CLI: the only place tagguard runs it. The engine's
 //! own login (`docker login`) is what `docker push` uses. Every command runs under a deadline of
-//! silence ([`DockerLimits`]) and is killed after it.
+//! silence ([`DockerLimits`]) and is killed after it; `docker push` also under a deadline for the
+//! whole push, and its retry countdown ("Retrying in 5 seconds") is not progress.
 
 use std::process::Command;
 use std::time::Duration;
 
-use crate::registry::process::{RunError, run_watched};
+use crate::registry::process::{RunError, Watch, run_watched};
 use crate::registry::{Digest, TransportConfig};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -41,6 +42,16 @@ pub enum DockerError {
         )
     )]
     Silent { args: String, after: Duration },
+    #[error("`docker {args}` was stopped: this run's docker pushes together reached their deadline of {}s (--docker-push-deadline)", .after.as_secs())]
+    #[diagnostic(
+        code(tagguard::docker::overdue),
+        help(
+            "the Docker engine kept retrying (or the upload is slower than the deadline allows); \
+             check that the engine reaches the registry (`docker push` by hand shows its \
+             retries), or raise --docker-push-deadline (TAGGUARD_DOCKER_PUSH_DEADLINE)"
+        )
+    )]
+    Overdue { args: String, after: Duration },
 }
 
 /// How long a `docker` command may print nothing before it is killed.
@@ -51,7 +62,12 @@ pub struct DockerLimits {
     /// `push`: prints a line when a layer changes state, so a large layer on a slow link is
     /// silent for as long as its upload takes.
     pub push: Duration,
+    /// The longest a whole `docker push` may take (`--docker-push-deadline`).
+    pub push_total: Duration,
 }
+
+/// The default of `--docker-push-deadline`: 30 minutes.
+pub const PUSH_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 impl Default for DockerLimits {
     fn default() -> Self {
@@ -70,24 +86,28 @@ impl DockerLimits {
             push: (timeout * 4)
                 .saturating_mul(attempts)
                 .max(Duration::from_secs(120)),
+            push_total: PUSH_DEADLINE,
         }
     }
 }
 
-fn run(args: &[&str], silence: Duration) -> Result<String, DockerError> {
+fn run(args: &[&str], watch: Watch) -> Result<String, DockerError> {
     let shown = args.join(" ");
     log::debug!("running docker {shown}");
-    let out =
-        run_watched(Command::new("docker").args(args), b"", silence).map_err(|e| match e {
-            RunError::Spawn(source) => DockerError::Spawn {
-                args: shown.clone(),
-                source,
-            },
-            RunError::Silent(after) => DockerError::Silent {
-                args: shown.clone(),
-                after,
-            },
-        })?;
+    let out = run_watched(Command::new("docker").args(args), b"", watch).map_err(|e| match e {
+        RunError::Spawn(source) => DockerError::Spawn {
+            args: shown.clone(),
+            source,
+        },
+        RunError::Silent(after) => DockerError::Silent {
+            args: shown.clone(),
+            after,
+        },
+        RunError::Overdue(after) => DockerError::Overdue {
+            args: shown.clone(),
+            after,
+        },
+    })?;
     if !out.status.success() {
         return Err(DockerError::Failed {
             args: shown,
@@ -103,7 +123,7 @@ fn run(args: &[&str], silence: Duration) -> Result<String, DockerError> {
 /// digest instead; [`identity`] says which.)
 pub fn image_id(image: &str, limits: &DockerLimits) -> Result<Digest, DockerError> {
     let args = ["image", "inspect", "--format", "{{.Id}}", image];
-    let out = run(&args, limits.quick)?;
+    let out = run(&args, Watch::silence(limits.quick))?;
     out.trim().parse().map_err(|_| DockerError::NoDigest {
         args: args.join(" "),
         output: out.trim().to_owned(),
@@ -122,7 +142,7 @@ pub enum IdKind {
 pub fn identity(limits: &DockerLimits) -> Result<IdKind, DockerError> {
     let out = run(
         &["info", "--format", "{{json .DriverStatus}}"],
-        limits.quick,
+        Watch::silence(limits.quick),
     )?;
     Ok(if out.contains("io.containerd.snapshotter") {
         IdKind::Manifest
@@ -132,13 +152,25 @@ pub fn identity(limits: &DockerLimits) -> Result<IdKind, DockerError> {
 }
 
 pub fn tag(image: &str, target: &str, limits: &DockerLimits) -> Result<(), DockerError> {
-    run(&["tag", image, target], limits.quick).map(drop)
+    run(&["tag", image, target], Watch::silence(limits.quick)).map(drop)
 }
 
-/// Pushes `target` and returns the manifest digest the engine reports.
-pub fn push(target: &str, limits: &DockerLimits) -> Result<Digest, DockerError> {
+/// Pushes `target` and returns the manifest digest the engine reports. `left`: what is left of
+/// the run's `limits.push_total` for its docker pushes.
+pub fn push(target: &str, limits: &DockerLimits, left: Duration) -> Result<Digest, DockerError> {
     let args = ["push", target];
-    let out = run(&args, limits.push)?;
+    let watch = Watch {
+        idle: limits.push,
+        total: Some(left.max(Duration::from_millis(1))),
+        progress: is_progress,
+    };
+    let out = run(&args, watch).map_err(|e| match e {
+        DockerError::Overdue { args, .. } => DockerError::Overdue {
+            args,
+            after: limits.push_total,
+        },
+        other => other,
+    })?;
     // The last line says `TAG: digest: sha256:… size: N` (`--quiet` leaves the digest out on
     // some engines, so it is not used).
     out.split(|c: char| c.is_whitespace() || c == '@')
@@ -149,15 +181,38 @@ pub fn push(target: &str, limits: &DockerLimits) -> Result<Digest, DockerError> 
         })
 }
 
+/// Whether output of `docker push` is progress: any line but the engine's retry countdown
+/// (`<layer>: Retrying in 5 seconds`), which it prints every second while it gets nowhere.
+fn is_progress(output: &[u8]) -> bool {
+    String::from_utf8_lossy(output)
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .any(|line| !line.is_empty() && !line.contains("Retrying in "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_countdown_is_no_progress() {
+        assert!(!is_progress(b"5f70bf18a086: Retrying in 5 seconds\n"));
+        assert!(!is_progress(
+            b"5f70bf18a086: Retrying in 2 seconds\r5f70bf18a086: Retrying in 1 second\r\n"
+        ));
+        assert!(is_progress(b"5f70bf18a086: Pushed\n"));
+        assert!(is_progress(
+            b"5f70bf18a086: Retrying in 1 second\n5f70bf18a086: Pushing\n"
+        ));
+        assert!(!is_progress(b"\n"));
+    }
 
     #[test]
     fn limits_follow_timeout_and_retries() {
         let d = DockerLimits::default();
         assert_eq!(d.quick, Duration::from_secs(30));
         assert_eq!(d.push, Duration::from_secs(240));
+        assert_eq!(d.push_total, Duration::from_secs(1800));
         let mut t = TransportConfig {
             timeout: Duration::from_secs(3),
             ..TransportConfig::default()

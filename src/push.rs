@@ -4,7 +4,7 @@
 use crate::apply::{self, ApplyOptions, Wrote};
 use crate::audit::record as audit;
 use crate::audit::{RecordMeta, Subject};
-use crate::plan::{self, Decision};
+use crate::plan::{self, Action, Decision};
 use crate::registries::Registries;
 use crate::registry::{Digest, Reference};
 use crate::report::{Finding, Report, Severity, Status, code};
@@ -53,6 +53,7 @@ pub async fn run(
         ..meta.clone()
     });
     let record = record.as_ref();
+    let version = computed.version.as_ref();
     let (done, written) = tokio::sync::oneshot::channel();
     // Recording runs beside the writes: what it needs is read while the tags are written, and
     // the records are put while the last phase is read back (see `record`).
@@ -65,7 +66,7 @@ pub async fn run(
         }
     };
     let (applied, failures) = tokio::join!(
-        apply::apply(plan, registries, options, Some(done)),
+        apply::apply(plan, version, registries, options, Some(done)),
         recording
     );
     report.decisions = applied.decisions;
@@ -75,10 +76,12 @@ pub async fn run(
     report
 }
 
-/// Each image the plan writes to, with the images (digests) it will write there.
+/// Each image the plan writes to or finds already holding this push's image (a re-run after
+/// a killed push: what it wrote is recorded now), with the images (digests) concerned there.
 fn intents(decisions: &[Decision]) -> Vec<(String, Vec<Digest>)> {
     let mut intents: Vec<(String, Vec<Digest>)> = Vec::new();
-    for d in decisions.iter().filter(|d| d.action.writes()) {
+    let covered = |d: &&Decision| d.action.writes() || d.action == Action::Unchanged;
+    for d in decisions.iter().filter(covered) {
         let at = match intents.iter().position(|(image, _)| *image == d.image) {
             Some(at) => at,
             None => {
@@ -86,7 +89,13 @@ fn intents(decisions: &[Decision]) -> Vec<(String, Vec<Digest>)> {
                 intents.len() - 1
             }
         };
-        if let Some(digest) = &d.desired
+        // A tag found holding the image names its digest even where the source's is not
+        // known before pushing (a Docker engine image).
+        let digest = match d.action {
+            Action::Unchanged => d.current.as_ref(),
+            _ => d.desired.as_ref(),
+        };
+        if let Some(digest) = digest
             && !intents[at].1.contains(digest)
         {
             intents[at].1.push(digest.clone());
@@ -116,7 +125,7 @@ async fn record_writes(
     });
     let (prepared, written) = tokio::join!(futures_util::future::join_all(repositories), written);
     // Told nothing: nothing was written.
-    let Ok(Wrote { written, manifests }) = written else {
+    let Ok(Wrote { covered, manifests }) = written else {
         return Vec::new();
     };
     // The descriptors the push knows save the record a lookup of each image.
@@ -129,16 +138,16 @@ async fn record_writes(
         })
         .collect();
     let finishes = prepared.into_iter().map(|p| {
-        let (written, known) = (&written, &known);
+        let (covered, known) = (&covered, &known);
         async move {
             let (image, reference, client, prepared) = match p {
                 Ok(p) => p,
                 Err(f) => return vec![f],
             };
-            let pairs: Vec<(String, Digest)> = written
+            let pairs: Vec<(String, Digest)> = covered
                 .iter()
-                .filter(|w| w.image == *image)
-                .map(|w| (w.tag.clone(), w.digest.clone()))
+                .filter(|(i, _, _)| i == image)
+                .map(|(_, tag, digest)| (tag.clone(), digest.clone()))
                 .collect();
             let (targets, unknown) =
                 audit::targets(&client, &reference.repository, &pairs, known).await;

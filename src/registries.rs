@@ -15,11 +15,17 @@ use crate::registry::{CredentialConfig, RegistryClient, RegistryError, Transport
 pub struct RegistryConfig {
     pub credentials: CredentialConfig,
     pub transport: TransportConfig,
+    /// The longest a whole `docker push` may take; `None`: [`crate::docker::PUSH_DEADLINE`].
+    pub docker_push_deadline: Option<std::time::Duration>,
 }
 
 pub struct Registries {
     config: RegistryConfig,
     clients: Mutex<BTreeMap<String, Arc<RegistryClient>>>,
+    /// Hosts whose client could not be made (credentials that could not be read: a helper
+    /// that failed or never answered), with the first error as it was said. A helper is
+    /// started at most once per host and run, so its deadline bounds the run's wait for it.
+    failed: Mutex<BTreeMap<String, String>>,
 }
 
 impl Registries {
@@ -27,6 +33,7 @@ impl Registries {
         Registries {
             config,
             clients: Mutex::new(BTreeMap::new()),
+            failed: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -36,13 +43,24 @@ impl Registries {
         if let Some(c) = clients.get(host) {
             return Ok(c.clone());
         }
-        let c = Arc::new(RegistryClient::new(
-            host,
-            &self.config.credentials,
-            &self.config.transport,
-        )?);
-        clients.insert(host.to_owned(), c.clone());
-        Ok(c)
+        let mut failed = self.failed.lock().expect("registry failures lock");
+        if let Some(first) = failed.get(host) {
+            return Err(RegistryError::ClientBefore {
+                host: host.to_owned(),
+                first: first.clone(),
+            });
+        }
+        match RegistryClient::new(host, &self.config.credentials, &self.config.transport) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                clients.insert(host.to_owned(), c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                failed.insert(host.to_owned(), e.to_string());
+                Err(e)
+            }
+        }
     }
 
     /// Requests in flight at once.
@@ -52,7 +70,14 @@ impl Registries {
 
     /// How long `docker` commands may stay silent, from the same limits.
     pub fn docker_limits(&self) -> DockerLimits {
-        DockerLimits::from_transport(&self.config.transport)
+        let limits = DockerLimits::from_transport(&self.config.transport);
+        DockerLimits {
+            push_total: self
+                .config
+                .docker_push_deadline
+                .unwrap_or(limits.push_total),
+            ..limits
+        }
     }
 
     /// How often a transiently failed request is tried again (`--retries`).

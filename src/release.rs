@@ -129,6 +129,24 @@ impl Scope {
     }
 }
 
+/// Every stable release in `scope` among `tags` (see [`version_of_tag`]), newest first, each
+/// with its tag.
+pub fn releases_in_scope<'a>(
+    scope: &Scope,
+    tags: impl IntoIterator<Item = &'a str>,
+) -> Vec<(Version, &'a str)> {
+    let mut found: Vec<(Version, &str)> = tags
+        .into_iter()
+        .filter_map(|t| {
+            version_of_tag(t)
+                .filter(|v| scope.contains(v))
+                .map(|v| (v, t))
+        })
+        .collect();
+    found.sort_by(|a, b| cmp_precedence(&b.0, &a.0));
+    found
+}
+
 /// The newest stable release in `scope` among `tags` (a repository's tags, see
 /// [`version_of_tag`]): its version and every tag that names it (build metadata aside, `1.2.3`
 /// and `v1.2.3_b.2` name the same release). `None` when no tag is a release in the scope.
@@ -246,5 +264,44 @@ mod tests {
             tag_text(&Version::parse("1.2.3-rc.1+build.7").unwrap()),
             "1.2.3-rc.1_build.7"
         );
+    }
+
+    #[test]
+    fn the_releases_of_a_scope_newest_first_and_the_one_an_image_holds() {
+        let repo = [
+            "1.2.0",
+            "1.2.7",
+            "v1.3.0",
+            "1.2.3",
+            "2.0.0",
+            "1.2.9-rc.1",
+            "latest",
+        ];
+        let v = |s: &str| Version::parse(s).unwrap();
+        let found = |kind| {
+            releases_in_scope(&Scope::of(kind, &v("1.2.3")), repo)
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            found(Floating::Latest),
+            ["2.0.0", "v1.3.0", "1.2.7", "1.2.3", "1.2.0"]
+        );
+        assert_eq!(found(Floating::Minor), ["1.2.7", "1.2.3", "1.2.0"]);
+        let newest = |kind, holding: &[&'static str]| {
+            newest_in_scope(&Scope::of(kind, &v("1.2.3")), holding.iter().copied()).map(|(v, _)| v)
+        };
+        assert_eq!(
+            newest(Floating::Latest, &["1.2.7", "latest"]),
+            Some(v("1.2.7"))
+        );
+        assert_eq!(
+            newest(Floating::Latest, &["1.2.3_b.2"]),
+            Some(v("1.2.3+b.2"))
+        );
+        // Another line's release is no release of a minor tag's scope.
+        assert_eq!(newest(Floating::Minor, &["1.3.0"]), None);
+        assert_eq!(newest(Floating::Latest, &["sha-abc", "2.0.0-rc.1"]), None);
     }
 }

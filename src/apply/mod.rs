@@ -6,13 +6,16 @@
 //! read back before the next phase starts, so a refusal, a failure or a race stops the run
 //! before anything that depends on it moves. See docs/push-protocol.md.
 
+mod forward;
 mod phases;
 mod tag_write;
 mod transfer;
+mod verify;
 
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use semver::Version;
 
 use crate::plan::{Decision, Plan};
 use crate::registries::Registries;
@@ -63,11 +66,13 @@ pub struct Applied {
     pub manifests: Vec<(Digest, String, u64)>,
 }
 
-/// Writes what `plan` allows, unless anything is refused or this is a dry run. `done` is told
-/// what was written as soon as no more writes will be sent (before the last read-back); it is
-/// dropped untold when nothing is written.
+/// Writes what `plan` allows, unless anything is refused or this is a dry run. `version` is
+/// the release being pushed, which floating tags are decided by. `done` is told what was
+/// written (and which tags were found holding the image) as soon as no more writes will be
+/// sent (before the last read-back); it is dropped untold on a refusal or a dry run.
 pub async fn apply(
     plan: Plan,
+    version: Option<&Version>,
     registries: &Registries,
     options: &ApplyOptions<'_>,
     done: Option<WritesDone>,
@@ -80,7 +85,17 @@ pub async fn apply(
         .filter(|i| applied.decisions[*i].action.writes())
         .collect();
     let refused = applied.decisions.iter().any(Decision::is_refusal);
-    if refused || options.dry_run || writes.is_empty() {
+    if refused || options.dry_run {
+        return applied;
+    }
+    // Whatever happens next, the tags found holding this image are recorded.
+    let tell = |applied: &Applied, done: Option<WritesDone>| {
+        if let Some(tx) = done {
+            let _ = tx.send(Wrote::of(applied));
+        }
+    };
+    if writes.is_empty() {
+        tell(&applied, done);
         return applied;
     }
     let Some(source) = &plan.source else {
@@ -104,6 +119,7 @@ pub async fn apply(
                 .help("run the push again; content already copied is not sent twice"),
             );
             phases::not_written(&mut applied, &writes);
+            tell(&applied, done);
             return applied;
         }
     };
@@ -136,6 +152,8 @@ pub async fn apply(
         adopted: &plan.adopted,
         retries: registries.retries(),
         settle: options.settle,
+        version,
+        docker_started: std::sync::OnceLock::new(),
         progress: options.progress,
     };
     phases::run(&writer, &refs, &writes, known, &mut applied, done).await;

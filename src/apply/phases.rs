@@ -6,12 +6,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 
-use crate::plan::{Decision, SkipReason};
+use crate::plan::{Action, Decision, Held, SkipReason};
 use crate::registry::{Digest, Reference, RegistryError};
 use crate::report::{Finding, Severity, Written, code};
 
 use super::tag_write::{Look, Outcome, Writer};
+use super::verify::{holds, race};
 use super::{Applied, Progress};
+use super::{forward, verify};
 
 /// Which phase writes a tag: 0 immutable, 1 mutable, 2 floating.
 pub fn phase_of(d: &Decision) -> usize {
@@ -39,22 +41,46 @@ pub fn order(decisions: &[Decision], writes: &[usize]) -> Vec<Vec<usize>> {
 /// What a push wrote, told as soon as no more writes will be sent.
 #[derive(Debug, Clone)]
 pub struct Wrote {
-    pub written: Vec<Written>,
+    /// Every tag this push wrote, or found already holding its image (`unchanged`): what its
+    /// records cover, so that a re-run after a killed push records what the killed one wrote.
+    /// Image, tag and the digest it holds.
+    pub covered: Vec<(String, String, Digest)>,
     /// The manifests the tags were written with ([`Applied::manifests`]).
     pub manifests: Vec<(Digest, String, u64)>,
+}
+
+impl Wrote {
+    pub(super) fn of(applied: &Applied) -> Wrote {
+        let mut covered: Vec<(String, String, Digest)> = applied
+            .written
+            .iter()
+            .map(|w| (w.image.clone(), w.tag.clone(), w.digest.clone()))
+            .collect();
+        for d in &applied.decisions {
+            if let (Action::Unchanged, Some(at)) = (d.action, &d.current)
+                && !covered.iter().any(|(i, t, _)| *i == d.image && *t == d.tag)
+            {
+                covered.push((d.image.clone(), d.tag.clone(), at.clone()));
+            }
+        }
+        Wrote {
+            covered,
+            manifests: applied.manifests.clone(),
+        }
+    }
 }
 
 /// Told what was written once no more writes will be sent.
 pub type WritesDone = tokio::sync::oneshot::Sender<Wrote>;
 
 /// A write that landed, waiting to be read back.
-struct Landed {
-    index: usize,
-    digest: Digest,
+pub(super) struct Landed {
+    pub index: usize,
+    pub digest: Digest,
     /// From the last lookup that found the tag as decided to the write's acknowledgement;
     /// unknown for a Docker engine push.
-    window: Option<Duration>,
-    ack: Instant,
+    pub window: Option<Duration>,
+    pub ack: Instant,
 }
 
 /// Writes the phases in order. `known`: when the plan's lookups (sent at that instant) are the
@@ -75,10 +101,7 @@ pub async fn run(
     let mut tell = |applied: &Applied| {
         if let Some(tx) = done.take() {
             // The receiver may have gone (recording failed early): nothing to tell.
-            let _ = tx.send(Wrote {
-                written: applied.written.clone(),
-                manifests: applied.manifests.clone(),
-            });
+            let _ = tx.send(Wrote::of(applied));
         }
     };
     let phases = order(&applied.decisions, writes);
@@ -95,36 +118,94 @@ pub async fn run(
         None => look_all(writer, refs, first).await,
     };
     for (k, phase) in phases.iter().enumerate() {
-        let Some(ready) = redecide(applied, refs, phase, looks) else {
-            not_written(applied, &phases[k..].concat());
-            tell(applied);
-            return;
-        };
-        let (landed, stopped) = write_phase(writer, refs, &ready, applied).await;
-        if stopped || k + 1 == phases.len() {
-            tell(applied);
+        let next = phases.get(k + 1).map_or(&[][..], Vec::as_slice);
+        let last = k + 1 == phases.len();
+        let mut ended = round(writer, refs, phase, looks, next, applied, &mut tell, last).await;
+        // Floating tags found on an older release when read back: moved forward again.
+        let mut rounds = 0;
+        while ended.go_on && !ended.behind.is_empty() {
+            let behind = std::mem::take(&mut ended.behind);
+            if rounds == forward::ROUNDS {
+                forward::still_behind(applied, &behind);
+                ended.go_on = false;
+                break;
+            }
+            rounds += 1;
+            let again = look_all(writer, refs, &behind).await;
+            let more = round(writer, refs, &behind, again, &[], applied, &mut tell, last).await;
+            ended = Ended {
+                next_looks: ended.next_looks,
+                ..more
+            };
         }
-        let settles = landed.iter().any(|l| applied.decisions[l.index].immutable);
-        if settles && !writer.settle.is_zero() {
-            let last = landed
-                .iter()
-                .map(|l| l.ack)
-                .max()
-                .unwrap_or_else(Instant::now);
-            tokio::time::sleep_until((last + writer.settle).into()).await;
-        }
-        let next = phases.get(k + 1).filter(|_| !stopped);
-        let (backs, next_looks) = futures_util::future::join(
-            read_back(writer, refs, &landed),
-            look_all(writer, refs, next.map_or(&[][..], Vec::as_slice)),
-        )
-        .await;
-        let proven = judge(writer, &landed, backs, applied);
-        if stopped || !proven {
+        if !ended.go_on {
             not_written(applied, &phases[k + 1..].concat());
+            tell(applied);
             return;
         }
-        looks = next_looks;
+        looks = ended.next_looks;
+    }
+    tell(applied);
+}
+
+/// How one round of a phase ended.
+struct Ended {
+    /// Nothing failed, was refused or raced: the next phase may start.
+    go_on: bool,
+    /// The next phase's lookups, sent with this round's read-back.
+    next_looks: Vec<Result<Look, RegistryError>>,
+    /// Floating tags read back on an older release than this push's.
+    behind: Vec<usize>,
+}
+
+/// One round of writing `items`, found as `looks` right before: decide again where a tag
+/// changed, write, settle, read back (with `next`'s lookups), judge.
+#[allow(clippy::too_many_arguments)]
+async fn round(
+    writer: &Writer<'_>,
+    refs: &[&Reference],
+    items: &[usize],
+    looks: Vec<Result<Look, RegistryError>>,
+    next: &[usize],
+    applied: &mut Applied,
+    tell: &mut dyn FnMut(&Applied),
+    last: bool,
+) -> Ended {
+    let held = forward::before_write(writer, refs, items, &looks, applied).await;
+    let Some(ready) = redecide(applied, refs, items, looks, held) else {
+        return Ended {
+            go_on: false,
+            next_looks: Vec::new(),
+            behind: Vec::new(),
+        };
+    };
+    let (landed, stopped) = write_phase(writer, refs, &ready, applied).await;
+    if stopped || last {
+        tell(applied);
+    }
+    let settles = landed
+        .iter()
+        .any(|l| writer.settles(&applied.decisions[l.index]));
+    if settles && !writer.settle.is_zero() {
+        let latest = landed
+            .iter()
+            .map(|l| l.ack)
+            .max()
+            .unwrap_or_else(Instant::now);
+        tokio::time::sleep_until((latest + writer.settle).into()).await;
+    }
+    let next = if stopped { &[][..] } else { next };
+    let (backs, next_looks) = futures_util::future::join(
+        verify::read_back(writer, refs, &landed),
+        look_all(writer, refs, next),
+    )
+    .await;
+    let (proven, contested) = verify::judge(writer, &landed, backs, applied);
+    let behind = forward::place(writer, refs, contested, applied).await;
+    Ended {
+        go_on: !stopped && proven && behind.is_some(),
+        next_looks,
+        behind: behind.unwrap_or_default(),
     }
 }
 
@@ -139,39 +220,52 @@ async fn look_all(
         .await
 }
 
-/// Decides again for every tag of the phase whose lookup right before the write differs from
-/// what the plan saw. `None` when the phase must not be written: a lookup failed, or an
-/// immutable tag was taken meanwhile.
+/// Decides again for every tag of `items` whose lookup right before the write differs from
+/// what it was decided on (`held`: for a moved floating tag, which release it now holds).
+/// `None` when nothing must be written: a lookup failed, or an immutable tag was taken
+/// meanwhile.
 fn redecide(
     applied: &mut Applied,
     refs: &[&Reference],
-    phase: &[usize],
+    items: &[usize],
     looks: Vec<Result<Look, RegistryError>>,
+    held: Vec<Option<Result<Held, String>>>,
 ) -> Option<Vec<(usize, Look)>> {
     let mut ready = Vec::new();
     let mut go = true;
-    for (&i, look) in phase.iter().zip(looks) {
+    for ((&i, look), held) in items.iter().zip(looks).zip(held) {
         let decision = &mut applied.decisions[i];
+        let failed = |message: String| {
+            Finding::new(code::PUSH_FAILED, Severity::Error, message).about(decision.reference())
+        };
         let look = match look {
             Ok(look) => look,
             Err(e) => {
+                applied.findings.push(failed(format!(
+                    "could not look {} up again right before writing it: {e}",
+                    refs[i]
+                )));
+                go = false;
+                continue;
+            }
+        };
+        let held = match held.transpose() {
+            Ok(held) => held.unwrap_or(Held::Unknown),
+            Err(e) => {
                 applied.findings.push(
-                    Finding::new(
-                        code::PUSH_FAILED,
-                        Severity::Error,
-                        format!(
-                            "could not look {} up again right before writing it: {e}",
-                            refs[i]
-                        ),
-                    )
-                    .about(decision.reference()),
+                    failed(format!(
+                        "another writer moved {} to {} after this push looked it up, and which release that is could not be read: {e}",
+                        decision.reference(),
+                        holds(look.found.as_ref())
+                    ))
+                    .help("run the push again: it decides the floating tag from what it holds then"),
                 );
                 go = false;
                 continue;
             }
         };
         if look.found != decision.current {
-            *decision = decision.again(look.found.as_ref());
+            *decision = decision.again(look.found.as_ref(), &held);
             if decision.skip_reason == Some(SkipReason::MovedMeanwhile) {
                 applied.findings.push(
                     Finding::new(
@@ -233,11 +327,21 @@ async fn write_phase(
                     reference: subject.clone(),
                     digest: digest.clone(),
                 });
-                applied.written.push(Written {
+                let entry = Written {
                     image: d.image.clone(),
                     tag: d.tag.clone(),
                     digest: digest.clone(),
-                });
+                    verified: false,
+                };
+                // A floating tag moved forward again is one entry, as of its last write.
+                match applied
+                    .written
+                    .iter_mut()
+                    .find(|w| w.image == entry.image && w.tag == entry.tag)
+                {
+                    Some(w) => *w = entry,
+                    None => applied.written.push(entry),
+                }
                 landed.push(Landed {
                     index: *i,
                     digest,
@@ -262,73 +366,6 @@ async fn write_phase(
         stopped = true;
     }
     (landed, stopped)
-}
-
-async fn read_back(
-    writer: &Writer<'_>,
-    refs: &[&Reference],
-    landed: &[Landed],
-) -> Vec<Result<Look, RegistryError>> {
-    futures_util::stream::iter(landed.iter().map(|l| writer.look(refs[l.index])))
-        .buffered(writer.registries.concurrency())
-        .collect()
-        .await
-}
-
-/// Judges the read-backs of a phase; true when every write is proven.
-fn judge(
-    writer: &Writer<'_>,
-    landed: &[Landed],
-    backs: Vec<Result<Look, RegistryError>>,
-    applied: &mut Applied,
-) -> bool {
-    let mut proven = true;
-    for (l, back) in landed.iter().zip(backs) {
-        let d = &applied.decisions[l.index];
-        let subject = d.reference();
-        let finding = match back {
-            Err(e) => Finding::new(
-                code::PUSH_FAILED,
-                Severity::Error,
-                format!("{subject} was written, but reading it back failed: {e}"),
-            )
-            .help("look the tag up before retrying"),
-            Ok(back) if back.found.as_ref() != Some(&l.digest) => {
-                race(&subject, Some(&l.digest), back.found.as_ref())
-            }
-            Ok(_) if d.immutable && !writer.settle.is_zero() && l.window.is_some_and(|w| w >= writer.settle) => {
-                Finding::new(
-                    code::UNSETTLED,
-                    Severity::Error,
-                    format!(
-                        "{subject} holds this push's image {}, but {:.1} s passed between looking the tag up and the registry acknowledging the write, more than the settle time of {:.1} s: another push of this tag may have claimed success too",
-                        l.digest,
-                        l.window.unwrap_or_default().as_secs_f64(),
-                        writer.settle.as_secs_f64()
-                    ),
-                )
-                .help("check which image the other job pushed; on a slow registry raise --settle (TAGGUARD_SETTLE)")
-            }
-            Ok(_) => continue,
-        };
-        applied.findings.push(finding.about(subject));
-        proven = false;
-    }
-    proven
-}
-
-fn race(subject: &str, written: Option<&Digest>, found: Option<&Digest>) -> Finding {
-    let found = found.map_or_else(|| "nothing (deleted)".to_owned(), Digest::to_string);
-    let what = match written {
-        Some(w) => format!("wrote {w}"),
-        None => "its write's answer was lost".to_owned(),
-    };
-    Finding::new(
-        code::RACE,
-        Severity::Error,
-        format!("another writer changed {subject} around this push's write (a race; no registry offers a conditional write): {what}, the registry now holds {found}"),
-    )
-    .help("turn on the registry's own tag immutability where it has one")
 }
 
 /// Records planned writes that were never sent.

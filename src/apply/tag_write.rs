@@ -27,6 +27,11 @@ pub struct Writer<'a> {
     /// Writes repeated after they provably did not land (`--retries`).
     pub retries: u32,
     pub settle: Duration,
+    /// The release being pushed: what a moved floating tag is compared with.
+    pub version: Option<&'a semver::Version>,
+    /// When this run's first `docker push` started: `--docker-push-deadline` bounds them all
+    /// together, not each tag's.
+    pub docker_started: std::sync::OnceLock<Instant>,
     pub progress: &'a (dyn Fn(Progress) + Sync),
 }
 
@@ -71,6 +76,13 @@ pub enum WriteError {
 }
 
 impl Writer<'_> {
+    /// Whether a write of `d` must settle (docs/push-protocol.md): an immutable tag, and a
+    /// floating tag of a release (which converges on the highest release only so). A floating
+    /// tag outside a release has no version to order by, and moves on every push.
+    pub fn settles(&self, d: &crate::plan::Decision) -> bool {
+        d.immutable || (d.floating.is_some() && self.version.is_some())
+    }
+
     /// Looks `reference` up (HEAD).
     pub async fn look(&self, reference: &Reference) -> Result<Look, RegistryError> {
         let sent = Instant::now();
@@ -99,7 +111,10 @@ impl Writer<'_> {
             (Some(m), _) => (&m.bytes, &m.media_type),
             (None, Content::Manifest { bytes, media_type }) => (bytes, media_type),
             (None, Content::Docker { image }) => {
-                return docker_push(image, name, &self.registries.docker_limits());
+                let limits = self.registries.docker_limits();
+                let started = *self.docker_started.get_or_init(Instant::now);
+                let left = limits.push_total.saturating_sub(started.elapsed());
+                return docker_push(image, name, &limits, left);
             }
         };
         let client = match self.registries.client(&reference.registry) {
@@ -162,8 +177,14 @@ impl Writer<'_> {
     }
 }
 
-fn docker_push(image: &str, target: &str, limits: &docker::DockerLimits) -> Outcome {
-    let pushed = docker::tag(image, target, limits).and_then(|()| docker::push(target, limits));
+fn docker_push(
+    image: &str,
+    target: &str,
+    limits: &docker::DockerLimits,
+    left: Duration,
+) -> Outcome {
+    let pushed =
+        docker::tag(image, target, limits).and_then(|()| docker::push(target, limits, left));
     match pushed {
         Ok(digest) => Outcome::Landed {
             digest,

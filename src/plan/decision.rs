@@ -90,8 +90,9 @@ pub enum SkipReason {
     NewerRelease,
     /// Pre-releases never move floating tags.
     Prerelease,
-    /// Another writer moved the tag between the plan and the write; whether to a newer release
-    /// is not known, and floating tags only move forward.
+    /// Another writer moved the tag after this push looked it up: to a release at least as new
+    /// as this one (`held_by`), or to an image that is not known as a release of its scope.
+    /// Floating tags only move forward.
     MovedMeanwhile,
 }
 
@@ -157,26 +158,6 @@ impl Decision {
         format!("{}:{}", self.image, self.tag)
     }
 
-    /// The decision again, for a tag found at `current` right before its write. A floating tag
-    /// that another writer moved meanwhile is left alone: it may now hold a newer release.
-    pub fn again(&self, current: Option<&Digest>) -> Decision {
-        if self.floating.is_some() && current.is_some() && current != self.desired.as_ref() {
-            return Decision {
-                action: Action::Skip,
-                current: current.cloned(),
-                skip_reason: Some(SkipReason::MovedMeanwhile),
-                ..self.clone()
-            };
-        }
-        let seen = Seen {
-            current,
-            desired: self.desired.as_ref(),
-            same_image: same_digest(current, self.desired.as_ref()),
-            ..Seen::default()
-        };
-        self.clone().decided(seen)
-    }
-
     /// The planner's finding for a refusal.
     pub fn finding(&self) -> Option<Finding> {
         let (code, help) = match self.reason? {
@@ -219,7 +200,7 @@ pub fn decide_one(image: &str, tag: &ComputedTag, policy: &str, seen: Seen<'_>) 
 
 impl Decision {
     /// This tag's decision for what `seen` observed.
-    fn decided(self, seen: Seen<'_>) -> Decision {
+    pub(super) fn decided(self, seen: Seen<'_>) -> Decision {
         let hold = seen.hold.filter(|_| self.floating.is_some());
         let keep = self.immutable
             && self.on_conflict == OnConflict::KeepSameRevision
@@ -304,13 +285,24 @@ impl fmt::Display for Decision {
                     .map_or_else(|| "its revision".to_owned(), Evidence::says),
                 self.rule_label
             ),
-            (Action::Skip, _) if self.skip_reason == Some(SkipReason::MovedMeanwhile) => write!(
-                f,
-                "leave floating tag {}:{} alone: another writer moved it to {} after this push looked it up (floating tags only move forward)",
-                self.image,
-                self.tag,
-                digest(&self.current)
-            ),
+            (Action::Skip, _) if self.skip_reason == Some(SkipReason::MovedMeanwhile) => {
+                match &self.held_by {
+                    Some(v) => write!(
+                        f,
+                        "leave floating tag {}:{} alone: another writer moved it to release {v} ({}), at least as new as this push's (floating tags only move forward)",
+                        self.image,
+                        self.tag,
+                        digest(&self.current)
+                    ),
+                    None => write!(
+                        f,
+                        "leave floating tag {}:{} alone: another writer moved it to {} after this push looked it up, an image no release tag of its scope holds (floating tags only move forward)",
+                        self.image,
+                        self.tag,
+                        digest(&self.current)
+                    ),
+                }
+            }
             (Action::Skip, _) => match &self.held_by {
                 Some(v) => write!(
                     f,
@@ -343,11 +335,15 @@ impl fmt::Display for Decision {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::revision::EvidenceFrom;
 
-    fn tag(name: &str, immutable: bool, floating: Option<Floating>) -> ComputedTag {
+    pub(in crate::plan) fn tag(
+        name: &str,
+        immutable: bool,
+        floating: Option<Floating>,
+    ) -> ComputedTag {
         ComputedTag {
             tag: name.into(),
             immutable,
@@ -359,13 +355,16 @@ mod tests {
         }
     }
 
-    fn d(c: char) -> Digest {
+    pub(in crate::plan) fn d(c: char) -> Digest {
         format!("sha256:{}", c.to_string().repeat(64))
             .parse()
             .unwrap()
     }
 
-    fn seen<'a>(current: Option<&'a Digest>, desired: Option<&'a Digest>) -> Seen<'a> {
+    pub(in crate::plan) fn seen<'a>(
+        current: Option<&'a Digest>,
+        desired: Option<&'a Digest>,
+    ) -> Seen<'a> {
         Seen {
             current,
             desired,
@@ -460,47 +459,6 @@ mod tests {
         // Holds only apply to floating tags.
         let imm = tag("1.9.1", true, None);
         assert_eq!(decide_one("r/app", &imm, "p.yml", s).action, Action::Refuse);
-    }
-
-    #[test]
-    fn deciding_again_right_before_the_write() {
-        let (a, b, c) = (d('a'), d('b'), d('c'));
-        let imm = decide_one(
-            "r/app",
-            &tag("1.2.3", true, None),
-            "p.yml",
-            seen(None, Some(&a)),
-        );
-        assert_eq!(imm.action, Action::Create);
-        let again = imm.again(Some(&b));
-        assert_eq!(
-            (again.action, again.reason),
-            (Action::Refuse, Some(RefusalReason::PointsElsewhere))
-        );
-        assert_eq!(imm.again(Some(&a)).action, Action::Unchanged);
-        let latest = decide_one(
-            "r/app",
-            &tag("latest", false, Some(Floating::Latest)),
-            "p.yml",
-            seen(Some(&c), Some(&a)),
-        );
-        assert_eq!(latest.action, Action::Move);
-        let again = latest.again(Some(&b));
-        assert_eq!(
-            (again.action, again.skip_reason),
-            (Action::Skip, Some(SkipReason::MovedMeanwhile))
-        );
-        assert!(
-            again.to_string().contains("another writer moved it"),
-            "{again}"
-        );
-        let edge = decide_one(
-            "r/app",
-            &tag("edge", false, None),
-            "p.yml",
-            seen(Some(&c), Some(&a)),
-        );
-        assert_eq!(edge.again(Some(&b)).action, Action::Move);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Observing is the network part ([`observe`]); deciding is a pure function of the computed
 //! tags, the source image and the observed state ([`decide`]).
 
+mod again;
 pub mod decide;
 mod decision;
 mod dirty;
@@ -9,6 +10,7 @@ mod observe;
 mod targets;
 mod ways_out;
 
+pub use again::Held;
 pub use decide::{decide, hold_for};
 pub use decision::{Action, Decision, RefusalReason, Seen, SkipReason, decide_one, same_digest};
 pub use dirty::{dirty_tree, precheck};

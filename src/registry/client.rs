@@ -10,7 +10,7 @@ use reqwest::{Method, Url};
 use super::auth::{Auth, Scope, scopes_display};
 use super::credentials::{self, CredentialConfig};
 use super::engine::{Answer, Outgoing};
-use super::error::{RegistryError, RequestId, describe, error_entries};
+use super::error::{RegistryError, RequestId, describe, describe_body, error_entries};
 use super::limiter::Limiter;
 use super::refusal;
 use super::transport::{TransportConfig, authority};
@@ -168,7 +168,7 @@ impl RegistryClient {
             _ => RegistryError::Status {
                 request,
                 status,
-                detail: describe(&entries),
+                detail: describe_body(&response.body),
             },
         }
     }

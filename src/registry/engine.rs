@@ -13,7 +13,7 @@ use super::auth::{Scheme, Scope};
 use super::challenge;
 use super::classify::{classify, classify_body};
 use super::client::RegistryClient;
-use super::error::{RegistryError, RequestId, describe, error_entries};
+use super::error::{RegistryError, RequestId, describe_body};
 use super::retry::{Attempt, Failure, RetryClass, parse_retry_after, retrying};
 use super::silence::{Progress, body_of, watched};
 use super::transport::authority;
@@ -343,7 +343,7 @@ impl RegistryClient {
                 let error = RegistryError::Status {
                     request,
                     status: status.as_u16(),
-                    detail: describe(&error_entries(&body)),
+                    detail: describe_body(&body),
                 };
                 return failed(error, after);
             }

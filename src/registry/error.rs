@@ -150,8 +150,10 @@ pub enum RegistryError {
         looked: String,
         help: String,
     },
-    /// This run already failed to get credentials accepted for this scope; it is not asked again.
-    #[error("{request}: not asking again for scope {scope:?}: {first}")]
+    /// This run already failed to get credentials accepted for this scope; it is not asked
+    /// again. Said as the first refusal was (which names the registry, the request, the
+    /// credentials' source and the scope), not as a chain of requests.
+    #[error("{first}")]
     #[diagnostic(code(tagguard::registry::unauthorized), help("{help}"))]
     DeniedBefore {
         request: RequestId,
@@ -261,6 +263,16 @@ pub enum RegistryError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// This run could not set up a client for the host earlier (its credentials could not be
+    /// read); the credential helper is not started again.
+    #[error("{first} (credentials are looked up once per registry and run)")]
+    #[diagnostic(
+        code(tagguard::registry::credentials),
+        help(
+            "fix what the first message names; tagguard does not ask a failing credential helper twice in one run"
+        )
+    )]
+    ClientBefore { host: String, first: String },
     #[error("registry {host}: {source}")]
     #[diagnostic(code(tagguard::registry::credentials))]
     Credentials {
@@ -305,6 +317,7 @@ impl RegistryError {
             | InsecureScheme { .. }
             | CaFile { .. }
             | Credentials { .. }
+            | ClientBefore { .. }
             | Stalled { .. } => WriteFate::NotApplied,
             // Sent, and the answer is lost or cannot be trusted.
             Timeout { .. }
@@ -324,7 +337,15 @@ pub struct ErrorEntry {
     pub code: String,
     #[serde(default)]
     pub message: String,
+    /// Free-form: a string, or any JSON (distribution puts the storage driver's error here,
+    /// e.g. "no space left on device").
+    #[serde(default)]
+    pub detail: Option<serde_json::Value>,
 }
+
+/// The most of a registry's own words (an error entry's detail, or a body that is not the
+/// spec's JSON) that goes into a message.
+pub const WORDS_LIMIT: usize = 300;
 
 #[derive(serde::Deserialize)]
 struct ErrorBody {
@@ -339,20 +360,84 @@ pub fn error_entries(body: &[u8]) -> Vec<ErrorEntry> {
         .unwrap_or_default()
 }
 
-/// `: CODE: message; CODE: message` from an error body, for appending to an error; empty if none.
+/// `: CODE: message (detail); CODE: message` from an error body, for appending to an error;
+/// empty if none. Each detail is cut at [`WORDS_LIMIT`] characters and redacted.
 pub fn describe(entries: &[ErrorEntry]) -> String {
     if entries.is_empty() {
         return String::new();
     }
     let parts: Vec<String> = entries
         .iter()
-        .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
-            (false, false) => format!("{}: {}", e.code, e.message),
-            (false, true) => e.code.clone(),
-            _ => e.message.clone(),
+        .map(|e| {
+            let head = match (e.code.is_empty(), e.message.is_empty()) {
+                (false, false) => format!("{}: {}", e.code, e.message),
+                (false, true) => e.code.clone(),
+                _ => e.message.clone(),
+            };
+            let detail = match &e.detail {
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(serde_json::Value::String(s)) => s.trim().to_owned(),
+                Some(v) => v.to_string(),
+            };
+            if detail.is_empty() || head.contains(&detail) {
+                head
+            } else {
+                format!("{head} ({})", words(&detail))
+            }
         })
         .collect();
     format!(": {}", parts.join("; "))
+}
+
+/// What an error answer's body says: the spec's entries ([`describe`]), or else the first
+/// [`WORDS_LIMIT`] characters of a body in plain text (a proxy's or a registry's own words),
+/// redacted; empty for no body, or one that is not text.
+pub fn describe_body(body: &[u8]) -> String {
+    let entries = error_entries(body);
+    if !entries.is_empty() {
+        return describe(&entries);
+    }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return String::new();
+    };
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() || text.starts_with('<') {
+        // Empty, or an HTML error page: nothing worth a line.
+        return String::new();
+    }
+    format!(": {}", words(&text))
+}
+
+/// A registry's own words, cut at [`WORDS_LIMIT`] characters, with anything that looks like a
+/// credential replaced: what follows `Bearer`/`Basic`, a `password=`/`token=`-like value, and
+/// JWTs.
+fn words(text: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut hide_next = false;
+    for word in text.split(' ') {
+        if hide_next {
+            out.push("[redacted]".to_owned());
+            hide_next = false;
+            continue;
+        }
+        let lower = word.to_ascii_lowercase();
+        hide_next = matches!(lower.trim_matches('"'), "bearer" | "basic");
+        let secret_pair = ["password", "passwd", "secret", "token", "authorization"]
+            .iter()
+            .any(|k| lower.contains(&format!("{k}=")) || lower.contains(&format!("{k}\":")));
+        let jwt = word.contains("eyJ");
+        out.push(if secret_pair || jwt {
+            "[redacted]".to_owned()
+        } else {
+            word.to_owned()
+        });
+    }
+    let text = out.join(" ");
+    if text.chars().count() <= WORDS_LIMIT {
+        return text;
+    }
+    let cut: String = text.chars().take(WORDS_LIMIT).collect();
+    format!("{cut}…")
 }
 
 #[cfg(test)]
@@ -409,5 +494,30 @@ mod tests {
             error_entries(br#"{"errors":[{"code":"TAG_IMMUTABLE","message":"tag is immutable"}]}"#);
         assert!(error_entries(b"<html>").is_empty());
         assert_eq!(describe(&quay), ": TAG_IMMUTABLE: tag is immutable");
+    }
+
+    #[test]
+    fn a_registrys_own_words_reach_the_message_bounded_and_redacted() {
+        let full = br#"{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":"filesystem: mkdir /var/lib/registry/docker: no space left on device"}]}"#;
+        assert_eq!(
+            describe_body(full),
+            ": UNKNOWN: unknown error (filesystem: mkdir /var/lib/registry/docker: no space left on device)"
+        );
+        let object = br#"{"errors":[{"code":"DENIED","message":"no","detail":{"Type":"repository","Action":"push"}}]}"#;
+        assert!(describe_body(object).contains(r#"({"Action":"push","Type":"repository"})"#));
+        assert_eq!(
+            describe_body(b"write /data: no space left on device\n"),
+            ": write /data: no space left on device"
+        );
+        assert_eq!(describe_body(b"<html><body>502</body></html>"), "");
+        assert_eq!(describe_body(b""), "");
+        let long = "x".repeat(5000);
+        assert!(describe_body(long.as_bytes()).chars().count() < WORDS_LIMIT + 5);
+        let leaky = describe_body(
+            b"bad header Authorization: Bearer s3cr3t-t0ken and password=hunter2 eyJhbGciOi.x.y",
+        );
+        for secret in ["s3cr3t-t0ken", "hunter2", "eyJhbGciOi"] {
+            assert!(!leaky.contains(secret), "{leaky}");
+        }
     }
 }

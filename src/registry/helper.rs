@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::credentials::{Credential, CredentialError, CredentialSecret, server_url};
-use super::process::{RunError, run_watched};
+use super::process::{RunError, Watch, run_watched};
 use crate::secret::Secret;
 
 #[derive(Deserialize)]
@@ -35,21 +35,31 @@ pub(super) fn run_helper(
     let mut cmd = Command::new(&program);
     cmd.arg("get").env_clear().envs(env);
     let started = Instant::now();
-    let output =
-        run_watched(&mut cmd, server_url(host).as_bytes(), deadline).map_err(|e| match e {
-            RunError::Spawn(source) => CredentialError::HelperSpawn {
-                helper: helper.to_owned(),
-                config: config_s.clone(),
-                host: host.to_owned(),
-                source,
-            },
-            RunError::Silent(deadline) => CredentialError::HelperTimeout {
+    let output = run_watched(
+        &mut cmd,
+        server_url(host).as_bytes(),
+        Watch {
+            idle: deadline,
+            total: Some(deadline),
+            progress: |_| true,
+        },
+    )
+    .map_err(|e| match e {
+        RunError::Spawn(source) => CredentialError::HelperSpawn {
+            helper: helper.to_owned(),
+            config: config_s.clone(),
+            host: host.to_owned(),
+            source,
+        },
+        RunError::Silent(deadline) | RunError::Overdue(deadline) => {
+            CredentialError::HelperTimeout {
                 helper: helper.to_owned(),
                 config: config_s.clone(),
                 host: host.to_owned(),
                 deadline,
-            },
-        })?;
+            }
+        }
+    })?;
     log::debug!("{program} answered in {:?}", started.elapsed());
     // The helper's output is never echoed: it may be a secret.
     let stdout = Secret::new(String::from_utf8_lossy(&output.stdout).into_owned());

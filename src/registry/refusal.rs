@@ -99,6 +99,7 @@ pub fn recognise_text(status: u16, body: &[u8]) -> Option<(&'static str, ErrorEn
             ErrorEntry {
                 code: String::new(),
                 message: text.trim().to_owned(),
+                detail: None,
             },
         )
     })

@@ -13,12 +13,16 @@ use crate::audit::AuditSummary;
 use crate::plan::Decision;
 use crate::registry::Digest;
 
-/// One tag this run wrote, and read back as written.
+/// One tag write of this run that the registry acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Written {
     pub image: String,
     pub tag: String,
     pub digest: Digest,
+    /// Whether reading the tag back (after the settle time, where one applies) found this
+    /// write's digest. An acknowledged write is not a verified one: another writer may have
+    /// changed the tag since, or the registry may not have stored it.
+    pub verified: bool,
 }
 
 impl Written {
@@ -63,7 +67,8 @@ pub struct Report {
     pub dry_run: bool,
     /// One per image × tag, image-major, in the policy's order.
     pub decisions: Vec<Decision>,
-    /// Exactly the tags this run wrote and read back, in the order they were written.
+    /// Every tag write the registry acknowledged, in the order they were written; `verified`
+    /// says which were read back as written.
     pub written: Vec<Written>,
     pub findings: Vec<Finding>,
     /// Whether the run writes at all (`push`); a check verifies nothing.

@@ -248,3 +248,52 @@ fn second_builds(
         writes_before
     );
 }
+
+/// A registry that stalls docker's uploads: the engine retries and counts down ("Retrying in N
+/// seconds") for ever; `--docker-push-deadline` stops the push, which names the deadline.
+#[test]
+fn a_docker_push_to_a_stalled_registry_is_stopped_at_its_deadline() {
+    use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
+
+    let registry = Registry::start(Mode::Plain);
+    let proxy = FaultProxy::start(&registry.host, &[]);
+    // tagguard's own requests pass; the engine's layer uploads (PATCH) are never answered.
+    proxy.rule(Rule::new(
+        Some("PATCH"),
+        "/v2/acme/app/blobs/uploads/.*",
+        Fault::Stall,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let built = build(dir.path(), &config, "stalled");
+    let _cleanup = Cleanup(vec![built.clone()], config.clone());
+    let repo = Repo::new();
+    let start = std::time::Instant::now();
+    let run = tagguard(repo.path())
+        .args(["push", "--image", &format!("{}/acme/app", proxy.host())])
+        .args([
+            "--source",
+            &format!("docker:{built}"),
+            "--git-tag",
+            "v1.0.0",
+        ])
+        .args(["--docker-push-deadline", "6", "--format", "json"])
+        .env("DOCKER_CONFIG", &config)
+        .run()
+        .code(1);
+    let took = start.elapsed();
+    let report = run.json();
+    let message = report["findings"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("reached their deadline of 6s (--docker-push-deadline)"),
+        "{report}"
+    );
+    // The deadline is the promise: 6 s for every docker push of the run together (one per
+    // tag), with room for the plan and the engine's own start.
+    assert!(took < std::time::Duration::from_secs(40), "{took:?}");
+    assert!(proxy.count("PATCH", "/v2/acme/app/blobs/uploads/.*") >= 1);
+    assert_eq!(report["written"], serde_json::json!([]));
+}

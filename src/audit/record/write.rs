@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{
     ARTIFACT_TYPE, EMPTY_CONTENT, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, RecordMeta, Subject,
-    fallback_tag, manifest,
+    fallback_tag, manifest, parse_annotations,
 };
 use crate::registry::{Digest, RegistryClient, RegistryError};
 
@@ -181,10 +181,24 @@ pub async fn finish(
     meta: &RecordMeta,
 ) -> RecordReport {
     let mut report = RecordReport::default();
+    let Prepared { api, mut indexes } = prepared;
+    // A re-run that finds its tags already holding its image, already recorded (a fallback
+    // index lists a record naming them all), writes no second record.
+    let (recorded, targets): (Vec<&Target>, Vec<&Target>) = targets
+        .iter()
+        .partition(|t| recorded_in(&indexes, t).is_some());
+    for t in recorded {
+        let (record, tag) = recorded_in(&indexes, t).expect("partitioned on it");
+        report.written.push(RecordWritten {
+            subject: t.subject.digest.clone(),
+            record,
+            tags: t.tags.clone(),
+            fallback_tag: Some(tag),
+        });
+    }
     let Some(first) = targets.first() else {
         return report;
     };
-    let Prepared { api, mut indexes } = prepared;
     let probe = async {
         match api {
             Some(api) => api,
@@ -256,6 +270,28 @@ pub async fn finish(
         }
     }
     report
+}
+
+/// The record (and its fallback tag) that already names every tag of `target` at its image,
+/// as the fallback index read before the push's writes lists it.
+fn recorded_in(
+    indexes: &[(Digest, Result<Option<Value>, String>)],
+    target: &Target,
+) -> Option<(Digest, String)> {
+    let subject = &target.subject.digest;
+    let (_, Ok(Some(index))) = indexes.iter().find(|(d, _)| d == subject)? else {
+        return None;
+    };
+    index["manifests"]
+        .as_array()?
+        .iter()
+        .filter(|m| m["artifactType"] == ARTIFACT_TYPE)
+        .find_map(|m| {
+            let (tags, _) = parse_annotations(subject, &m["annotations"])?;
+            let all = target.tags.iter().all(|t| tags.contains(t));
+            all.then(|| m["digest"].as_str()?.parse().ok()).flatten()
+        })
+        .map(|record| (record, fallback_tag(subject)))
 }
 
 /// Uploads the empty blob unless the repository has it.

@@ -312,6 +312,11 @@ pub struct PushArgs {
     /// racing pushes never both succeed (0: off; see docs/push-protocol.md)
     #[arg(long, value_name = "SECONDS", default_value = "2", env = "TAGGUARD_SETTLE", hide_env_values = true, value_parser = parse_seconds)]
     pub settle: std::time::Duration,
+    /// Seconds a whole `docker push` (a docker: source) may take before it is stopped, however
+    /// much it prints; it is also stopped after 4 × (retries + 1) × --timeout (at least 120 s)
+    /// without progress
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800, env = "TAGGUARD_DOCKER_PUSH_DEADLINE", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub docker_push_deadline: u64,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -144,6 +144,7 @@ fn observe(
             env: std::env::vars().collect(),
         },
         transport,
+        docker_push_deadline: None,
     });
     let references: Vec<String> = wanted.iter().map(|(_, _, r)| r.reference.clone()).collect();
     let lookups = setup::runtime()?.block_on(observe::lookup_all(&references, &registries));

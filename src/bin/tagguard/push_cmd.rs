@@ -20,7 +20,10 @@ pub fn run(args: &PushArgs) -> Result<Status> {
     setup::require_images(&computed, "push")?;
     let record = build.record.then(|| RecordMeta::of_build(&build.context));
     let source = setup::parse_source(&args.source)?;
-    let registries = setup::registries(&args.registry)?;
+    let registries = tagguard::registries::Registries::new(tagguard::registries::RegistryConfig {
+        docker_push_deadline: Some(Duration::from_secs(args.docker_push_deadline)),
+        ..setup::registry_config(&args.registry)?
+    });
     let reporter = Reporter::new();
     let progress = |p: Progress| reporter.report(p);
     let options = ApplyOptions {

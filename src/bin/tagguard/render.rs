@@ -97,7 +97,16 @@ fn ending(report: &Report) {
     match report.status() {
         Status::Ok if report.dry_run => output::note("dry run: nothing was written"),
         Status::Ok if !written.is_empty() => {
-            output::note(&format!("pushed and verified {} tag(s)", written.len()));
+            let verified = report.written.iter().filter(|w| w.verified).count();
+            let mut line = format!("pushed and verified {verified} tag(s)");
+            if verified < written.len() {
+                // Only a floating tag another release moved forward since ends a clean push so.
+                line.push_str(&format!(
+                    "; {} more acknowledged, since moved forward by a newer release",
+                    written.len() - verified
+                ));
+            }
+            output::note(&line);
         }
         Status::Ok => {}
         Status::Refused if written.is_empty() => output::refusal("nothing was written"),

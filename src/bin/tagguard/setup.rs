@@ -43,6 +43,7 @@ pub fn registry_config(args: &RegistryArgs) -> Result<RegistryConfig> {
             env: std::env::vars().collect(),
         },
         transport,
+        docker_push_deadline: None,
     })
 }
 

@@ -421,6 +421,7 @@ pub fn check_config(
                 .collect(),
         },
         transport,
+        docker_push_deadline: None,
     }
 }
 
