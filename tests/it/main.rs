@@ -19,6 +19,7 @@ mod faults_secrets;
 mod gitlab;
 mod hook;
 mod policy;
+mod prune;
 mod push;
 mod race;
 mod registry;

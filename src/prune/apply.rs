@@ -1,0 +1,289 @@
+//! Carrying out one repository's deletes. Order, so that an interruption at any point leaves
+//! nothing a kept tag needs harmed and a second run finishes the job:
+//!
+//! 1. each tag to delete is looked up again; one that moved since the plan is decided again
+//!    (kept: it was written meanwhile) and one already gone is done;
+//! 2. the manifests nothing staying reaches are deleted by digest, children before their index
+//!    (on CNCF distribution this also removes the tags on them) — after a look at the tags that
+//!    appeared since the plan;
+//! 3. each tag still there is removed as a tag: the registry's tag delete where it has one, else
+//!    the tag is pointed at a tiny placeholder manifest and the placeholder deleted by digest
+//!    (a run killed in between leaves the tag on the placeholder, which the next run deletes).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
+
+use super::placeholder;
+use super::reach::Deletes;
+use crate::audit::record::prepare;
+use crate::registry::{Deleted, Digest, RegistryClient, RegistryError};
+use crate::report::{Finding, Severity, code};
+
+/// What applying one repository's deletes did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Tags removed by this run (or found gone).
+    pub tags: Vec<(String, Digest)>,
+    /// Manifests deleted by digest.
+    pub digests: Vec<Digest>,
+    pub findings: Vec<Finding>,
+}
+
+enum Now {
+    Gone,
+    At(Digest),
+}
+
+pub async fn apply(
+    client: &RegistryClient,
+    image: &str,
+    repository: &str,
+    deletes: &Deletes,
+    planned: &HashSet<String>,
+    time: DateTime<Utc>,
+    concurrency: usize,
+) -> Applied {
+    let mut out = Applied::default();
+    let subject = |tag: &str| format!("{image}:{tag}");
+    // 1. Look each tag up again.
+    let looked = lookups(client, repository, &deletes.tags, concurrency).await;
+    let mut still = Vec::new();
+    for ((tag, planned_at), now) in deletes.tags.iter().zip(looked) {
+        match now {
+            Ok(Now::Gone) => out.tags.push((tag.clone(), planned_at.clone())),
+            Ok(Now::At(d)) if &d == planned_at => still.push((tag.clone(), d)),
+            Ok(Now::At(d)) => out.findings.push(
+                Finding::new(
+                    code::PRUNE_MOVED,
+                    Severity::Warning,
+                    format!("{} moved to {d} since the plan ({planned_at}): it was written again, so it is kept", subject(tag)),
+                )
+                .about(subject(tag)),
+            ),
+            Err(e) => out.findings.push(failed(&subject(tag), "looking it up again", &e)),
+        }
+    }
+    // 2. Manifests nothing staying reaches, once the tags that appeared or moved meanwhile are
+    //    known: what they hold now stays.
+    let moved: HashSet<&str> = out
+        .findings
+        .iter()
+        .filter(|f| f.code == code::PRUNE_MOVED)
+        .filter_map(|f| f.subject.as_deref()?.strip_prefix(image)?.strip_prefix(':'))
+        .collect();
+    let unchanged: HashSet<String> = planned
+        .iter()
+        .filter(|t| !moved.contains(t.as_str()))
+        .cloned()
+        .collect();
+    if !deletes.digests.is_empty() {
+        match newcomers(client, repository, &unchanged, concurrency).await {
+            Ok(new) => {
+                for d in &deletes.digests {
+                    if new.contains(d) {
+                        continue;
+                    }
+                    match client.delete_manifest(repository, &d.to_string()).await {
+                        Ok(Deleted::Done | Deleted::Absent) => out.digests.push(d.clone()),
+                        Ok(Deleted::Unsupported { status, detail }) => {
+                            out.findings
+                                .push(unsupported(client.host(), image, status, &detail));
+                            return out;
+                        }
+                        Err(e) => {
+                            out.findings
+                                .push(failed(&format!("{image}@{d}"), "deleting it", &e));
+                            return out;
+                        }
+                    }
+                }
+            }
+            Err(e) => out
+                .findings
+                .push(failed(image, "listing the tags again", &e)),
+        }
+    }
+    // 3. The tags still there, as tags.
+    let by_tag = AtomicBool::new(true);
+    let blob_ready = tokio::sync::OnceCell::new();
+    let untags = futures_util::stream::iter(still.iter().map(|(tag, at)| {
+        let (by_tag, blob_ready) = (&by_tag, &blob_ready);
+        async move {
+            let r = untag(client, repository, tag, at, time, by_tag, blob_ready).await;
+            (tag, at, r)
+        }
+    }))
+    .buffer_unordered(concurrency);
+    let mut untags = std::pin::pin!(untags);
+    while let Some((tag, at, r)) = untags.next().await {
+        match r {
+            Ok(()) => out.tags.push((tag.clone(), at.clone())),
+            Err(Untag::Unsupported(status, detail)) => {
+                out.findings.push(
+                    unsupported(client.host(), &subject(tag), status, &detail).about(subject(tag)),
+                );
+            }
+            Err(Untag::Failed(e)) => {
+                out.findings
+                    .push(failed(&subject(tag), "removing the tag", &e))
+            }
+            Err(Untag::Moved(d)) => out.findings.push(
+                Finding::new(
+                    code::PRUNE_MOVED,
+                    Severity::Warning,
+                    format!(
+                        "{} moved to {d} while it was being removed: it is kept",
+                        subject(tag)
+                    ),
+                )
+                .about(subject(tag)),
+            ),
+        }
+    }
+    out
+}
+
+async fn lookups(
+    client: &RegistryClient,
+    repository: &str,
+    tags: &[(String, Digest)],
+    concurrency: usize,
+) -> Vec<Result<Now, RegistryError>> {
+    futures_util::stream::iter(tags.iter().map(|(tag, _)| async move {
+        let h = client.head_manifest(repository, tag).await?;
+        Ok(h.map_or(Now::Gone, |h| Now::At(h.digest)))
+    }))
+    .buffered(concurrency)
+    .collect()
+    .await
+}
+
+/// The digests of the tags (and, for an index, its children) that were not there when the plan
+/// was made: deleting one of those by digest would take a new tag with it.
+async fn newcomers(
+    client: &RegistryClient,
+    repository: &str,
+    planned: &HashSet<String>,
+    concurrency: usize,
+) -> Result<HashSet<Digest>, RegistryError> {
+    let tags = client.list_tags(repository).await?;
+    let new: Vec<String> = tags.into_iter().filter(|t| !planned.contains(t)).collect();
+    let mut reads = futures_util::stream::iter(
+        new.iter()
+            .map(|t| async move { client.get_manifest(repository, t).await }),
+    )
+    .buffer_unordered(concurrency);
+    let mut out = HashSet::new();
+    while let Some(m) = reads.next().await {
+        let Some(m) = m? else { continue };
+        if let Ok(parts) = crate::registry::manifest::parse(&m.bytes) {
+            out.extend(parts.manifests.into_iter().map(|c| c.digest));
+        }
+        out.insert(m.digest);
+    }
+    Ok(out)
+}
+
+enum Untag {
+    Unsupported(u16, String),
+    Failed(Box<RegistryError>),
+    Moved(Digest),
+}
+
+/// Removes `tag` (at `at` a moment ago) as a tag.
+async fn untag(
+    client: &RegistryClient,
+    repository: &str,
+    tag: &str,
+    at: &Digest,
+    time: DateTime<Utc>,
+    by_tag: &AtomicBool,
+    blob_ready: &tokio::sync::OnceCell<()>,
+) -> Result<(), Untag> {
+    match client
+        .head_manifest(repository, tag)
+        .await
+        .map_err(|e| Untag::Failed(Box::new(e)))?
+    {
+        None => return Ok(()),
+        Some(h) if &h.digest != at => return Err(Untag::Moved(h.digest)),
+        Some(_) => {}
+    }
+    if by_tag.load(Ordering::Relaxed) {
+        match client
+            .delete_manifest(repository, tag)
+            .await
+            .map_err(|e| Untag::Failed(Box::new(e)))?
+        {
+            Deleted::Done | Deleted::Absent => return Ok(()),
+            Deleted::Unsupported { .. } => by_tag.store(false, Ordering::Relaxed),
+        }
+    }
+    blob_ready
+        .get_or_init(|| async {
+            prepare(client, repository, &[]).await;
+        })
+        .await;
+    let bytes = placeholder::manifest(tag, time);
+    let p = client
+        .put_manifest(repository, tag, placeholder::MEDIA_TYPE, &bytes)
+        .await
+        .map_err(|e| Untag::Failed(Box::new(e)))?;
+    match client
+        .delete_manifest(repository, &p.to_string())
+        .await
+        .map_err(|e| Untag::Failed(Box::new(e)))?
+    {
+        Deleted::Done | Deleted::Absent => Ok(()),
+        Deleted::Unsupported { status, detail } => Err(Untag::Unsupported(status, detail)),
+    }
+}
+
+fn failed(subject: &str, doing: &str, e: &RegistryError) -> Finding {
+    Finding::new(code::PRUNE_FAILED, Severity::Error, format!("{subject}: {doing} failed: {e}"))
+        .about(subject.to_owned())
+        .help("nothing a kept tag needs was touched; run `tagguard prune --apply` again once the registry answers: it picks up where this run stopped")
+}
+
+/// The registry does not delete: say so, and name its own way to retire tags.
+pub fn unsupported(host: &str, subject: &str, status: u16, detail: &str) -> Finding {
+    Finding::new(
+        code::PRUNE_UNSUPPORTED,
+        Severity::Error,
+        format!(
+            "{host} does not delete here ({status}{}): nothing more was deleted in {subject}",
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            }
+        ),
+    )
+    .about(subject.to_owned())
+    .help(format!("not supported here: use {}", lifecycle(host)))
+}
+
+/// The registry's own way of retiring tags, for a registry tagguard cannot delete on.
+pub fn lifecycle(host: &str) -> &'static str {
+    let h = host.to_ascii_lowercase();
+    if h == "ghcr.io" {
+        "GitHub's package settings or the Packages API (actions/delete-package-versions): GHCR has no OCI delete"
+    } else if ["docker.io", "index.docker.io", "registry-1.docker.io"].contains(&h.as_str()) {
+        "Docker Hub's tag management (Hub → repository → Tags, or its API)"
+    } else if h.ends_with(".amazonaws.com") {
+        "an ECR lifecycle policy"
+    } else if h.ends_with(".azurecr.io") {
+        "ACR's retention policy or `acr purge`"
+    } else if h == "gcr.io" || h.ends_with(".gcr.io") || h.ends_with("-docker.pkg.dev") {
+        "Artifact Registry cleanup policies"
+    } else if h == "quay.io" {
+        "Quay's tag expiration"
+    } else if h.contains("gitlab") {
+        "GitLab's container registry cleanup policy"
+    } else {
+        "the registry's own retention feature (CNCF distribution: `storage: delete: enabled: true` in its configuration)"
+    }
+}

@@ -1,0 +1,403 @@
+//! `tagguard prune` against the real registry with deletes enabled: the plan changes nothing,
+//! `--apply` removes exactly the temporary tags whose retention is over, and everything a kept
+//! tag needs (shared digests, the platforms of a multi-arch release) still copies whole.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::cmd::{Run, tagguard};
+use crate::support::git::Repo;
+use crate::support::http::{Response, Server};
+use crate::support::registry::{Image, Mode, Registry, pulls_back};
+
+const REPO: &str = "acme/app";
+
+const POLICY: &str = r#"version: 1
+tags:
+  - template: "{{ version }}"
+    when: release
+  - template: latest
+    when: stable-release
+    floating: latest
+  - template: "sha-{{ short_sha }}"
+  - template: "br-{{ branch }}"
+    when: { branch: "." }
+    immutable: false
+    retain: { while: branch-exists }
+"#;
+
+/// A checkout whose `origin` has the branches `main` and `feature/live`.
+fn checkout(policy: &str) -> (Repo, Repo) {
+    let upstream = Repo::new();
+    upstream.branch("feature/live").commit("live work");
+    upstream.git(&["checkout", "-q", "main"]);
+    let checkout = upstream.shallow_clone("main");
+    checkout.write(".tagguard.yml", policy);
+    (upstream, checkout)
+}
+
+fn prune(dir: &Repo, image: &str, extra: &[&str]) -> Run {
+    tagguard(dir.path())
+        .args(["prune", "--image", image, "--format", "json"])
+        .args(extra)
+        .run()
+}
+
+fn verdicts(run: &Run) -> BTreeMap<String, String> {
+    run.json()["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["tag"].as_str().unwrap().to_owned(),
+                d["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The raw manifest at `reference` (`repo:tag` or `repo@digest`), read with skopeo.
+fn raw(r: &Registry, reference: &str) -> Option<Value> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/{reference}", r.host))
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// Tags `digest` (already in the repository) as `tag`.
+fn retag(r: &Registry, digest: &str, tag: &str) {
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{}/{REPO}@{digest}", r.host))
+        .arg(format!("docker://{}/{REPO}:{tag}", r.host))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn copies_whole(r: &Registry, reference: &str) {
+    let home = tempfile::tempdir().unwrap();
+    pulls_back(&format!("{}/{reference}", r.host), home.path());
+}
+
+/// The repository of the issue: a live branch tag sharing its digest with an immutable `sha-`
+/// tag; three tags of deleted branches (alone, sharing release 1.0.0's digest, on a platform of
+/// the multi-arch release 1.1.0); `latest`; a tag matching no rule.
+struct Scene {
+    r: Registry,
+    alone: String,
+    release: String,
+    platforms: Vec<String>,
+    index: String,
+}
+
+fn scene() -> Scene {
+    let r = Registry::start_deleting(Mode::Plain);
+    let live = Image::random();
+    r.seed(&live, REPO, "sha-abcdef1");
+    r.seed(&live, REPO, "br-feature-live");
+    let alone = r.seed(&Image::random(), REPO, "br-gone-alone");
+    let release = Image::random();
+    r.seed(&release, REPO, "1.0.0");
+    r.seed(&release, REPO, "br-gone-release");
+    let index = r.seed_index(REPO, "1.1.0");
+    r.seed(&release, REPO, "latest");
+    let platforms: Vec<String> = raw(&r, &format!("{REPO}@{index}")).unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect();
+    retag(&r, &platforms[0], "br-gone-platform");
+    r.seed(&Image::random(), REPO, "nightly-of-someone");
+    Scene {
+        alone,
+        release: release.digest,
+        platforms,
+        index,
+        r,
+    }
+}
+
+const GONE: [&str; 3] = ["br-gone-alone", "br-gone-platform", "br-gone-release"];
+
+fn kept_tags() -> BTreeSet<String> {
+    [
+        "1.0.0",
+        "1.1.0",
+        "br-feature-live",
+        "latest",
+        "nightly-of-someone",
+        "sha-abcdef1",
+    ]
+    .map(str::to_owned)
+    .into()
+}
+
+fn assert_kept_whole(s: &Scene) {
+    assert_eq!(
+        s.r.tags_of(REPO).into_iter().collect::<BTreeSet<_>>(),
+        kept_tags()
+    );
+    assert_eq!(
+        s.r.digest_of(REPO, "1.0.0").as_deref(),
+        Some(s.release.as_str())
+    );
+    assert_eq!(
+        s.r.digest_of(REPO, "1.1.0").as_deref(),
+        Some(s.index.as_str())
+    );
+    copies_whole(&s.r, &format!("{REPO}:1.0.0"));
+    for p in &s.platforms {
+        copies_whole(&s.r, &format!("{REPO}@{p}"));
+    }
+}
+
+#[test]
+fn prune_plans_then_removes_exactly_the_tags_of_deleted_branches() {
+    let s = scene();
+    let (_upstream, dir) = checkout(POLICY);
+    let image = format!("{}/{REPO}", s.r.host);
+    let before = s.r.requests_with(&["PUT", "DELETE", "POST", "PATCH"]).len();
+
+    let plan = prune(&dir, &image, &[]).code(0);
+    let v = verdicts(&plan);
+    let expected: BTreeMap<String, String> = [
+        ("1.0.0", "protect"),
+        ("1.1.0", "protect"),
+        ("br-feature-live", "keep"),
+        ("br-gone-alone", "delete"),
+        ("br-gone-platform", "delete"),
+        ("br-gone-release", "delete"),
+        ("latest", "protect"),
+        ("nightly-of-someone", "protect"),
+        ("sha-abcdef1", "protect"),
+    ]
+    .map(|(t, v)| (t.to_owned(), v.to_owned()))
+    .into();
+    assert_eq!(v, expected, "{}", plan.stdout);
+    let delete: BTreeSet<String> = GONE.map(|t| format!("{image}:{t}")).into();
+    assert_eq!(strings(&plan.json()["delete"]), delete);
+    assert!(plan.json()["deleted"].as_array().unwrap().is_empty());
+    assert!(
+        plan.stderr.contains("nothing was deleted"),
+        "{}",
+        plan.stderr
+    );
+    let j = plan.json();
+    let live = j["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["tag"] == "br-feature-live")
+        .unwrap();
+    assert_eq!(live["reason"], "branch feature/live exists");
+    // The plan wrote nothing.
+    assert_eq!(
+        s.r.requests_with(&["PUT", "DELETE", "POST", "PATCH"]).len(),
+        before
+    );
+    assert_eq!(s.r.tags_of(REPO).len(), 9);
+
+    let applied = prune(&dir, &image, &["--apply"]).code(0);
+    let deleted: BTreeSet<String> = applied.json()["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| Some(format!("{}:{}", d["image"].as_str()?, d["tag"].as_str()?)))
+        .collect();
+    assert_eq!(deleted, delete, "{}", applied.stdout);
+    assert!(applied.json()["not_deleted"].as_array().unwrap().is_empty());
+    // The image no kept tag needs is gone by digest; the shared ones stay.
+    let manifests: BTreeSet<String> = applied.json()["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["tag"].is_null())
+        .map(|d| d["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(manifests, BTreeSet::from([s.alone.clone()]));
+    assert!(raw(&s.r, &format!("{REPO}@{}", s.alone)).is_none());
+    assert_kept_whole(&s);
+
+    let again = prune(&dir, &image, &["--apply"]).code(0);
+    let deletes_before = s.r.requests_with(&["DELETE"]).len();
+    assert!(again.json()["delete"].as_array().unwrap().is_empty());
+    assert!(again.json()["deleted"].as_array().unwrap().is_empty());
+    assert_eq!(s.r.requests_with(&["DELETE"]).len(), deletes_before);
+    assert_kept_whole(&s);
+}
+
+#[test]
+fn a_prune_killed_mid_apply_is_finished_by_the_next_one() {
+    let s = scene();
+    // More tags of deleted branches, each alone or beside a kept tag, so the apply takes a while
+    // at one request at a time.
+    let mut gone: Vec<String> = GONE.map(str::to_owned).into();
+    for i in 0..12 {
+        let tag = format!("br-old-{i}");
+        if i % 2 == 0 {
+            s.r.seed(&Image::random(), REPO, &tag);
+        } else {
+            retag(&s.r, &s.release, &tag);
+        }
+        gone.push(tag);
+    }
+    let (_upstream, dir) = checkout(POLICY);
+    let image = format!("{}/{REPO}", s.r.host);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tagguard"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["prune", "--apply", "--concurrency", "1", "--image", &image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while s.r.requests_with(&["DELETE"]).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before any delete"
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "no delete came");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let left = s.r.tags_of(REPO).len();
+    assert!(
+        left > kept_tags().len(),
+        "the kill came after the last delete"
+    );
+
+    let again = prune(&dir, &image, &["--apply"]).code(0);
+    assert!(again.json()["not_deleted"].as_array().unwrap().is_empty());
+    assert_kept_whole(&s);
+}
+
+const PR_POLICY: &str = r#"version: 1
+tags:
+  - template: "pr-{{ pr_number }}"
+    when: pull-request
+    immutable: false
+    retain: { while: pr-open }
+  - template: "build-{{ build_number }}"
+    when: ci
+    immutable: false
+    retain: { newest: 2, younger-than: 30d }
+"#;
+
+#[test]
+fn pull_request_tags_live_while_the_pull_request_is_open() {
+    let r = Registry::start_deleting(Mode::Plain);
+    for n in [7, 8] {
+        r.seed(&Image::random(), REPO, &format!("pr-{n}"));
+    }
+    let forge = Server::start(|req| {
+        assert_eq!(req.path(), "/repos/acme/app/pulls");
+        assert_eq!(req.header("authorization"), Some("Bearer gh-token"));
+        Response::new(200).json(json!([{ "number": 7 }]))
+    });
+    let (_upstream, dir) = checkout(PR_POLICY);
+    let image = format!("{}/{REPO}", r.host);
+    let api = format!("http://{}", forge.host());
+    let run = tagguard(dir.path())
+        .args(["prune", "--image", &image, "--format", "json"])
+        .envs([
+            ("GITHUB_REPOSITORY", "acme/app"),
+            ("GITHUB_API_URL", api.as_str()),
+            ("GITHUB_TOKEN", "gh-token"),
+        ])
+        .run()
+        .code(0);
+    let v = verdicts(&run);
+    assert_eq!(v["pr-7"], "keep");
+    assert_eq!(v["pr-8"], "delete");
+    assert!(!run.stdout.contains("gh-token") && !run.stderr.contains("gh-token"));
+
+    // Without a forge to ask, every pull request tag is kept, and the reason says why.
+    let run = prune(&dir, &image, &[]).code(0);
+    let d = &run.json()["decisions"][1];
+    assert_eq!(d["verdict"], "keep");
+    assert_eq!(d["why"], json!(["liveness-unknown"]));
+    assert!(d["reason"].as_str().unwrap().contains("no forge"), "{d}");
+}
+
+#[test]
+fn newest_and_age_count_from_the_images_created_time() {
+    let r = Registry::start_deleting(Mode::Plain);
+    let days = |n: u32| format!("2026-01-{n:02}T00:00:00Z");
+    // build-1 is oldest; build-4 newest. At 2026-02-10, 30 days back is 2026-01-11.
+    for (n, created) in [(1, days(1)), (2, days(5)), (3, days(20)), (4, days(25))] {
+        r.seed(&Image::created(&created), REPO, &format!("build-{n}"));
+    }
+    let undated = Image::random();
+    r.seed(&undated, REPO, "build-9");
+    let (_upstream, dir) = checkout(PR_POLICY);
+    let image = format!("{}/{REPO}", r.host);
+    let run = prune(&dir, &image, &["--now", "2026-02-10T00:00:00Z"]).code(0);
+    let v = verdicts(&run);
+    assert_eq!(v["build-4"], "keep"); // newest and young
+    assert_eq!(v["build-3"], "keep"); // second newest and young
+    assert_eq!(v["build-2"], "delete"); // third, and older than 30 days
+    assert_eq!(v["build-1"], "delete");
+    assert_eq!(v["build-9"], "keep"); // no `created`: age unknown, kept
+    let applied = prune(&dir, &image, &["--now", "2026-02-10T00:00:00Z", "--apply"]).code(0);
+    assert_eq!(applied.json()["not_deleted"], json!([]));
+    assert_eq!(r.tags_of(REPO), ["build-3", "build-4", "build-9"]);
+}
+
+#[test]
+fn a_registry_that_does_not_delete_says_so_and_names_the_way_out() {
+    let r = Registry::start(Mode::Plain);
+    r.seed(&Image::random(), REPO, "br-gone");
+    let (_upstream, dir) = checkout(POLICY);
+    let image = format!("{}/{REPO}", r.host);
+    let run = prune(&dir, &image, &["--apply"]).code(1);
+    let j = run.json();
+    assert_eq!(j["status"], "failed");
+    assert_eq!(j["not_deleted"], json!([format!("{image}:br-gone")]));
+    let f = &j["findings"][0];
+    assert_eq!(f["code"], "tagguard::prune::unsupported");
+    assert!(
+        f["help"]
+            .as_str()
+            .unwrap()
+            .starts_with("not supported here: use "),
+        "{f}"
+    );
+    assert_eq!(r.tags_of(REPO), ["br-gone"]);
+}
+
+#[test]
+fn help_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tagguard(dir.path())
+        .args(["prune", "--help"])
+        .run()
+        .success();
+    insta::assert_snapshot!("help-prune", run.stdout);
+}
