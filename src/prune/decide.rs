@@ -244,7 +244,11 @@ fn retention(
             }
             Some(b) => ends.push((
                 "older-than",
-                format!("older than {} (from {})", age.text, b.to_rfc3339()),
+                format!(
+                    "older than {} (from {})",
+                    age.text,
+                    b.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
             )),
         }
     }

@@ -12,6 +12,7 @@ pub mod liveness;
 pub mod observe;
 pub mod placeholder;
 pub mod reach;
+pub mod record;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -124,6 +125,7 @@ struct Planned {
     client: Arc<RegistryClient>,
     tags: HashSet<String>,
     deletes: reach::Deletes,
+    held: HashMap<Digest, record::Held>,
 }
 
 /// Plans the prune of `images` (the policy's own when empty) and, with `config.apply`, carries
@@ -202,11 +204,15 @@ pub async fn prune(
             client,
             tags: seen.seen.into_iter().map(|s| s.tag).collect(),
             deletes,
+            held: seen.held,
         });
     }
     if config.apply && out.report.status() == crate::report::Status::Ok {
         for p in &planned {
             apply_one(p, config, &mut out).await;
+            if policy.record {
+                record_one(p, config.now, &mut out).await;
+            }
         }
     }
     Ok(out)
@@ -263,6 +269,39 @@ async fn apply_one(p: &Planned, config: &PruneConfig, out: &mut PruneReport) {
             );
         }
     }
+}
+
+/// Records what this run deleted in one repository, one record per image the tags held.
+async fn record_one(p: &Planned, time: DateTime<Utc>, out: &mut PruneReport) {
+    let mut by_digest: Vec<(&Digest, Vec<String>)> = Vec::new();
+    for r in out.deleted.iter().filter(|r| r.image == p.image) {
+        let Some(tag) = &r.tag else { continue };
+        match by_digest.iter_mut().find(|(d, _)| *d == &r.digest) {
+            Some((_, tags)) => tags.push(tag.clone()),
+            None => by_digest.push((&r.digest, vec![tag.clone()])),
+        }
+    }
+    let mut failures = Vec::new();
+    for (digest, tags) in by_digest {
+        let Some(held) = p.held.get(digest) else {
+            continue;
+        };
+        if let Err(why) = record::write(&p.client, &p.repository, held, &tags, time).await {
+            failures.push(
+                Finding::new(
+                    code::PRUNE_RECORD_FAILED,
+                    Severity::Warning,
+                    format!(
+                        "could not record that prune deleted {} (at {digest}): {why}",
+                        tags.join(", ")
+                    ),
+                )
+                .about(p.image.clone())
+                .help("the deletes stand; only their record beside the image is missing"),
+            );
+        }
+    }
+    out.report.findings.extend(failures);
 }
 
 /// The liveness facts the policy's rules need, each asked only when one needs it.

@@ -15,6 +15,7 @@ use super::decide::{Matcher, Seen, is_referrer_tag, needs_age};
 use super::error::PruneError;
 use super::placeholder;
 use super::reach::Links;
+use super::record::Held;
 use crate::audit::record::read_records;
 use crate::audit::rules::is_fallback_tag;
 use crate::policy::Policy;
@@ -29,6 +30,8 @@ const MAX_CONFIG_BYTES: usize = 1 << 20;
 pub struct Observed {
     pub seen: Vec<Seen>,
     pub links: HashMap<Digest, Links>,
+    /// Each tag's manifest as a descriptor needs it, for the records of what prune deleted.
+    pub held: HashMap<Digest, Held>,
     /// Records of tagguard's writes found.
     pub records: usize,
 }
@@ -37,6 +40,8 @@ pub struct Observed {
 struct Read {
     tag: String,
     digest: Digest,
+    media_type: String,
+    size: u64,
     links: Links,
     next: Option<Next>,
     placeholder: bool,
@@ -111,6 +116,12 @@ pub async fn observe(
         });
     }
     for r in read {
+        let held = Held {
+            digest: r.digest.clone(),
+            media_type: r.media_type,
+            size: r.size,
+        };
+        out.held.insert(r.digest.clone(), held);
         out.links.insert(r.digest, r.links);
     }
     out.seen.sort_by(|a, b| a.tag.cmp(&b.tag));
@@ -164,6 +175,8 @@ async fn read_tags(
                     subject,
                 },
                 tag,
+                media_type: m.media_type,
+                size: m.bytes.len() as u64,
                 digest: m.digest,
             });
         }

@@ -86,6 +86,7 @@ fn retag(r: &Registry, digest: &str, tag: &str) {
         .args([
             "copy",
             "--quiet",
+            "--all",
             "--preserve-digests",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
@@ -123,7 +124,7 @@ fn scene() -> Scene {
     r.seed(&release, REPO, "1.0.0");
     r.seed(&release, REPO, "br-gone-release");
     let index = r.seed_index(REPO, "1.1.0");
-    r.seed(&release, REPO, "latest");
+    retag(&r, &index, "latest");
     let platforms: Vec<String> = raw(&r, &format!("{REPO}@{index}")).unwrap()["manifests"]
         .as_array()
         .unwrap()
@@ -156,11 +157,16 @@ fn kept_tags() -> BTreeSet<String> {
     .into()
 }
 
+/// The tags of the repository but the fallback tags that list records (`sha256-<hex>`).
+fn image_tags(r: &Registry) -> BTreeSet<String> {
+    r.tags_of(REPO)
+        .into_iter()
+        .filter(|t| !t.starts_with("sha256-"))
+        .collect()
+}
+
 fn assert_kept_whole(s: &Scene) {
-    assert_eq!(
-        s.r.tags_of(REPO).into_iter().collect::<BTreeSet<_>>(),
-        kept_tags()
-    );
+    assert_eq!(image_tags(&s.r), kept_tags());
     assert_eq!(
         s.r.digest_of(REPO, "1.0.0").as_deref(),
         Some(s.release.as_str())
@@ -241,6 +247,26 @@ fn prune_plans_then_removes_exactly_the_tags_of_deleted_branches() {
     assert_eq!(manifests, BTreeSet::from([s.alone.clone()]));
     assert!(raw(&s.r, &format!("{REPO}@{}", s.alone)).is_none());
     assert_kept_whole(&s);
+    // What was deleted is recorded beside each image the tags held (the fallback tag here).
+    for (digest, tag) in [
+        (&s.alone, "br-gone-alone"),
+        (&s.release, "br-gone-release"),
+        (&s.platforms[0], "br-gone-platform"),
+    ] {
+        let index =
+            raw(&s.r, &format!("{REPO}:sha256-{}", &digest[7..])).expect("a fallback index");
+        let entry = &index["manifests"][0];
+        assert_eq!(
+            entry["artifactType"],
+            "application/vnd.tagguard.prune.v1+json"
+        );
+        assert_eq!(entry["annotations"]["io.tagguard.prune.deleted"], tag);
+    }
+    // audit finds nothing wrong with what prune left.
+    tagguard(dir.path())
+        .args(["audit", "--image", &image])
+        .run()
+        .code(0);
 
     let again = prune(&dir, &image, &["--apply"]).code(0);
     let deletes_before = s.r.requests_with(&["DELETE"]).len();
@@ -287,7 +313,7 @@ fn a_prune_killed_mid_apply_is_finished_by_the_next_one() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let left = s.r.tags_of(REPO).len();
+    let left = image_tags(&s.r).len();
     assert!(
         left > kept_tags().len(),
         "the kill came after the last delete"
@@ -367,7 +393,12 @@ fn newest_and_age_count_from_the_images_created_time() {
     assert_eq!(v["build-9"], "keep"); // no `created`: age unknown, kept
     let applied = prune(&dir, &image, &["--now", "2026-02-10T00:00:00Z", "--apply"]).code(0);
     assert_eq!(applied.json()["not_deleted"], json!([]));
-    assert_eq!(r.tags_of(REPO), ["build-3", "build-4", "build-9"]);
+    let tags: Vec<String> = r
+        .tags_of(REPO)
+        .into_iter()
+        .filter(|t| !t.starts_with("sha256-"))
+        .collect();
+    assert_eq!(tags, ["build-3", "build-4", "build-9"]);
 }
 
 #[test]
@@ -400,4 +431,68 @@ fn help_text() {
         .run()
         .success();
     insta::assert_snapshot!("help-prune", run.stdout);
+}
+
+const AGE_POLICY: &str = r#"version: 1
+tags:
+  - template: "br-{{ branch }}"
+    when: { branch: "." }
+    immutable: false
+    retain: { younger-than: 10d }
+"#;
+
+#[test]
+fn age_counts_from_tagguards_record_of_the_write_before_the_images_created() {
+    let r = Registry::start_deleting(Mode::Plain);
+    let (_upstream, dir) = checkout(AGE_POLICY);
+    dir.git(&["checkout", "-q", "-b", "topic"]);
+    let image = format!("{}/{REPO}", r.host);
+    // Built long after it was pushed, says its config: the record of the push wins.
+    let digest = r.seed(&Image::created("2026-03-01T00:00:00Z"), "acme/build", "b");
+    let source = format!("{}/acme/build@{digest}", r.host);
+    let push = tagguard(dir.path())
+        .args([
+            "push", "--image", &image, "--source", &source, "--format", "json",
+        ])
+        .args(["--timestamp=2026-01-01T00:00:00Z"])
+        .run()
+        .success();
+    assert_eq!(
+        push.json()["findings"],
+        json!([]),
+        "recorded: {}",
+        push.stdout
+    );
+
+    let young = prune(&dir, &image, &["--now", "2026-01-05T00:00:00Z"]).code(0);
+    assert_eq!(verdicts(&young)["br-topic"], "keep");
+    assert_eq!(young.json()["images"][0]["records"], 1);
+    let old = prune(&dir, &image, &["--now", "2026-01-20T00:00:00Z", "--apply"]).code(0);
+    let d = &old.json()["decisions"][0];
+    assert_eq!(d["verdict"], "delete", "{d}");
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("from 2026-01-01T00:00:00Z"),
+        "{d}"
+    );
+    // The fallback tag that lists the push's record stays (a referrer tag), now listing the
+    // prune's record too.
+    let fallback = format!("sha256-{}", &digest[7..]);
+    assert_eq!(r.tags_of(REPO), [fallback.clone()]);
+    let index = raw(&r, &format!("{REPO}:{fallback}")).unwrap();
+    let types: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifactType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "application/vnd.tagguard.record.v1+json",
+            "application/vnd.tagguard.prune.v1+json"
+        ]
+    );
 }
