@@ -480,7 +480,7 @@ fn age_counts_from_tagguards_record_of_the_write_before_the_images_created() {
     // The fallback tag that lists the push's record stays (a referrer tag), now listing the
     // prune's record too.
     let fallback = format!("sha256-{}", &digest[7..]);
-    assert_eq!(r.tags_of(REPO), [fallback.clone()]);
+    assert_eq!(r.tags_of(REPO), std::slice::from_ref(&fallback));
     let index = raw(&r, &format!("{REPO}:{fallback}")).unwrap();
     let types: Vec<&str> = index["manifests"]
         .as_array()
