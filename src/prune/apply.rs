@@ -108,11 +108,11 @@ pub async fn apply(
     }
     // 3. The tags still there, as tags.
     let by_tag = AtomicBool::new(true);
-    let blob_ready = tokio::sync::OnceCell::new();
+    let one = tokio::sync::Mutex::new(false);
     let untags = futures_util::stream::iter(still.iter().map(|(tag, at)| {
-        let (by_tag, blob_ready) = (&by_tag, &blob_ready);
+        let (by_tag, one) = (&by_tag, &one);
         async move {
-            let r = untag(client, repository, tag, at, time, by_tag, blob_ready).await;
+            let r = untag(client, repository, tag, at, time, by_tag, one).await;
             (tag, at, r)
         }
     }))
@@ -201,7 +201,7 @@ async fn untag(
     at: &Digest,
     time: DateTime<Utc>,
     by_tag: &AtomicBool,
-    blob_ready: &tokio::sync::OnceCell<()>,
+    one: &tokio::sync::Mutex<bool>,
 ) -> Result<(), Untag> {
     match client
         .head_manifest(repository, tag)
@@ -222,11 +222,23 @@ async fn untag(
             Deleted::Unsupported { .. } => by_tag.store(false, Ordering::Relaxed),
         }
     }
-    blob_ready
-        .get_or_init(|| async {
-            prepare(client, repository, &[]).await;
-        })
-        .await;
+    // One placeholder at a time: CNCF distribution 2.8 deletes a manifest, then looks for the
+    // tags on it by reading every tag's link; a tag link being written at that moment fails the
+    // lookup after the manifest is gone, and leaves its tag dangling (listed, with no manifest).
+    let mut blob_ready = one.lock().await;
+    if !*blob_ready {
+        prepare(client, repository, &[]).await;
+        *blob_ready = true;
+    }
+    match client
+        .head_manifest(repository, tag)
+        .await
+        .map_err(|e| Untag::Failed(Box::new(e)))?
+    {
+        None => return Ok(()),
+        Some(h) if &h.digest != at => return Err(Untag::Moved(h.digest)),
+        Some(_) => {}
+    }
     let bytes = placeholder::manifest(tag, time);
     let p = client
         .put_manifest(repository, tag, placeholder::MEDIA_TYPE, &bytes)

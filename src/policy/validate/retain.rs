@@ -15,6 +15,7 @@ impl Validator<'_> {
         node: Option<&Node>,
         immutable: bool,
         floating: bool,
+        template: &str,
     ) -> Option<Option<Retain>> {
         let Some(node) = node else {
             return Some(None);
@@ -51,7 +52,7 @@ impl Validator<'_> {
         let mut ok = true;
         for (key, value) in entries {
             match key {
-                "while" => match self.alive(value) {
+                "while" => match self.alive(value, template) {
                     Some(a) => retain.while_alive = Some(a),
                     None => ok = false,
                 },
@@ -86,10 +87,28 @@ impl Validator<'_> {
         ok.then_some(Some(retain))
     }
 
-    fn alive(&mut self, node: &Node) -> Option<Alive> {
+    fn alive(&mut self, node: &Node, template: &str) -> Option<Alive> {
         let found = node
             .as_str()
             .and_then(|s| Alive::ALL.into_iter().find(|a| a.name() == s));
+        if let Some(a) = found
+            && !uses(template, a.variable())
+        {
+            self.problem(
+                node.span,
+                format!(
+                    "`while: {}` needs a template that names the {}",
+                    a.name(),
+                    a.variable()
+                ),
+                "nothing in the tag says which",
+            )
+            .help = Some(format!(
+                "put `{{{{ {} }}}}` in the template, or keep these tags with `newest` or `younger-than`",
+                a.variable()
+            ));
+            return None;
+        }
         if found.is_none() {
             let p = self.problem(
                 node.span,
@@ -105,6 +124,13 @@ impl Validator<'_> {
         }
         found
     }
+}
+
+/// Whether `template` uses the variable `name`.
+fn uses(template: &str, name: &str) -> bool {
+    let env = crate::template::environment();
+    env.template_from_str(template)
+        .is_ok_and(|t| t.undeclared_variables(false).contains(name))
 }
 
 #[cfg(test)]
@@ -127,6 +153,19 @@ mod tests {
             })
         );
         assert_eq!(policy.rules[1].retain, None);
+    }
+
+    #[test]
+    fn while_needs_the_variable_it_asks_about() {
+        let err = Policy::parse(
+            "p.yml",
+            "version: 1\ntags:\n  - template: \"edge-{{ short_sha }}\"\n    immutable: false\n    retain: { while: pr-open }\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.problems[0].message.contains("names the pr_number"),
+            "{err:?}"
+        );
     }
 
     #[test]
