@@ -89,8 +89,11 @@ pub async fn apply(
                     match client.delete_manifest(repository, &d.to_string()).await {
                         Ok(Deleted::Done | Deleted::Absent) => out.digests.push(d.clone()),
                         Ok(Deleted::Unsupported { status, detail }) => {
-                            out.findings
-                                .push(unsupported(client.host(), image, status, &detail));
+                            out.findings.push(unsupported(
+                                client.host(),
+                                image,
+                                &said(status, &detail),
+                            ));
                             return out;
                         }
                         Err(e) => {
@@ -122,9 +125,11 @@ pub async fn apply(
         match r {
             Ok(()) => out.tags.push((tag.clone(), at.clone())),
             Err(Untag::Unsupported(status, detail)) => {
-                out.findings.push(
-                    unsupported(client.host(), &subject(tag), status, &detail).about(subject(tag)),
-                );
+                out.findings.push(unsupported(
+                    client.host(),
+                    &subject(tag),
+                    &said(status, &detail),
+                ));
             }
             Err(Untag::Failed(e)) => {
                 out.findings
@@ -260,22 +265,38 @@ fn failed(subject: &str, doing: &str, e: &RegistryError) -> Finding {
         .help("nothing a kept tag needs was touched; run `tagguard prune --apply` again once the registry answers: it picks up where this run stopped")
 }
 
+/// A registry's answer in a few words: its status and message.
+fn said(status: u16, detail: &str) -> String {
+    if detail.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status}: {detail}")
+    }
+}
+
 /// The registry does not delete: say so, and name its own way to retire tags.
-pub fn unsupported(host: &str, subject: &str, status: u16, detail: &str) -> Finding {
+pub fn unsupported(host: &str, subject: &str, why: &str) -> Finding {
     Finding::new(
         code::PRUNE_UNSUPPORTED,
         Severity::Error,
-        format!(
-            "{host} does not delete here ({status}{}): nothing more was deleted in {subject}",
-            if detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {detail}")
-            }
-        ),
+        format!("{host} does not delete here ({why}): nothing more was deleted in {subject}"),
     )
     .about(subject.to_owned())
     .help(format!("not supported here: use {}", lifecycle(host)))
+}
+
+/// Whether tagguard knows `host` has no OCI delete at all (GHCR, Docker Hub, ECR: each deletes
+/// through its own API only), so that `--apply` says so before sending anything.
+pub fn without_oci_delete(host: &str) -> bool {
+    let h = host.to_ascii_lowercase();
+    [
+        "ghcr.io",
+        "docker.io",
+        "index.docker.io",
+        "registry-1.docker.io",
+    ]
+    .contains(&h.as_str())
+        || (h.ends_with(".amazonaws.com") && h.contains(".dkr.ecr."))
 }
 
 /// The registry's own way of retiring tags, for a registry tagguard cannot delete on.
@@ -297,5 +318,42 @@ pub fn lifecycle(host: &str) -> &'static str {
         "GitLab's container registry cleanup policy"
     } else {
         "the registry's own retention feature (CNCF distribution: `storage: delete: enabled: true` in its configuration)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_without_an_oci_delete_are_named_with_their_way_out() {
+        for host in [
+            "ghcr.io",
+            "docker.io",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        ] {
+            assert!(without_oci_delete(host), "{host}");
+        }
+        for host in [
+            "127.0.0.1:5000",
+            "harbor.example.com",
+            "quay.io",
+            "registry.gitlab.com",
+        ] {
+            assert!(!without_oci_delete(host), "{host}");
+        }
+        assert!(lifecycle("ghcr.io").contains("Packages API"));
+        assert!(
+            lifecycle("123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+                .contains("ECR lifecycle policy")
+        );
+        assert!(lifecycle("registry.example.com").contains("delete: enabled: true"));
+        let f = unsupported("ghcr.io", "ghcr.io/a/b", "405");
+        assert_eq!(f.code, code::PRUNE_UNSUPPORTED);
+        assert!(
+            f.help
+                .unwrap()
+                .starts_with("not supported here: use GitHub's")
+        );
     }
 }

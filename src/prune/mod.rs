@@ -222,6 +222,15 @@ async fn apply_one(p: &Planned, config: &PruneConfig, out: &mut PruneReport) {
     if p.deletes.tags.is_empty() {
         return;
     }
+    let host = p.client.host();
+    if apply::without_oci_delete(host) {
+        out.report.push(apply::unsupported(
+            host,
+            &p.image,
+            "it deletes through its own API only",
+        ));
+        return;
+    }
     let concurrency = config.concurrency.max(1);
     let applied = apply::apply(
         &p.client,
