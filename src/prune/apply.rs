@@ -198,6 +198,21 @@ enum Untag {
     Moved(Digest),
 }
 
+/// Whether `tag` still holds `at` (`false`: it is gone); a tag that moved is an error.
+async fn still_at(
+    client: &RegistryClient,
+    repository: &str,
+    tag: &str,
+    at: &Digest,
+) -> Result<bool, Untag> {
+    match client.head_manifest(repository, tag).await {
+        Err(e) => Err(Untag::Failed(Box::new(e))),
+        Ok(None) => Ok(false),
+        Ok(Some(h)) if &h.digest != at => Err(Untag::Moved(h.digest)),
+        Ok(Some(_)) => Ok(true),
+    }
+}
+
 /// Removes `tag` (at `at` a moment ago) as a tag.
 async fn untag(
     client: &RegistryClient,
@@ -208,14 +223,8 @@ async fn untag(
     by_tag: &AtomicBool,
     one: &tokio::sync::Mutex<bool>,
 ) -> Result<(), Untag> {
-    match client
-        .head_manifest(repository, tag)
-        .await
-        .map_err(|e| Untag::Failed(Box::new(e)))?
-    {
-        None => return Ok(()),
-        Some(h) if &h.digest != at => return Err(Untag::Moved(h.digest)),
-        Some(_) => {}
+    if !still_at(client, repository, tag, at).await? {
+        return Ok(());
     }
     if by_tag.load(Ordering::Relaxed) {
         match client
@@ -235,14 +244,8 @@ async fn untag(
         prepare(client, repository, &[]).await;
         *blob_ready = true;
     }
-    match client
-        .head_manifest(repository, tag)
-        .await
-        .map_err(|e| Untag::Failed(Box::new(e)))?
-    {
-        None => return Ok(()),
-        Some(h) if &h.digest != at => return Err(Untag::Moved(h.digest)),
-        Some(_) => {}
+    if !still_at(client, repository, tag, at).await? {
+        return Ok(());
     }
     let bytes = placeholder::manifest(tag, time);
     let p = client
