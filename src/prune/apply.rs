@@ -47,60 +47,25 @@ pub async fn apply(
     concurrency: usize,
 ) -> Applied {
     let mut out = Applied::default();
-    let subject = |tag: &str| format!("{image}:{tag}");
     // 1. Look each tag up again.
-    let looked = lookups(client, repository, &deletes.tags, concurrency).await;
-    let mut still = Vec::new();
-    for ((tag, planned_at), now) in deletes.tags.iter().zip(looked) {
-        match now {
-            Ok(Now::Gone) => out.tags.push((tag.clone(), planned_at.clone())),
-            Ok(Now::At(d)) if &d == planned_at => still.push((tag.clone(), d)),
-            Ok(Now::At(d)) => out.findings.push(
-                Finding::new(
-                    code::PRUNE_MOVED,
-                    Severity::Warning,
-                    format!("{} moved to {d} since the plan ({planned_at}): it was written again, so it is kept", subject(tag)),
-                )
-                .about(subject(tag)),
-            ),
-            Err(e) => out.findings.push(failed(&subject(tag), "looking it up again", &e)),
-        }
-    }
+    let (still, moved) =
+        look_again(client, image, repository, deletes, concurrency, &mut out).await;
     // 2. Manifests nothing staying reaches, once the tags that appeared or moved meanwhile are
     //    known: what they hold now stays.
-    let moved: HashSet<&str> = out
-        .findings
-        .iter()
-        .filter(|f| f.code == code::PRUNE_MOVED)
-        .filter_map(|f| f.subject.as_deref()?.strip_prefix(image)?.strip_prefix(':'))
-        .collect();
-    let unchanged: HashSet<String> = planned
-        .iter()
-        .filter(|t| !moved.contains(t.as_str()))
-        .cloned()
-        .collect();
     if !deletes.digests.is_empty() {
+        let unchanged: HashSet<String> = planned
+            .iter()
+            .filter(|t| !moved.contains(t.as_str()))
+            .cloned()
+            .collect();
         match newcomers(client, repository, &unchanged, concurrency).await {
             Ok(new) => {
-                for d in &deletes.digests {
-                    if new.contains(d) {
-                        continue;
-                    }
-                    match client.delete_manifest(repository, &d.to_string()).await {
-                        Ok(Deleted::Done | Deleted::Absent) => out.digests.push(d.clone()),
-                        Ok(Deleted::Unsupported { status, detail }) => {
-                            out.findings.push(unsupported(
-                                client.host(),
-                                image,
-                                &said(status, &detail),
-                            ));
-                            return out;
-                        }
-                        Err(e) => {
-                            out.findings
-                                .push(failed(&format!("{image}@{d}"), "deleting it", &e));
-                            return out;
-                        }
+                for wave in [&deletes.children, &deletes.digests] {
+                    let wave: Vec<&Digest> = wave.iter().filter(|d| !new.contains(*d)).collect();
+                    if !delete_digests(client, image, repository, &wave, concurrency, &mut out)
+                        .await
+                    {
+                        return out;
                     }
                 }
             }
@@ -110,6 +75,104 @@ pub async fn apply(
         }
     }
     // 3. The tags still there, as tags.
+    untag_all(
+        client,
+        image,
+        repository,
+        &still,
+        time,
+        concurrency,
+        &mut out,
+    )
+    .await;
+    out
+}
+
+/// Looks every tag to delete up again: the ones still where the plan saw them, and the names of
+/// those that moved (kept, with a warning); gone ones are done, failures said.
+async fn look_again(
+    client: &RegistryClient,
+    image: &str,
+    repository: &str,
+    deletes: &Deletes,
+    concurrency: usize,
+    out: &mut Applied,
+) -> (Vec<(String, Digest)>, HashSet<String>) {
+    let looked = lookups(client, repository, &deletes.tags, concurrency).await;
+    let (mut still, mut moved) = (Vec::new(), HashSet::new());
+    for ((tag, planned_at), now) in deletes.tags.iter().zip(looked) {
+        let subject = format!("{image}:{tag}");
+        match now {
+            Ok(Now::Gone) => out.tags.push((tag.clone(), planned_at.clone())),
+            Ok(Now::At(d)) if &d == planned_at => still.push((tag.clone(), d)),
+            Ok(Now::At(d)) => {
+                moved.insert(tag.clone());
+                out.findings
+                    .push(moved_finding(&subject, &d, "since the plan"));
+            }
+            Err(e) => out
+                .findings
+                .push(failed(&subject, "looking it up again", &e)),
+        }
+    }
+    (still, moved)
+}
+
+fn moved_finding(subject: &str, now: &Digest, when: &str) -> Finding {
+    Finding::new(
+        code::PRUNE_MOVED,
+        Severity::Warning,
+        format!("{subject} moved to {now} {when}: it was written again, so it is kept"),
+    )
+    .about(subject.to_owned())
+}
+
+/// Deletes one wave of manifests by digest, at once; `false` when the run must stop.
+async fn delete_digests(
+    client: &RegistryClient,
+    image: &str,
+    repository: &str,
+    wave: &[&Digest],
+    concurrency: usize,
+    out: &mut Applied,
+) -> bool {
+    let deletes =
+        futures_util::stream::iter(wave.iter().map(|d| async move {
+            (*d, client.delete_manifest(repository, &d.to_string()).await)
+        }))
+        .buffer_unordered(concurrency);
+    let mut deletes = std::pin::pin!(deletes);
+    let mut go_on = true;
+    while let Some((d, r)) = deletes.next().await {
+        match r {
+            Ok(Deleted::Done | Deleted::Absent) => out.digests.push(d.clone()),
+            Ok(Deleted::Unsupported { status, detail }) => {
+                if go_on {
+                    out.findings
+                        .push(unsupported(client.host(), image, &said(status, &detail)));
+                }
+                go_on = false;
+            }
+            Err(e) => {
+                out.findings
+                    .push(failed(&format!("{image}@{d}"), "deleting it", &e));
+                go_on = false;
+            }
+        }
+    }
+    go_on
+}
+
+/// Removes each tag of `still` as a tag.
+async fn untag_all(
+    client: &RegistryClient,
+    image: &str,
+    repository: &str,
+    still: &[(String, Digest)],
+    time: DateTime<Utc>,
+    concurrency: usize,
+    out: &mut Applied,
+) {
     let by_tag = AtomicBool::new(true);
     let one = tokio::sync::Mutex::new(false);
     let untags = futures_util::stream::iter(still.iter().map(|(tag, at)| {
@@ -122,33 +185,20 @@ pub async fn apply(
     .buffer_unordered(concurrency);
     let mut untags = std::pin::pin!(untags);
     while let Some((tag, at, r)) = untags.next().await {
+        let subject = format!("{image}:{tag}");
         match r {
             Ok(()) => out.tags.push((tag.clone(), at.clone())),
             Err(Untag::Unsupported(status, detail)) => {
-                out.findings.push(unsupported(
-                    client.host(),
-                    &subject(tag),
-                    &said(status, &detail),
-                ));
-            }
-            Err(Untag::Failed(e)) => {
                 out.findings
-                    .push(failed(&subject(tag), "removing the tag", &e))
+                    .push(unsupported(client.host(), &subject, &said(status, &detail)))
             }
-            Err(Untag::Moved(d)) => out.findings.push(
-                Finding::new(
-                    code::PRUNE_MOVED,
-                    Severity::Warning,
-                    format!(
-                        "{} moved to {d} while it was being removed: it is kept",
-                        subject(tag)
-                    ),
-                )
-                .about(subject(tag)),
-            ),
+            Err(Untag::Failed(e)) => out.findings.push(failed(&subject, "removing the tag", &e)),
+            Err(Untag::Moved(d)) => {
+                out.findings
+                    .push(moved_finding(&subject, &d, "while it was being removed"));
+            }
         }
     }
-    out
 }
 
 async fn lookups(

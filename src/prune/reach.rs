@@ -22,8 +22,10 @@ pub struct Links {
 pub struct Deletes {
     /// Tags to remove (as tags), with the digest they held when planned.
     pub tags: Vec<(String, Digest)>,
-    /// Manifests to delete by digest, children before the index that lists them: nothing that
+    /// Child manifests (of an index) to delete by digest, before the indexes: nothing that
     /// stays reaches them.
+    pub children: Vec<Digest>,
+    /// The manifests of deleted tags to delete by digest: nothing that stays reaches them.
     pub digests: Vec<Digest>,
 }
 
@@ -66,10 +68,14 @@ pub fn deletes(decisions: &[TagDecision], links: &HashMap<Digest, Links>) -> Del
     let mut listed = BTreeSet::new();
     for d in decisions.iter().filter(|d| d.verdict == Verdict::Delete) {
         out.tags.push((d.tag.clone(), d.digest.clone()));
+        if keep.contains(&d.digest) || !listed.insert(d.digest.clone()) {
+            continue;
+        }
+        out.digests.push(d.digest.clone());
         let children = links.get(&d.digest).map(|l| l.children.as_slice());
-        for c in children.unwrap_or_default().iter().chain([&d.digest]) {
+        for c in children.unwrap_or_default() {
             if !keep.contains(c) && listed.insert(c.clone()) {
-                out.digests.push(c.clone());
+                out.children.push(c.clone());
             }
         }
     }
@@ -94,7 +100,8 @@ pub fn violations(
             out.push(format!("tag {tag} is not decided `delete`"));
         }
     }
-    for digest in deletes.digests.iter().filter(|d| keep.contains(*d)) {
+    let digests = deletes.children.iter().chain(&deletes.digests);
+    for digest in digests.filter(|d| keep.contains(*d)) {
         out.push(format!("{digest} is needed by a tag that stays"));
     }
     out
@@ -165,7 +172,8 @@ mod tests {
         ];
         let plan = deletes(&decisions, &links);
         assert_eq!(plan.tags.len(), 3);
-        assert_eq!(plan.digests, vec![d(30), d(3)]);
+        assert_eq!(plan.children, vec![d(30)]);
+        assert_eq!(plan.digests, vec![d(3)]);
         assert!(violations(&decisions, &links, &plan).is_empty());
         assert!(reachable(&decisions, &links).contains(&d(6)));
     }
@@ -184,7 +192,10 @@ mod tests {
             tag("br-x", d(5), Verdict::Delete),
         ];
         let plan = deletes(&decisions, &links);
-        assert!(plan.digests.is_empty(), "{plan:?}");
+        assert!(
+            plan.digests.is_empty() && plan.children.is_empty(),
+            "{plan:?}"
+        );
     }
 
     #[test]
@@ -195,6 +206,7 @@ mod tests {
         ];
         let wrong = Deletes {
             tags: vec![("1.0.0".into(), d(1))],
+            children: vec![],
             digests: vec![d(1)],
         };
         assert_eq!(violations(&decisions, &HashMap::new(), &wrong).len(), 2);

@@ -496,3 +496,35 @@ fn age_counts_from_tagguards_record_of_the_write_before_the_images_created() {
         ]
     );
 }
+
+#[test]
+fn a_multi_arch_image_only_a_deleted_tag_held_goes_with_its_platforms() {
+    let r = Registry::start_deleting(Mode::Plain);
+    let index = r.seed_index(REPO, "br-gone-multi");
+    let platforms: Vec<String> = raw(&r, &format!("{REPO}@{index}")).unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect();
+    // One platform is also an immutable tag's image: it stays.
+    retag(&r, &platforms[1], "sha-1234567");
+    let (_upstream, dir) = checkout(POLICY);
+    let image = format!("{}/{REPO}", r.host);
+    let run = prune(&dir, &image, &["--apply"]).code(0);
+    let manifests: BTreeSet<String> = run.json()["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["tag"].is_null())
+        .map(|d| d["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        manifests,
+        BTreeSet::from([index.clone(), platforms[0].clone()])
+    );
+    assert!(raw(&r, &format!("{REPO}@{index}")).is_none());
+    assert!(raw(&r, &format!("{REPO}@{}", platforms[0])).is_none());
+    assert_eq!(image_tags(&r), BTreeSet::from(["sha-1234567".to_owned()]));
+    copies_whole(&r, &format!("{REPO}:sha-1234567"));
+}
