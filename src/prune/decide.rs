@@ -2,6 +2,7 @@
 //! policy, what was seen in one repository, and the facts about branches, pull requests and the
 //! time, all passed in.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -100,7 +101,11 @@ pub fn decide(
     seen: &[Seen],
     facts: &Facts,
 ) -> Vec<TagDecision> {
-    let env = template::environment();
+    let branches = Branches {
+        env: template::environment(),
+        live: facts.branches.as_ref().ok(),
+        cache: RefCell::default(),
+    };
     let matched: Vec<Option<(usize, Captures)>> =
         seen.iter().map(|s| matcher.rule_of(&s.tag)).collect();
     let ranks = newest_ranks(seen, &matched);
@@ -117,7 +122,7 @@ pub fn decide(
                 Some((index, caps)) => {
                     let rule = &policy.rules[*index];
                     let rank = ranks.get(&s.tag).copied();
-                    by_rule(&env, rule, caps, s, rank, facts, &matcher.unrecognised)
+                    by_rule(&branches, rule, caps, s, rank, facts, &matcher.unrecognised)
                 }
             };
             TagDecision {
@@ -142,7 +147,7 @@ fn protect(why: &'static str, reason: &str) -> Outcome {
 }
 
 fn by_rule(
-    env: &minijinja::Environment<'static>,
+    branches: &Branches<'_>,
     rule: &Rule,
     caps: &Captures,
     seen: &Seen,
@@ -175,7 +180,7 @@ fn by_rule(
             "holds the placeholder of an interrupted prune".to_owned(),
         );
     }
-    let (keeps, ends) = retention(env, rule, retain, caps, seen, rank, facts);
+    let (keeps, ends) = retention(branches, rule, retain, caps, seen, rank, facts);
     let pick = |v: Vec<(&'static str, String)>| -> (Vec<&'static str>, String) {
         let why = v.iter().map(|(w, _)| *w).collect();
         let text: Vec<String> = v.into_iter().map(|(_, t)| t).collect();
@@ -194,7 +199,7 @@ type Said = Vec<(&'static str, String)>;
 
 /// What keeps the tag, and what no longer does.
 fn retention(
-    env: &minijinja::Environment<'static>,
+    branches: &Branches<'_>,
     rule: &Rule,
     retain: &Retain,
     caps: &Captures,
@@ -210,7 +215,7 @@ fn retention(
                 "liveness-unknown",
                 "kept: the tag names no branch".to_owned(),
             )),
-            (Ok(live), Some(name)) => match live_branch(env, rule, caps, live, &seen.tag) {
+            (Ok(_), Some(name)) => match branches.of(rule, caps, &seen.tag) {
                 Some(b) => keeps.push(("branch-exists", format!("branch {b} exists"))),
                 None => ends.push(("branch-gone", format!("no branch {name} any more"))),
             },
@@ -265,20 +270,36 @@ fn retention(
     (keeps, ends)
 }
 
-/// The live branch whose build renders `tag` with this rule: the tag's other values kept,
+/// Which live branch a build of renders a tag with a rule: each rule renders each live branch
+/// once per combination of the tag's other values (once in all for `br-{{ branch }}`), with
 /// `branch` set as a build of that branch sets it.
-fn live_branch<'a>(
-    env: &minijinja::Environment<'static>,
-    rule: &Rule,
-    caps: &Captures,
-    live: &'a BTreeSet<String>,
-    tag: &str,
-) -> Option<&'a str> {
-    let mut vars: BTreeMap<&'static str, String> = caps.clone();
-    live.iter().map(String::as_str).find(|b| {
-        vars.insert("branch", sanitize::tag_component(b));
-        template::render(env, &rule.template, &vars).is_ok_and(|t| t == tag)
-    })
+struct Branches<'a> {
+    env: minijinja::Environment<'static>,
+    live: Option<&'a BTreeSet<String>>,
+    /// (rule, the other values) → rendered tag → branch.
+    cache: RefCell<HashMap<(usize, Captures), HashMap<String, String>>>,
+}
+
+impl Branches<'_> {
+    fn of(&self, rule: &Rule, caps: &Captures, tag: &str) -> Option<String> {
+        let mut others = caps.clone();
+        others.remove("branch");
+        let mut cache = self.cache.borrow_mut();
+        let rendered = cache
+            .entry((rule.index, others.clone()))
+            .or_insert_with(|| {
+                let mut out = HashMap::new();
+                for b in self.live.into_iter().flatten() {
+                    let mut vars = others.clone();
+                    vars.insert("branch", sanitize::tag_component(b));
+                    if let Ok(t) = template::render(&self.env, &rule.template, &vars) {
+                        out.entry(t).or_insert_with(|| b.clone());
+                    }
+                }
+                out
+            });
+        rendered.get(tag).cloned()
+    }
 }
 
 /// For the tags of rules with `retain.newest`: their place by age within their rule, newest
@@ -298,4 +319,76 @@ fn newest_ranks(seen: &[Seen], matched: &[Option<(usize, Captures)>]) -> HashMap
         }
     }
     ranks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(tag: &str, days_old: Option<i64>) -> Seen {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        Seen {
+            tag: tag.into(),
+            digest: Digest::sha256_of(tag.as_bytes()),
+            written: days_old.map(|d| now - chrono::Duration::days(d)),
+            created: None,
+            placeholder: false,
+        }
+    }
+
+    fn decide_with(
+        policy: &str,
+        tags: &[Seen],
+        branches: &[&str],
+    ) -> Vec<(String, Verdict, String)> {
+        let policy = Policy::parse("p.yml", policy).unwrap();
+        let facts = Facts {
+            branches: Ok(branches.iter().map(|b| (*b).to_owned()).collect()),
+            open_prs: Err("no forge".into()),
+            now: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        };
+        decide("r/app", &policy, &Matcher::new(&policy), tags, &facts)
+            .into_iter()
+            .map(|d| (d.tag, d.verdict, d.reason))
+            .collect()
+    }
+
+    #[test]
+    fn branches_render_through_the_template_and_any_key_keeps() {
+        let policy = "version: 1\ntags:\n  - template: \"{{ branch | lower }}-{{ short_sha }}\"\n    when: { branch: \".\" }\n    immutable: false\n    retain: { while: branch-exists, newest: 1 }\n";
+        let tags = [
+            seen("feature-a-abcdef1", Some(5)),
+            seen("feature-b-abcdef2", Some(1)),
+            seen("feature-c-abcdef3", Some(9)),
+        ];
+        let out = decide_with(policy, &tags, &["Feature/A"]);
+        assert_eq!(out[0].1, Verdict::Keep, "{out:?}");
+        assert_eq!(out[0].2, "branch Feature/A exists");
+        assert_eq!(out[1].1, Verdict::Keep);
+        assert_eq!(out[1].2, "among the 1 newest of its rule");
+        assert_eq!(out[2].1, Verdict::Delete);
+        assert_eq!(
+            out[2].2,
+            "no branch feature-c any more; number 3 of its rule by age; 1 are kept"
+        );
+    }
+
+    #[test]
+    fn an_unrecognisable_template_protects_what_might_be_its_tags() {
+        let policy = "version: 1\ntags:\n  - template: \"{{ branch | upper }}\"\n    when: { branch: \".\" }\n  - template: \"br-{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n    retain: { while: branch-exists }\n";
+        let out = decide_with(policy, &[seen("br-gone", None)], &[]);
+        assert_eq!(out[0].1, Verdict::Protect, "{out:?}");
+    }
+
+    #[test]
+    fn referrer_tags_and_rules_without_retain_are_protected() {
+        let policy =
+            "version: 1\ntags:\n  - template: \"edge-{{ short_sha }}\"\n    immutable: false\n";
+        let sig = format!("sha256-{}.sig", "a".repeat(64));
+        let out = decide_with(policy, &[seen("edge-abcdef1", None), seen(&sig, None)], &[]);
+        assert!(
+            out.iter().all(|(_, v, _)| *v == Verdict::Protect),
+            "{out:?}"
+        );
+    }
 }
