@@ -16,6 +16,7 @@ use super::error::PruneError;
 use super::placeholder;
 use super::reach::Links;
 use super::record::Held;
+use crate::audit::AuditError;
 use crate::audit::record::read_records;
 use crate::audit::rules::is_fallback_tag;
 use crate::policy::Policy;
@@ -81,7 +82,10 @@ pub async fn observe(
     } else {
         read_records(client, image, repository, &subjects, &fallback, concurrency)
             .await
-            .map_err(|e| PruneError::content(image, "tagguard's records", e.to_string()))?
+            .map_err(|e| match e {
+                AuditError::Registry { source, .. } => PruneError::registry(image)(*source),
+                e => PruneError::content(image, "tagguard's records", e.to_string()),
+            })?
     };
     let written = |r: &Read| -> Option<DateTime<Utc>> {
         records
