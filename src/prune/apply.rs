@@ -50,6 +50,7 @@ pub async fn apply(
     // 1. Look each tag up again.
     let (still, moved) =
         look_again(client, image, repository, deletes, concurrency, &mut out).await;
+    let mut failed_digests = HashSet::new();
     // 2. Manifests nothing staying reaches, once the tags that appeared or moved meanwhile are
     //    known: what they hold now stays.
     if !deletes.digests.is_empty() {
@@ -62,11 +63,13 @@ pub async fn apply(
             Ok(new) => {
                 for wave in [&deletes.children, &deletes.digests] {
                     let wave: Vec<&Digest> = wave.iter().filter(|d| !new.contains(*d)).collect();
-                    if !delete_digests(client, image, repository, &wave, concurrency, &mut out)
-                        .await
-                    {
+                    let wave = delete_digests(client, image, repository, &wave, concurrency).await;
+                    out.findings.extend(wave.findings);
+                    out.digests.extend(wave.deleted);
+                    if wave.unsupported {
                         return out;
                     }
+                    failed_digests.extend(wave.failed);
                 }
             }
             Err(e) => out
@@ -74,7 +77,12 @@ pub async fn apply(
                 .push(failed(image, "listing the tags again", &e)),
         }
     }
-    // 3. The tags still there, as tags.
+    // 3. The tags still there, as tags (but those on a manifest whose delete failed: it stays
+    //    tagged, so that the next run finds it).
+    let still: Vec<(String, Digest)> = still
+        .into_iter()
+        .filter(|(_, d)| !failed_digests.contains(d))
+        .collect();
     untag_all(
         client,
         image,
@@ -127,40 +135,49 @@ fn moved_finding(subject: &str, now: &Digest, when: &str) -> Finding {
     .about(subject.to_owned())
 }
 
-/// Deletes one wave of manifests by digest, at once; `false` when the run must stop.
+/// What deleting one wave of manifests did.
+#[derive(Default)]
+struct Wave {
+    deleted: Vec<Digest>,
+    failed: Vec<Digest>,
+    findings: Vec<Finding>,
+    /// The registry does not delete: nothing more is tried.
+    unsupported: bool,
+}
+
+/// Deletes one wave of manifests by digest, at once.
 async fn delete_digests(
     client: &RegistryClient,
     image: &str,
     repository: &str,
     wave: &[&Digest],
     concurrency: usize,
-    out: &mut Applied,
-) -> bool {
+) -> Wave {
     let deletes =
         futures_util::stream::iter(wave.iter().map(|d| async move {
             (*d, client.delete_manifest(repository, &d.to_string()).await)
         }))
         .buffer_unordered(concurrency);
     let mut deletes = std::pin::pin!(deletes);
-    let mut go_on = true;
+    let mut out = Wave::default();
     while let Some((d, r)) = deletes.next().await {
         match r {
-            Ok(Deleted::Done | Deleted::Absent) => out.digests.push(d.clone()),
+            Ok(Deleted::Done | Deleted::Absent) => out.deleted.push(d.clone()),
             Ok(Deleted::Unsupported { status, detail }) => {
-                if go_on {
+                if !out.unsupported {
                     out.findings
                         .push(unsupported(client.host(), image, &said(status, &detail)));
                 }
-                go_on = false;
+                out.unsupported = true;
             }
             Err(e) => {
                 out.findings
                     .push(failed(&format!("{image}@{d}"), "deleting it", &e));
-                go_on = false;
+                out.failed.push(d.clone());
             }
         }
     }
-    go_on
+    out
 }
 
 /// Removes each tag of `still` as a tag.

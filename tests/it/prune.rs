@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::cmd::{Run, tagguard};
+use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
 use crate::support::git::Repo;
 use crate::support::http::{Response, Server};
 use crate::support::registry::{Image, Mode, Registry, pulls_back};
@@ -527,4 +528,44 @@ fn a_multi_arch_image_only_a_deleted_tag_held_goes_with_its_platforms() {
     assert!(raw(&r, &format!("{REPO}@{}", platforms[0])).is_none());
     assert_eq!(image_tags(&r), BTreeSet::from(["sha-1234567".to_owned()]));
     copies_whole(&r, &format!("{REPO}:sha-1234567"));
+}
+
+#[test]
+fn a_failed_delete_exits_1_and_the_json_names_what_was_deleted_and_what_was_not() {
+    let r = Registry::start_deleting(Mode::Plain);
+    let alone = r.seed(&Image::random(), REPO, "br-gone-alone");
+    let release = Image::random();
+    r.seed(&release, REPO, "1.0.0");
+    r.seed(&release, REPO, "br-gone-release");
+    let proxy = FaultProxy::start(&r.host, &[]);
+    proxy.rule(Rule::new(
+        Some("DELETE"),
+        &format!("/v2/{REPO}/manifests/{alone}"),
+        Fault::status(500),
+    ));
+    let (_upstream, dir) = checkout(POLICY);
+    let image = format!("{}/{REPO}", proxy.host());
+    let run = prune(&dir, &image, &["--apply", "--retries", "0"]).code(1);
+    let j = run.json();
+    assert_eq!(j["status"], "failed");
+    let tags: Vec<&str> = j["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["tag"].as_str())
+        .collect();
+    assert_eq!(tags, ["br-gone-release"], "{j}");
+    assert_eq!(j["not_deleted"], json!([format!("{image}:br-gone-alone")]));
+    assert_eq!(j["findings"][0]["code"], "tagguard::prune::failed");
+    assert_eq!(j["findings"][0]["subject"], format!("{image}@{alone}"));
+    // What failed is still there for the next run; the release was never touched.
+    assert_eq!(
+        r.digest_of(REPO, "br-gone-alone").as_deref(),
+        Some(alone.as_str())
+    );
+    assert_eq!(r.digest_of(REPO, "1.0.0"), Some(release.digest.clone()));
+    proxy.clear_rules();
+    let again = prune(&dir, &image, &["--apply"]).code(0);
+    assert_eq!(again.json()["not_deleted"], json!([]));
+    assert_eq!(image_tags(&r), BTreeSet::from(["1.0.0".to_owned()]));
 }
