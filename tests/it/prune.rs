@@ -343,10 +343,20 @@ fn pull_request_tags_live_while_the_pull_request_is_open() {
     for n in [7, 8] {
         r.seed(&Image::random(), REPO, &format!("pr-{n}"));
     }
+    // Two pages: a full one of other pull requests, then the one that keeps pr-7.
     let forge = Server::start(|req| {
         assert_eq!(req.path(), "/repos/acme/app/pulls");
         assert_eq!(req.header("authorization"), Some("Bearer gh-token"));
-        Response::new(200).json(json!([{ "number": 7 }]))
+        let page = req
+            .query()
+            .into_iter()
+            .find(|(k, _)| k == "page")
+            .unwrap()
+            .1;
+        match page.as_str() {
+            "1" => Response::new(200).json((1000..1100).map(|n| json!({ "number": n })).collect()),
+            _ => Response::new(200).json(json!([{ "number": 7 }])),
+        }
     });
     let (_upstream, dir) = checkout(PR_POLICY);
     let image = format!("{}/{REPO}", r.host);
@@ -364,6 +374,26 @@ fn pull_request_tags_live_while_the_pull_request_is_open() {
     assert_eq!(v["pr-7"], "keep");
     assert_eq!(v["pr-8"], "delete");
     assert!(!run.stdout.contains("gh-token") && !run.stderr.contains("gh-token"));
+    assert_eq!(forge.requests().len(), 2);
+
+    // GitLab: merge requests by their project-scoped number, with the job token.
+    let gitlab = Server::start(|req| {
+        assert_eq!(req.path(), "/api/v4/projects/42/merge_requests");
+        assert_eq!(req.header("job-token"), Some("job-secret"));
+        Response::new(200).json(json!([{ "iid": 8, "id": 9999 }]))
+    });
+    let api = format!("http://{}/api/v4", gitlab.host());
+    let run = tagguard(dir.path())
+        .args(["prune", "--image", &image, "--format", "json"])
+        .envs([
+            ("CI_API_V4_URL", api.as_str()),
+            ("CI_PROJECT_ID", "42"),
+            ("CI_JOB_TOKEN", "job-secret"),
+        ])
+        .run()
+        .code(0);
+    let v = verdicts(&run);
+    assert_eq!((v["pr-7"].as_str(), v["pr-8"].as_str()), ("delete", "keep"));
 
     // Without a forge to ask, every pull request tag is kept, and the reason says why.
     let run = prune(&dir, &image, &[]).code(0);
