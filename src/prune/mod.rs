@@ -168,6 +168,17 @@ pub async fn prune(
         },
         ..PruneReport::default()
     };
+    let unknown = [facts.branches.as_ref().err(), facts.open_prs.as_ref().err()];
+    for why in unknown
+        .into_iter()
+        .flatten()
+        .filter(|why| why.as_str() != NOT_ASKED)
+    {
+        out.report.push(
+            Finding::new(code::PRUNE_LIVENESS_UNKNOWN, Severity::Warning, why.clone())
+                .help("the tags whose `retain.while` needs this are kept; see docs/prune.md for what the forge and the remote need"),
+        );
+    }
     let mut planned = Vec::new();
     for (image, reference) in references {
         let client = registries
@@ -313,6 +324,9 @@ async fn record_one(p: &Planned, time: DateTime<Utc>, out: &mut PruneReport) {
     out.report.findings.extend(failures);
 }
 
+/// Why a fact no rule needs is unknown.
+const NOT_ASKED: &str = "not asked: no rule needs it";
+
 /// The liveness facts the policy's rules need, each asked only when one needs it.
 async fn facts(policy: &Policy, config: &PruneConfig) -> Facts {
     let wants = |a: Alive| {
@@ -324,12 +338,12 @@ async fn facts(policy: &Policy, config: &PruneConfig) -> Facts {
     let branches = if wants(Alive::BranchExists) {
         liveness::branches(&config.liveness)
     } else {
-        Err("not asked".to_owned())
+        Err(NOT_ASKED.to_owned())
     };
     let open_prs = if wants(Alive::PrOpen) {
         liveness::open_prs(&config.liveness).await
     } else {
-        Err("not asked".to_owned())
+        Err(NOT_ASKED.to_owned())
     };
     Facts {
         branches,

@@ -70,6 +70,9 @@ pub mod code {
     pub const PRUNE_PROTECTED: &str = "tagguard::prune::would_touch_protected";
     /// `prune`: a planned delete not attempted because an earlier step failed.
     pub const PRUNE_NOT_DELETED: &str = "tagguard::prune::not_deleted";
+    /// `prune`: which branches exist or which pull requests are open could not be learned; the
+    /// tags that depend on it are kept.
+    pub const PRUNE_LIVENESS_UNKNOWN: &str = "tagguard::prune::liveness_unknown";
     /// `prune`: the record of what prune deleted could not be written; the deletes stand.
     pub const PRUNE_RECORD_FAILED: &str = "tagguard::prune::record_failed";
 }

@@ -401,6 +401,11 @@ fn pull_request_tags_live_while_the_pull_request_is_open() {
     assert_eq!(d["verdict"], "keep");
     assert_eq!(d["why"], json!(["liveness-unknown"]));
     assert!(d["reason"].as_str().unwrap().contains("no forge"), "{d}");
+    assert_eq!(
+        run.json()["findings"][0]["code"],
+        "tagguard::prune::liveness_unknown"
+    );
+    assert_eq!(run.json()["findings"][0]["severity"], "warning");
 }
 
 #[test]
