@@ -20,6 +20,7 @@ mod gitlab;
 mod hook;
 mod policy;
 mod prune;
+mod prune_faults;
 mod push;
 mod race;
 mod registry;
