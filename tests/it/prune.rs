@@ -80,6 +80,16 @@ fn raw(r: &Registry, reference: &str) -> Option<Value> {
         .then(|| serde_json::from_slice(&out.stdout).unwrap())
 }
 
+/// The platform manifests of the index `digest`.
+fn platforms_of(r: &Registry, digest: &str) -> Vec<String> {
+    raw(r, &format!("{REPO}@{digest}")).unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Tags `digest` (already in the repository) as `tag`.
 fn retag(r: &Registry, digest: &str, tag: &str) {
     let out = Command::new("skopeo")
@@ -125,12 +135,7 @@ fn scene() -> Scene {
     r.seed(&release, REPO, "br-gone-release");
     let index = r.seed_index(REPO, "1.1.0");
     retag(&r, &index, "latest");
-    let platforms: Vec<String> = raw(&r, &format!("{REPO}@{index}")).unwrap()["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap().to_owned())
-        .collect();
+    let platforms = platforms_of(&r, &index);
     retag(&r, &platforms[0], "br-gone-platform");
     r.seed(&Image::random(), REPO, "nightly-of-someone");
     Scene {
@@ -536,12 +541,7 @@ fn age_counts_from_tagguards_record_of_the_write_before_the_images_created() {
 fn a_multi_arch_image_only_a_deleted_tag_held_goes_with_its_platforms() {
     let r = Registry::start_deleting(Mode::Plain);
     let index = r.seed_index(REPO, "br-gone-multi");
-    let platforms: Vec<String> = raw(&r, &format!("{REPO}@{index}")).unwrap()["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap().to_owned())
-        .collect();
+    let platforms = platforms_of(&r, &index);
     // One platform is also an immutable tag's image: it stays.
     retag(&r, &platforms[1], "sha-1234567");
     let (_upstream, dir) = checkout(POLICY);
