@@ -23,9 +23,10 @@ pub enum Deleted {
 }
 
 impl RegistryClient {
-    /// Deletes the manifest `reference` (a tag or a digest) from `repository`. A repeat cannot
-    /// change the outcome (a delete that happened answers the repeat with [`Deleted::Absent`]),
-    /// so every transient failure is retried.
+    /// Deletes the manifest `reference` (a tag or a digest) from `repository`. By digest a repeat
+    /// cannot change the outcome (a delete that happened answers the repeat with
+    /// [`Deleted::Absent`]), so every transient failure is retried; by tag only when the
+    /// registry provably did not process it (a repeat could delete the tag someone wrote again).
     pub async fn delete_manifest(
         &self,
         repository: &str,
@@ -33,7 +34,13 @@ impl RegistryClient {
     ) -> Result<Deleted, RegistryError> {
         let scopes = [Scope::delete(repository)];
         let url = self.url(&format!("v2/{repository}/manifests/{reference}"));
-        let out = Outgoing::new(Method::DELETE, url, &scopes).retry(RetryClass::Always);
+        let by_tag = reference.parse::<super::Digest>().is_err();
+        let class = if by_tag {
+            RetryClass::IfUnprocessed
+        } else {
+            RetryClass::Always
+        };
+        let out = Outgoing::new(Method::DELETE, url, &scopes).retry(class);
         let (request, response) = self.send(out).await?;
         let status = response.status();
         if status.is_success() {
@@ -41,7 +48,6 @@ impl RegistryClient {
         }
         let entries = error_entries(&response.body);
         let code = |c: &str| entries.iter().any(|e| e.code == c);
-        let by_tag = reference.parse::<super::Digest>().is_err();
         match status {
             StatusCode::NOT_FOUND if code("MANIFEST_UNKNOWN") => Ok(Deleted::Absent),
             StatusCode::METHOD_NOT_ALLOWED => Ok(Deleted::Unsupported {
