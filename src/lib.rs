@@ -22,6 +22,7 @@ pub mod git;
 pub mod hook;
 pub mod plan;
 pub mod policy;
+pub mod prune;
 pub mod push;
 pub mod registries;
 pub mod registry;

@@ -1,8 +1,10 @@
 //! Google Cloud Build: its substitutions, which reach a step's environment only with
 //! `options: automapSubstitutions: true` (or the step's own `automapSubstitutions`).
 //!
-//! Cloud Build numbers no builds: `BUILD_ID` (a UUID, tag-safe) is both the build id and the
-//! build number. A step is known to run in Cloud Build by `BUILDER_OUTPUT`, which Cloud Build
+//! Cloud Build numbers no builds: `BUILD_ID` (a UUID) is both the build id and the build
+//! number, without its dashes: the UUID's 32 hex digits, whole within the 32 characters a build
+//! id may have in a tag (see docs/policy.md, "How long a tag can be"), where the dashed 36 would
+//! be cut. A step is known to run in Cloud Build by `BUILDER_OUTPUT`, which Cloud Build
 //! sets in every step; without the automapped substitutions tagguard warns and knows nothing
 //! more.
 
@@ -24,8 +26,9 @@ pub(super) fn facts(vars: &Vars) -> CiFacts {
         return facts;
     }
     facts.sha = vars.sha("COMMIT_SHA").or_else(|| vars.sha("REVISION_ID"));
-    facts.build_id = vars.get("BUILD_ID");
-    facts.build_number = vars.get("BUILD_ID");
+    let uuid = vars.get("BUILD_ID");
+    facts.build_id = uuid.as_ref().map(|id| id.replace('-', ""));
+    facts.build_number = facts.build_id.clone();
     facts.tag = vars.get("TAG_NAME");
     facts.pr_number = vars.number("_PR_NUMBER");
     if facts.pr_number.is_some() {
@@ -36,7 +39,7 @@ pub(super) fn facts(vars: &Vars) -> CiFacts {
         facts.branch = vars.get("BRANCH_NAME");
     }
     facts.settle_ref_kind();
-    facts.run_url = match (vars.get("PROJECT_ID"), &facts.build_id) {
+    facts.run_url = match (vars.get("PROJECT_ID"), &uuid) {
         (Some(project), Some(id)) => {
             let region = vars
                 .get("LOCATION")
@@ -77,7 +80,7 @@ mod tests {
         assert_eq!(f.ref_kind, Some(RefKind::Branch));
         assert_eq!(
             f.build_id.as_deref(),
-            Some("f2b3c0de-1111-4a4a-9b9b-0123456789ab")
+            Some("f2b3c0de11114a4a9b9b0123456789ab")
         );
         assert_eq!(
             f.run_url.as_deref(),

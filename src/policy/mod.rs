@@ -7,6 +7,7 @@ mod condition;
 mod error;
 pub mod guarantee;
 mod hooks;
+pub mod retain;
 mod schema;
 mod validate;
 pub mod yaml;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 pub use condition::{Condition, Facts};
 pub use error::{PolicyError, Problem};
 pub use hooks::{Hooks, RegistryCheck};
+pub use retain::{Age, Alive, Retain};
 pub use schema::schema;
 pub use validate::image_name_problem;
 
@@ -65,6 +67,8 @@ pub struct Rule {
     pub immutable: bool,
     /// `on-conflict`: what an immutable tag that exists for another image means.
     pub on_conflict: OnConflict,
+    /// `retain`: how long the tags of a mutable rule live (`tagguard prune`); `None`: for ever.
+    pub retain: Option<Retain>,
     /// Where the template text stands in the policy source.
     pub span: yaml::Span,
     /// 1-based line of the template, for messages.

@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use super::condition;
 use super::validate::{
-    AUDIT_KEYS, HOOKS_KEYS, PRE_PUSH_KEYS, RELEASE_KEYS, RULE_KEYS, SUPPORTED_VERSION, TOP_KEYS,
+    AUDIT_KEYS, HOOKS_KEYS, PRE_PUSH_KEYS, RELEASE_KEYS, RETAIN_KEYS, RULE_KEYS, SUPPORTED_VERSION,
+    TOP_KEYS,
 };
-use super::{Floating, OnConflict, RegistryCheck, ReleaseFrom};
+use super::{Alive, Floating, OnConflict, RegistryCheck, ReleaseFrom};
 use crate::template;
 
 pub fn schema() -> Value {
@@ -159,6 +160,23 @@ fn rule_properties() -> Value {
         "when": {"$ref": "#/$defs/condition"},
         "floating": {"enum": Floating::NAMES, "description": "A tag that moves forward with releases; never immutable"},
         "immutable": {"type": "boolean", "description": "Defaults to true unless the rule is floating"},
-        "on-conflict": {"enum": OnConflict::ALL.map(OnConflict::name), "description": "What an immutable tag that already names another image means: refuse (the default), or keep-same-revision (keep the existing image when its org.opencontainers.image.revision label is this build's commit, as on a CI re-run; refuse otherwise)"}
+        "on-conflict": {"enum": OnConflict::ALL.map(OnConflict::name), "description": "What an immutable tag that already names another image means: refuse (the default), or keep-same-revision (keep the existing image when its org.opencontainers.image.revision label is this build's commit, as on a CI re-run; refuse otherwise)"},
+        "retain": retain_schema()
+    })
+}
+
+/// The schema of `retain:` (mutable, non-floating rules only: the validator says so).
+fn retain_schema() -> Value {
+    debug_assert_eq!(RETAIN_KEYS, ["while", "newest", "younger-than"]);
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "minProperties": 1,
+        "description": "How long the tags of a mutable, non-floating rule live, for `tagguard prune`: a tag is kept while any key keeps it. Without `retain` a rule's tags are never pruned.",
+        "properties": {
+            "while": {"enum": Alive::ALL.map(Alive::name), "description": "Kept while the branch (on the checkout's remote) or the pull/merge request the tag names exists / is open"},
+            "newest": {"type": "integer", "minimum": 1, "description": "The rule's N newest tags are kept"},
+            "younger-than": {"type": "string", "pattern": "^[0-9]*[1-9][0-9]*[smhdw]$", "description": "Kept while younger than this age (s, m, h, d or w), from tagguard's write records, else the image's `created`"}
+        }
     })
 }

@@ -30,6 +30,11 @@ impl Scope {
         Scope(format!("repository:{repository}:pull,push"))
     }
 
+    /// What deleting manifests and tags needs (`tagguard prune`).
+    pub fn delete(repository: &str) -> Scope {
+        Scope(format!("repository:{repository}:pull,push,delete"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -23,6 +23,7 @@ pub mod challenge;
 mod classify;
 pub mod client;
 pub mod credentials;
+mod delete;
 pub mod digest;
 mod engine;
 pub mod error;
@@ -41,6 +42,7 @@ pub mod transport;
 
 pub use client::{BlobStream, Manifest, ManifestHead, Mount, RegistryClient};
 pub use credentials::{CredentialConfig, CredentialSource};
+pub use delete::Deleted;
 pub use digest::Digest;
 pub use error::{RegistryError, WriteFate};
 pub use reference::Reference;

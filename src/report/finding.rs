@@ -71,6 +71,22 @@ pub mod code {
     pub const AUDIT_REVISION_LABEL: &str = "tagguard::audit::revision_label";
     /// `audit`: an immutable tag points elsewhere than where tagguard wrote it.
     pub const AUDIT_MOVED: &str = "tagguard::audit::moved";
+    /// `prune`: a delete (or the lookup before it) failed; the tag is still there.
+    pub const PRUNE_FAILED: &str = "tagguard::prune::failed";
+    /// `prune`: the registry does not delete (deletes are off, or it has no OCI delete).
+    pub const PRUNE_UNSUPPORTED: &str = "tagguard::prune::unsupported";
+    /// `prune`: a tag moved between the plan and its delete; decided again, it is kept.
+    pub const PRUNE_MOVED: &str = "tagguard::prune::moved_meanwhile";
+    /// `prune`: the plan would touch a protected tag or something a kept tag needs. Cannot
+    /// happen by design (`prune::reach`); checked before any delete, and nothing is deleted.
+    pub const PRUNE_PROTECTED: &str = "tagguard::prune::would_touch_protected";
+    /// `prune`: a planned delete not attempted because an earlier step failed.
+    pub const PRUNE_NOT_DELETED: &str = "tagguard::prune::not_deleted";
+    /// `prune`: which branches exist or which pull requests are open could not be learned; the
+    /// tags that depend on it are kept.
+    pub const PRUNE_LIVENESS_UNKNOWN: &str = "tagguard::prune::liveness_unknown";
+    /// `prune`: the record of what prune deleted could not be written; the deletes stand.
+    pub const PRUNE_RECORD_FAILED: &str = "tagguard::prune::record_failed";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -57,7 +57,12 @@ fn azure_output_variables_on_ok_refused_and_failed() {
     assert!(!ok.stdout.contains("issecret"), "{}", ok.stdout);
     assert_eq!(r.digest_of("acme/app", "1.2.3"), Some(built));
 
-    // Another build for the same release: refused, and the refusal is an Azure error issue.
+    // The release tag moved to another commit, with another build: refused (1.2.3 holds the
+    // first commit's build, tagguard's record says so), and the refusal is an Azure error issue.
+    // (Another build of the same commit would be kept: see tests/it/rerun.rs.)
+    repo.commit("another commit");
+    repo.git(&["tag", "-f", "-a", "-m", "v1.2.3", "v1.2.3"]);
+    repo.detach();
     r.seed(&Image::random(), "acme/build", "1");
     let refused = push(&repo, &r.host, "azure");
     assert_eq!(refused.code, 3, "{}", refused.stderr);
@@ -94,6 +99,10 @@ fn env_lines_on_ok_refused_and_failed() {
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert_eq!(dotenv(&ok, "TAGGUARD_STATUS"), "ok");
     assert!(dotenv(&ok, "TAGGUARD_TAGS").contains(&format!("{}/acme/app:latest", r.host)));
+    // Another commit's build for the same release: refused.
+    repo.commit("another commit");
+    repo.git(&["tag", "-f", "-a", "-m", "v1.2.3", "v1.2.3"]);
+    repo.detach();
     r.seed(&Image::random(), "acme/build", "1");
     let refused = push(&repo, &r.host, "env");
     assert_eq!(refused.code, 3, "{}", refused.stderr);
@@ -171,18 +180,18 @@ fn audit_in_the_ci_formats() {
     };
     let clean = audit("azure");
     assert_eq!(clean.code, 0, "{}", clean.stderr);
-    assert_eq!(azure_output(&clean, "TAGGUARD_AUDIT_CLEAN"), "true");
+    assert_eq!(azure_output(&clean, "TAGGUARD_CLEAN"), "true");
 
     // latest holds an older release than 1.0.0: floating-behind.
     r.seed(&version("0.9.0"), "acme/app", "latest");
     let azure = audit("azure");
     assert_eq!(azure.code, 3, "{}", azure.stderr);
-    assert_eq!(azure_output(&azure, "TAGGUARD_AUDIT_CLEAN"), "false");
+    assert_eq!(azure_output(&azure, "TAGGUARD_CLEAN"), "false");
     assert_eq!(
-        azure_output(&azure, "TAGGUARD_AUDIT_TAGS"),
+        azure_output(&azure, "TAGGUARD_TAGS"),
         format!("{image}:latest")
     );
     let env = audit("env");
     assert_eq!(env.code, 3, "{}", env.stderr);
-    assert_eq!(dotenv(&env, "TAGGUARD_AUDIT_FINDINGS"), "1");
+    assert_eq!(dotenv(&env, "TAGGUARD_FINDINGS"), "1");
 }

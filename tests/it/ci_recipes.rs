@@ -182,7 +182,7 @@ const RECIPES: [Recipe; 7] = [
         login: Login::DockerConfig,
         project: &[],
         build_ref: |image, _| format!("{image}/build:f2b3c0de-1111-4a4a-9b9b-0123456789ab"),
-        build_id: "f2b3c0de-1111-4a4a-9b9b-0123456789ab",
+        build_id: "f2b3c0de11114a4a9b9b0123456789ab",
     },
     Recipe {
         name: "azure-pipelines",

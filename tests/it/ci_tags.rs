@@ -197,7 +197,7 @@ const CIS: [Ci; 7] = [
     Ci {
         name: "cloud-build",
         vars: cloud_build,
-        build_id: "f2b3c0de-1111-4a4a-9b9b-0123456789ab",
+        build_id: "f2b3c0de11114a4a9b9b0123456789ab",
     },
     Ci {
         name: "azure",

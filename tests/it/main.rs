@@ -28,6 +28,8 @@ mod hook;
 mod life;
 mod messages;
 mod policy;
+mod prune;
+mod prune_faults;
 mod push;
 mod race;
 mod registry;

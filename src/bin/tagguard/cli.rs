@@ -120,6 +120,10 @@ impl Cli {
                 Some(&mut a.images),
                 Some(&mut a.connection.insecure_registry),
             ),
+            Command::Prune(a) => (
+                Some(&mut a.images),
+                Some(&mut a.registry.connection.insecure_registry),
+            ),
             _ => (None, None),
         };
         images.into_iter().chain(hosts).for_each(flatten_list);
@@ -155,6 +159,52 @@ pub enum Command {
     Man,
     /// Report the tags in the registry that break the policy's promises
     Audit(Box<AuditArgs>),
+    /// Retire temporary tags whose `retain` is over (plan; --apply deletes), never what stays needs
+    Prune(Box<PruneArgs>),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every tag is decided: delete (a temporary tag whose `retain` is over), keep (its `retain`\nstill keeps it) or protect (immutable, floating, matching no rule, no `retain`, a signature or\nrecord tag: never touched). Without --apply nothing changes. See docs/prune.md.\nExit codes: 0 done, 1 error (the JSON names what was deleted and what was not), 2 usage,\n3 the plan would touch something protected (a planner bug: nothing is deleted)."
+)]
+pub struct PruneArgs {
+    /// Delete what the plan says; without it, only print the plan
+    #[arg(long, env = "TAGGUARD_APPLY", value_parser = boolish)]
+    pub apply: bool,
+    /// Policy file [default: .tagguard.yml in --repo, else the embedded default]
+    #[arg(long, env = "TAGGUARD_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Image repository to prune, instead of the policy's (repeatable, or comma-separated)
+    #[arg(
+        long = "image",
+        env = "TAGGUARD_IMAGES",
+        value_delimiter = ',',
+        value_name = "IMAGE",
+        value_parser = image_list
+    )]
+    pub images: Vec<String>,
+    /// The checkout: its .tagguard.yml, and its remote for which branches exist
+    #[arg(long, env = "TAGGUARD_REPO", value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// The git remote whose branches count as existing
+    #[arg(
+        long,
+        env = "TAGGUARD_REMOTE",
+        value_name = "NAME",
+        default_value = "origin"
+    )]
+    pub remote: String,
+    /// The time ages are measured at: Unix seconds, RFC 3339 or YYYYMMDDhhmmss (UTC) [default: now]
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<DateTime<Utc>>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text, env = "TAGGUARD_FORMAT")]
+    pub format: Format,
+    /// Requests in flight at once per repository
+    #[arg(long, value_name = "N", default_value_t = tagguard::audit::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod exit;
 mod hook_cmd;
 mod output;
 mod policy_cmd;
+mod prune_cmd;
 mod push_cmd;
 mod render;
 mod setup;
@@ -24,6 +25,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Hook(cmd) => hook_cmd::run(&cmd),
         cmd @ (cli::Command::Completions { .. } | cli::Command::Man) => docs_cmd::run(&cmd),
         cli::Command::Audit(args) => audit_cmd::run(&args),
+        cli::Command::Prune(args) => prune_cmd::run(&args),
     };
     exit::finish(result)
 }

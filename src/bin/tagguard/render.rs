@@ -276,7 +276,7 @@ fn md_escape(text: &str) -> String {
 }
 
 /// A GitHub workflow command for a finding.
-fn annotation(f: &Finding) -> String {
+pub fn annotation(f: &Finding) -> String {
     let (level, title) = match f.severity {
         Severity::Refusal => ("error", "tagguard refused"),
         Severity::Error => ("error", "tagguard failed"),
@@ -363,7 +363,7 @@ fn dotenv_with_tags(computed: Option<&Computed>, report: &Report) -> Vec<(String
 }
 
 /// An Azure Pipelines logging command that shows a finding as a warning or an error.
-fn azure_issue(f: &Finding) -> String {
+pub fn azure_issue(f: &Finding) -> String {
     let kind = match f.severity {
         Severity::Warning => "warning",
         Severity::Refusal | Severity::Error => "error",

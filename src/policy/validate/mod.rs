@@ -1,5 +1,6 @@
 //! From a node tree to a [`Policy`], collecting every problem on the way.
 
+mod retain;
 mod rule;
 mod when;
 
@@ -23,7 +24,15 @@ pub const RELEASE_KEYS: &[&str] = &["git-tag", "from"];
 pub const HOOKS_KEYS: &[&str] = &["pre-push"];
 pub const PRE_PUSH_KEYS: &[&str] = &["registry"];
 pub const AUDIT_KEYS: &[&str] = &["record"];
-pub const RULE_KEYS: &[&str] = &["template", "when", "floating", "immutable", "on-conflict"];
+pub const RULE_KEYS: &[&str] = &[
+    "template",
+    "when",
+    "floating",
+    "immutable",
+    "on-conflict",
+    "retain",
+];
+pub use retain::RETAIN_KEYS;
 
 pub const SUPPORTED_VERSION: i64 = 1;
 const DEFAULT_SHORT_SHA: usize = 7;

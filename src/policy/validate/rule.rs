@@ -82,6 +82,12 @@ impl Validator<'_> {
         let (template, when, floating, immutable, on_conflict) =
             (template?, when?, floating?, immutable?, on_conflict?);
         let immutable_rule = floating.is_none() && immutable.is_none_or(|(b, _)| b);
+        let retain = self.retain(
+            get("retain"),
+            immutable_rule,
+            floating.is_some(),
+            &template.0,
+        )?;
         if let (false, Some((_, span))) = (immutable_rule, on_conflict) {
             self.problem(
                 span,
@@ -108,6 +114,7 @@ impl Validator<'_> {
             floating,
             immutable: immutable_rule,
             on_conflict: on_conflict.map_or(OnConflict::default(), |(c, _)| c),
+            retain,
             span,
             line: line_of(self.src, span.offset),
         })

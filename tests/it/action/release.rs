@@ -328,7 +328,8 @@ fn the_release_workflow_attests_every_artifact_with_the_least_permissions() {
 }
 
 /// Every snippet a user copies names this release: the action ref, the image tag, the GitLab
-/// include ref, the pre-commit `rev` and the release downloads.
+/// include ref and CI/CD component ref, the pre-commit `rev`, the release downloads and the pip
+/// pins of the CI recipes.
 #[test]
 fn every_snippet_names_this_release() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -340,6 +341,8 @@ fn every_snippet_names_this_release() {
         r"rev: v([0-9][0-9A-Za-z.+-]*)",
         r"\bv=([0-9][0-9A-Za-z.+-]*)",
         r"--tag v([0-9][0-9A-Za-z.+-]*)",
+        r"tagguard==([0-9][0-9A-Za-z.+-]*[0-9A-Za-z])",
+        r"tagguard/tagguard/tagguard@([0-9][0-9A-Za-z.+-]*)",
     ]
     .map(|p| regex::Regex::new(p).unwrap());
     let mut files = vec![
@@ -347,8 +350,17 @@ fn every_snippet_names_this_release() {
         root.join("templates/gitlab/tagguard.gitlab-ci.yml"),
         root.join("templates/gitlab/example.gitlab-ci.yml"),
     ];
-    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
-        files.push(entry.unwrap().path());
+    // docs/ and its folders (docs/ci/), every page.
+    let mut dirs = vec![root.join("docs")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
     }
     let mut seen = 0;
     for file in files {

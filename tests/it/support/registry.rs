@@ -73,6 +73,15 @@ fn sha256(bytes: &[u8]) -> String {
 
 impl Registry {
     pub fn start(mode: Mode) -> Registry {
+        Registry::start_with(mode, false)
+    }
+
+    /// A registry that deletes manifests (`storage: delete: enabled: true`), for `prune`.
+    pub fn start_deleting(mode: Mode) -> Registry {
+        Registry::start_with(mode, true)
+    }
+
+    fn start_with(mode: Mode, delete: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let mut auth = String::new();
@@ -186,8 +195,13 @@ impl Registry {
                 token = Some(t);
             }
         }
+        let deletes = if delete {
+            "  delete:\n    enabled: true\n"
+        } else {
+            ""
+        };
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+            "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\n{deletes}\
              http:\n  addr: 127.0.0.1:0\n  secret: tagguard-test\n{tls}{auth}",
             d.join("data").display()
         );
@@ -268,6 +282,7 @@ impl Registry {
                     || l.contains("\"PUT /")
                     || l.contains("\"POST /")
                     || l.contains("\"PATCH /")
+                    || l.contains("\"DELETE /")
             })
             .filter_map(|l| {
                 l.split_once('"')
@@ -330,7 +345,16 @@ impl Image {
     }
 
     /// A unique image whose config carries `labels` (plus a random nonce).
-    pub fn with_labels(mut labels: serde_json::Value) -> Image {
+    pub fn with_labels(labels: serde_json::Value) -> Image {
+        Image::with_config(labels, None)
+    }
+
+    /// A unique image whose config says it was `created` (RFC 3339).
+    pub fn created(created: &str) -> Image {
+        Image::with_config(serde_json::json!({}), Some(created))
+    }
+
+    fn with_config(mut labels: serde_json::Value, created: Option<&str>) -> Image {
         labels["nonce"] = format!("{:016x}", fastrand::u64(..)).into();
         let dir = tempfile::tempdir().unwrap();
         let blobs = dir.path().join("blobs/sha256");
@@ -342,12 +366,15 @@ impl Image {
         };
         let layer = vec![0u8; 1024]; // an empty tar archive
         let (layer_digest, layer_size) = put(&layer);
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "architecture": "amd64", "os": "linux",
             "config": {"Labels": labels},
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        })
-        .to_string();
+        });
+        if let Some(created) = created {
+            config["created"] = created.into();
+        }
+        let config = config.to_string();
         let (config_digest, config_size) = put(config.as_bytes());
         let manifest = serde_json::json!({
             "schemaVersion": 2,

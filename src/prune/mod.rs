@@ -1,0 +1,353 @@
+//! `prune`: retire the temporary tags whose retention is over, and nothing else. For each image
+//! repository: observe (every tag and its manifest, records, ages: [`observe`]) → decide per
+//! tag (`delete`, `keep`, `protect`: [`decide`], pure) → what the tags that stay need
+//! ([`reach`], pure) → apply the deletes, only with `--apply` ([`apply`]) → one [`PruneReport`].
+//! Branch and pull-request liveness come from [`liveness`].
+
+pub mod apply;
+pub mod decide;
+pub mod decision;
+pub mod error;
+pub mod liveness;
+pub mod observe;
+pub mod placeholder;
+pub mod reach;
+pub mod record;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::ser::SerializeStruct as _;
+
+use crate::policy::{Alive, Policy};
+use crate::registries::{Registries, RegistryConfig};
+use crate::registry::{Digest, Reference, RegistryClient};
+use crate::report::{Finding, Report, Severity, code};
+
+pub use decide::{Facts, Matcher, Seen};
+pub use decision::{TagDecision, Verdict};
+pub use error::PruneError;
+pub use liveness::{Forge, LivenessConfig};
+
+/// How to run a prune.
+#[derive(Debug, Clone)]
+pub struct PruneConfig {
+    pub registry: RegistryConfig,
+    /// Requests in flight at once per repository (at least 1).
+    pub concurrency: usize,
+    pub liveness: LivenessConfig,
+    /// The time ages are measured at.
+    pub now: DateTime<Utc>,
+    /// Delete; without it the plan is only shown.
+    pub apply: bool,
+}
+
+/// A tag or manifest this run deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Removed {
+    pub image: String,
+    /// The tag; null for a manifest deleted by digest.
+    pub tag: Option<String>,
+    pub digest: Digest,
+}
+
+/// What was read in one repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageSummary {
+    pub image: String,
+    pub tags: usize,
+    pub records: usize,
+}
+
+/// Everything a prune has to say: the decision for every tag, what was deleted, and the
+/// findings (the same [`Report`] findings as every command; its status is the exit code).
+#[derive(Debug, Clone, Default)]
+pub struct PruneReport {
+    pub apply: bool,
+    pub decisions: Vec<TagDecision>,
+    /// Tags removed, then manifests deleted by digest.
+    pub deleted: Vec<Removed>,
+    pub images: Vec<ImageSummary>,
+    pub report: Report,
+}
+
+impl PruneReport {
+    /// `image:tag` of every tag planned for deletion.
+    pub fn planned(&self) -> Vec<String> {
+        self.decisions
+            .iter()
+            .filter(|d| d.verdict == Verdict::Delete)
+            .map(TagDecision::reference)
+            .collect()
+    }
+
+    /// With `--apply`: `image:tag` of every tag planned for deletion that is still there.
+    pub fn not_deleted(&self) -> Vec<String> {
+        if !self.apply {
+            return Vec::new();
+        }
+        let gone: HashSet<String> = self
+            .deleted
+            .iter()
+            .filter_map(|r| Some(format!("{}:{}", r.image, r.tag.as_ref()?)))
+            .collect();
+        self.planned()
+            .into_iter()
+            .filter(|r| !gone.contains(r))
+            .collect()
+    }
+}
+
+/// The JSON report: the same fields on every exit.
+impl Serialize for PruneReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let status = self.report.status();
+        let mut s = serializer.serialize_struct("PruneReport", 9)?;
+        s.serialize_field("status", status.name())?;
+        s.serialize_field("exit_code", &status.exit_code())?;
+        s.serialize_field("apply", &self.apply)?;
+        s.serialize_field("decisions", &self.decisions)?;
+        s.serialize_field("delete", &self.planned())?;
+        s.serialize_field("deleted", &self.deleted)?;
+        s.serialize_field("not_deleted", &self.not_deleted())?;
+        s.serialize_field("images", &self.images)?;
+        s.serialize_field("findings", &self.report.findings)?;
+        s.end()
+    }
+}
+
+/// One repository, planned.
+struct Planned {
+    image: String,
+    repository: String,
+    client: Arc<RegistryClient>,
+    tags: HashSet<String>,
+    deletes: reach::Deletes,
+    held: HashMap<Digest, record::Held>,
+}
+
+/// Plans the prune of `images` (the policy's own when empty) and, with `config.apply`, carries
+/// it out.
+pub async fn prune(
+    policy: &Policy,
+    images: &[String],
+    config: &PruneConfig,
+) -> Result<PruneReport, PruneError> {
+    let images = if images.is_empty() {
+        &policy.images
+    } else {
+        images
+    };
+    if images.is_empty() {
+        return Err(PruneError::NoImages);
+    }
+    let references = images
+        .iter()
+        .map(|image| {
+            image
+                .parse::<Reference>()
+                .map(|r| (image.clone(), r))
+                .map_err(|source| PruneError::Image {
+                    image: image.clone(),
+                    source,
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let facts = facts(policy, config).await;
+    let matcher = Matcher::new(policy);
+    let registries = Registries::new(config.registry.clone());
+    let concurrency = config.concurrency.max(1);
+    let mut out = PruneReport {
+        apply: config.apply,
+        report: Report {
+            dry_run: !config.apply,
+            writes: config.apply,
+            ..Report::default()
+        },
+        ..PruneReport::default()
+    };
+    let unknown = [facts.branches.as_ref().err(), facts.open_prs.as_ref().err()];
+    for why in unknown
+        .into_iter()
+        .flatten()
+        .filter(|why| why.as_str() != NOT_ASKED)
+    {
+        out.report.push(
+            Finding::new(code::PRUNE_LIVENESS_UNKNOWN, Severity::Warning, why.clone())
+                .help("the tags whose `retain.while` needs this are kept; see docs/prune.md for what the forge and the remote need"),
+        );
+    }
+    let mut planned = Vec::new();
+    for (image, reference) in references {
+        let client = registries
+            .client(&reference.registry)
+            .map_err(PruneError::registry(&image))?;
+        let name = reference.name();
+        let seen = observe::observe(
+            &client,
+            &name,
+            &reference.repository,
+            policy,
+            &matcher,
+            concurrency,
+        )
+        .await?;
+        let decisions = decide::decide(&name, policy, &matcher, &seen.seen, &facts);
+        let deletes = reach::deletes(&decisions, &seen.links);
+        for v in reach::violations(&decisions, &seen.links, &deletes) {
+            out.report.push(
+                Finding::new(code::PRUNE_PROTECTED, Severity::Refusal, format!("{name}: the plan would touch what must stay: {v}; nothing is deleted"))
+                    .about(name.clone())
+                    .help("this is a bug in tagguard's planner, which must never happen: please report it with the JSON output of `tagguard prune`"),
+            );
+        }
+        out.images.push(ImageSummary {
+            image: name.clone(),
+            tags: seen.seen.len(),
+            records: seen.records,
+        });
+        out.decisions.extend(decisions);
+        planned.push(Planned {
+            image: name,
+            repository: reference.repository,
+            client,
+            tags: seen.seen.into_iter().map(|s| s.tag).collect(),
+            deletes,
+            held: seen.held,
+        });
+    }
+    if config.apply && out.report.status() == crate::report::Status::Ok {
+        for p in &planned {
+            apply_one(p, config, &mut out).await;
+            if policy.record {
+                record_one(p, config.now, &mut out).await;
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn apply_one(p: &Planned, config: &PruneConfig, out: &mut PruneReport) {
+    if p.deletes.tags.is_empty() {
+        return;
+    }
+    let host = p.client.host();
+    if apply::without_oci_delete(host) {
+        out.report.push(apply::unsupported(
+            host,
+            &p.image,
+            "it deletes through its own API only",
+        ));
+        return;
+    }
+    let concurrency = config.concurrency.max(1);
+    let applied = apply::apply(
+        &p.client,
+        &p.image,
+        &p.repository,
+        &p.deletes,
+        &p.tags,
+        config.now,
+        concurrency,
+    )
+    .await;
+    let tags: HashMap<&str, &Digest> = applied.tags.iter().map(|(t, d)| (t.as_str(), d)).collect();
+    for (tag, _) in &p.deletes.tags {
+        if let Some(d) = tags.get(tag.as_str()) {
+            out.deleted.push(Removed {
+                image: p.image.clone(),
+                tag: Some(tag.clone()),
+                digest: (*d).clone(),
+            });
+        }
+    }
+    out.deleted.extend(applied.digests.iter().map(|d| Removed {
+        image: p.image.clone(),
+        tag: None,
+        digest: d.clone(),
+    }));
+    out.report.findings.extend(applied.findings);
+    let said: HashSet<String> = out
+        .report
+        .findings
+        .iter()
+        .filter_map(|f| f.subject.clone())
+        .collect();
+    for (tag, _) in &p.deletes.tags {
+        let subject = format!("{}:{tag}", p.image);
+        if !tags.contains_key(tag.as_str()) && !said.contains(&subject) {
+            out.report.push(
+                Finding::new(
+                    code::PRUNE_NOT_DELETED,
+                    Severity::Error,
+                    format!("{subject} was not deleted: an earlier step failed"),
+                )
+                .about(subject)
+                .help("run `tagguard prune --apply` again once the failure above is dealt with"),
+            );
+        }
+    }
+}
+
+/// Records what this run deleted in one repository, one record per image the tags held.
+async fn record_one(p: &Planned, time: DateTime<Utc>, out: &mut PruneReport) {
+    let mut by_digest: Vec<(&Digest, Vec<String>)> = Vec::new();
+    for r in out.deleted.iter().filter(|r| r.image == p.image) {
+        let Some(tag) = &r.tag else { continue };
+        match by_digest.iter_mut().find(|(d, _)| *d == &r.digest) {
+            Some((_, tags)) => tags.push(tag.clone()),
+            None => by_digest.push((&r.digest, vec![tag.clone()])),
+        }
+    }
+    let mut failures = Vec::new();
+    for (digest, tags) in by_digest {
+        let Some(held) = p.held.get(digest) else {
+            continue;
+        };
+        if let Err(why) = record::write(&p.client, &p.repository, held, &tags, time).await {
+            failures.push(
+                Finding::new(
+                    code::PRUNE_RECORD_FAILED,
+                    Severity::Warning,
+                    format!(
+                        "could not record that prune deleted {} (at {digest}): {why}",
+                        tags.join(", ")
+                    ),
+                )
+                .about(p.image.clone())
+                .help("the deletes stand; only their record beside the image is missing"),
+            );
+        }
+    }
+    out.report.findings.extend(failures);
+}
+
+/// Why a fact no rule needs is unknown.
+const NOT_ASKED: &str = "not asked: no rule needs it";
+
+/// The liveness facts the policy's rules need, each asked only when one needs it.
+async fn facts(policy: &Policy, config: &PruneConfig) -> Facts {
+    let wants = |a: Alive| {
+        policy
+            .rules
+            .iter()
+            .any(|r| r.retain.as_ref().and_then(|r| r.while_alive) == Some(a))
+    };
+    let branches = if wants(Alive::BranchExists) {
+        liveness::branches(&config.liveness)
+    } else {
+        Err(NOT_ASKED.to_owned())
+    };
+    let open_prs = if wants(Alive::PrOpen) {
+        liveness::open_prs(&config.liveness).await
+    } else {
+        Err(NOT_ASKED.to_owned())
+    };
+    Facts {
+        branches,
+        open_prs,
+        now: config.now,
+    }
+}
