@@ -39,7 +39,9 @@ fn build(dir: &Path, config: &Path, content: &str) -> String {
     .unwrap();
     let name = format!("tagguard-test-{:08x}", fastrand::u32(..));
     let out = Command::new("docker")
-        .args(["build", "-q", "-t", &name])
+        // --no-cache: the legacy builder's cache lookup fails when a concurrent `docker rmi`
+        // (other tests) removes an image it walks.
+        .args(["build", "-q", "--no-cache", "-t", &name])
         .arg(&context)
         .env("DOCKER_CONFIG", config)
         .env("DOCKER_BUILDKIT", "0")

@@ -405,7 +405,15 @@ fn build(
         "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
     )
     .unwrap();
-    let mut args = vec!["build".to_owned(), "-q".into(), "-t".into(), name.into()];
+    // --no-cache: the legacy builder's cache lookup walks every image and fails ("unable to
+    // find image") when a concurrent `docker rmi` (other cells, other tests) removes one.
+    let mut args = vec![
+        "build".to_owned(),
+        "-q".into(),
+        "--no-cache".into(),
+        "-t".into(),
+        name.into(),
+    ];
     for (k, v) in labels {
         args.extend(["--label".to_owned(), format!("{k}={v}")]);
     }
