@@ -188,6 +188,57 @@ fn check_and_push_summarize_decisions_and_a_refusal_fails_the_job() {
     assert_eq!(digest_at(&r, "acme/app:1.4.2"), Some(moved));
 }
 
+/// `command: prune`: the plan deletes nothing; with `apply: true` the tags the policy's `retain`
+/// lets go are deleted, the newest kept, and the outputs name them.
+#[test]
+fn prune_plans_and_with_apply_retires_the_build_tags_past_their_retention() {
+    let r = Registry::start_deleting(Mode::Plain);
+    for (n, day) in [(1, 1), (2, 5), (3, 20)] {
+        let created = format!("2026-01-{day:02}T00:00:00Z");
+        r.seed(&Image::created(&created), "acme/app", &format!("build-{n}"));
+    }
+    let image = format!("{}/acme/app", r.host);
+    let builds = || {
+        let mut tags: Vec<String> = r
+            .tags_of("acme/app")
+            .into_iter()
+            .filter(|t| t.starts_with("build-"))
+            .collect();
+        tags.sort();
+        tags
+    };
+    let mut act = Act::new("check.yml")
+        .env("TEST_COMMAND", "prune")
+        .env("TEST_IMAGES", &image)
+        .reuse_dependencies();
+    act.repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"build-{{ build_number }}\"\n    when: ci\n    immutable: false\n    retain: { newest: 1 }\n",
+    );
+    act.repo.commit("policy");
+    let lines = |act: &Act, name: &str| {
+        let mut v: Vec<String> = act.output(name).lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+
+    act.run().success();
+    assert_eq!(act.output("outcome"), "success");
+    let planned = [format!("{image}:build-1"), format!("{image}:build-2")];
+    assert_eq!(lines(&act, "delete"), planned);
+    assert_eq!(act.output("deleted"), "");
+    assert_eq!(
+        builds(),
+        ["build-1", "build-2", "build-3"],
+        "the plan deleted"
+    );
+
+    act.set_env("TEST_APPLY", "true");
+    act.run().success();
+    assert_eq!(lines(&act, "deleted"), planned);
+    assert_eq!(builds(), ["build-3"]);
+}
+
 /// `command: push` runs tagguard once: `push --format github` writes the `tags` outputs too, so
 /// the timestamp tag the outputs name is the one pushed (two runs could read the clock twice).
 #[test]

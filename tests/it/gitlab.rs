@@ -258,6 +258,67 @@ fn check_job_reports_decisions_with_gitlab_registry_credentials() {
 }
 
 /// The template, and an example pipeline that includes it, against GitLab's CI schema.
+/// The prune job of a scheduled pipeline: the policy's `retain` decides, `--apply` deletes, the
+/// dotenv report names what went; TAGGUARD_PRUNE_APPLY=false only plans.
+#[test]
+fn prune_job_retires_the_tags_past_their_retention() {
+    let r = Registry::start_deleting(Mode::Basic);
+    for (n, day) in [(1, 1), (2, 5), (3, 20)] {
+        let created = format!("2026-01-{day:02}T00:00:00Z");
+        r.seed(&Image::created(&created), "acme/app", &format!("build-{n}"));
+    }
+    let repo = Repo::new();
+    repo.write(
+        ".tagguard.yml",
+        "version: 1\ntags:\n  - template: \"build-{{ build_number }}\"\n    when: ci\n    immutable: false\n    retain: { newest: 1 }\n",
+    );
+    repo.commit("policy");
+    let bin = tagguard_bin();
+    let mut vars = tag_pipeline(&repo, "", &r.host);
+    vars.retain(|(k, _)| *k != "CI_COMMIT_TAG");
+    vars.push(("CI_COMMIT_BRANCH", "main".to_owned()));
+    vars.push(("CI_PIPELINE_SOURCE", "schedule".to_owned()));
+    let builds = || {
+        let mut tags: Vec<String> = r
+            .tags_of("acme/app")
+            .into_iter()
+            .filter(|t| t.starts_with("build-"))
+            .collect();
+        tags.sort();
+        tags
+    };
+    let prune = job(&template(), ".tagguard-prune");
+    let planned = format!("{0}/acme/app:build-1,{0}/acme/app:build-2", r.host);
+    let sorted = |list: &str| {
+        let mut v: Vec<&str> = list.split(',').filter(|s| !s.is_empty()).collect();
+        v.sort();
+        v.join(",")
+    };
+
+    let mut plan_only = vars.clone();
+    plan_only.push(("TAGGUARD_PRUNE_APPLY", "false".to_owned()));
+    run(&prune, repo.path(), &plan_only, &[bin.path().to_owned()]).code(0);
+    let env = dotenv(&repo, "tagguard-prune.env");
+    assert_eq!(sorted(get(&env, "TAGGUARD_PRUNE_DELETE")), planned);
+    assert_eq!(get(&env, "TAGGUARD_PRUNE_DELETED"), "");
+    assert_eq!(
+        builds(),
+        ["build-1", "build-2", "build-3"],
+        "the plan deleted"
+    );
+
+    let out = run(&prune, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
+    let env = dotenv(&repo, "tagguard-prune.env");
+    assert_eq!(
+        sorted(get(&env, "TAGGUARD_PRUNE_DELETED")),
+        planned,
+        "{}",
+        out.output
+    );
+    assert_eq!(get(&env, "TAGGUARD_STATUS"), "ok");
+    assert_eq!(builds(), ["build-3"]);
+}
+
 #[test]
 fn template_and_example_match_gitlabs_schema() {
     let out = Command::new("check-jsonschema")
