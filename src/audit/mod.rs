@@ -43,7 +43,8 @@ pub struct ImageSummary {
     pub tags: usize,
     /// Tags the policy has something to say about (the others are not audited).
     pub audited: usize,
-    /// Records of tagguard's writes found.
+    /// Tag writes that tagguard's records cover (a record names every tag its push wrote
+    /// or found holding the image, so one push of five tags counts five).
     pub records: usize,
 }
 

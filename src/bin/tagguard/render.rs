@@ -144,7 +144,7 @@ fn text(report: &Report) -> String {
         for i in &audit.images {
             let _ = writeln!(
                 out,
-                "{}: {} tags, {} audited, {} records",
+                "{}: {} tags, {} audited, {} recorded tag writes",
                 i.image, i.tags, i.audited, i.records
             );
         }
@@ -244,7 +244,7 @@ pub fn markdown(title: &str, report: &Report) -> String {
         for i in &audit.images {
             let _ = writeln!(
                 out,
-                "- `{}`: {} tags, {} audited, {} records",
+                "- `{}`: {} tags, {} audited, {} recorded tag writes",
                 i.image, i.tags, i.audited, i.records
             );
         }
