@@ -13,7 +13,8 @@ use crate::release;
 /// short_sha }}`'s, not `{{ version }}`'s with a pre-release), then the first.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    rules: Vec<(RuleShape, TagPattern)>,
+    /// Each pattern with its rule's index in the policy and what the rule promises.
+    rules: Vec<(usize, RuleShape, TagPattern)>,
     /// Templates that give no pattern: their tags are not audited.
     pub unrecognised: Vec<String>,
 }
@@ -43,6 +44,7 @@ impl Rules {
         for rule in &policy.rules {
             match TagPattern::new(&rule.template, policy.short_sha_length) {
                 Some(p) => rules.push((
+                    rule.index,
                     RuleShape {
                         floating: rule.floating,
                         immutable: rule.immutable,
@@ -58,27 +60,40 @@ impl Rules {
         }
     }
 
-    /// What the first rule whose shape `tag` has says about it; a tag no rule fits but that
-    /// reads as a release ([`release::version_of_tag`]) has an empty role: it counts for
-    /// floating tags, as it does for `push`. `None` for any other tag.
+    /// The rule whose shape `tag` has — the most specific that fits, then the first — by its
+    /// index in the policy, and the values the tag gives its variables. The one answer to
+    /// "which rule made this tag" for `audit` and `prune`.
+    pub fn rule_of(&self, tag: &str) -> Option<(usize, Captures)> {
+        self.best(tag).map(|(index, _, _, caps)| (index, caps))
+    }
+
+    /// What the rule whose shape `tag` has ([`Rules::rule_of`]) says about it; a tag no rule
+    /// fits but that reads as a release ([`release::version_of_tag`]) has an empty role: it
+    /// counts for floating tags, as it does for `push`. `None` for any other tag, and for the
+    /// referrers API's fallback tags.
     pub fn role(&self, tag: &str) -> Option<Role> {
         if is_fallback_tag(tag) {
             return None;
         }
-        let mut best: Option<((usize, usize), Role)> = None;
-        for (shape, pattern) in &self.rules {
+        self.best(tag)
+            .map(|(_, shape, pattern, caps)| role(shape, pattern, &caps))
+            .or_else(|| release::version_of_tag(tag).map(|_| Role::default()))
+    }
+
+    fn best(&self, tag: &str) -> Option<(usize, RuleShape, &TagPattern, Captures)> {
+        let mut best: Option<(usize, RuleShape, &TagPattern, Captures)> = None;
+        for (index, shape, pattern) in &self.rules {
             let Some(caps) = pattern.captures(tag) else {
                 continue;
             };
             if best
                 .as_ref()
-                .is_none_or(|(s, _)| pattern.specificity() > *s)
+                .is_none_or(|(_, _, b, _)| pattern.specificity() > b.specificity())
             {
-                best = Some((pattern.specificity(), role(*shape, pattern, &caps)));
+                best = Some((*index, *shape, pattern, caps));
             }
         }
-        best.map(|(_, role)| role)
-            .or_else(|| release::version_of_tag(tag).map(|_| Role::default()))
+        best
     }
 }
 

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::decision::{TagDecision, Verdict};
-use crate::audit::pattern::{Captures, TagPattern};
+use crate::audit::pattern::Captures;
 use crate::audit::record::is_fallback_tag;
+use crate::audit::rules::Rules;
 use crate::policy::{Alive, Policy, Retain, Rule};
 use crate::registry::Digest;
 use crate::{sanitize, template};
@@ -43,39 +44,6 @@ pub struct Facts {
     pub now: DateTime<Utc>,
 }
 
-/// The policy's rules as tag patterns (the ones audit uses), to say which rule a tag has the
-/// shape of: the first in policy order, as `tags` keeps the first rule that renders a tag.
-#[derive(Debug, Clone)]
-pub struct Matcher {
-    patterns: Vec<(usize, TagPattern)>,
-    /// Templates whose filters change the value: their tags cannot be recognised.
-    pub unrecognised: Vec<String>,
-}
-
-impl Matcher {
-    pub fn new(policy: &Policy) -> Matcher {
-        let mut patterns = Vec::new();
-        let mut unrecognised = Vec::new();
-        for rule in &policy.rules {
-            match TagPattern::new(&rule.template, policy.short_sha_length) {
-                Some(p) => patterns.push((rule.index, p)),
-                None => unrecognised.push(rule.template.clone()),
-            }
-        }
-        Matcher {
-            patterns,
-            unrecognised,
-        }
-    }
-
-    /// The rule whose shape `tag` has, and the values it gave the variables.
-    pub fn rule_of(&self, tag: &str) -> Option<(usize, Captures)> {
-        self.patterns
-            .iter()
-            .find_map(|(i, p)| p.captures(tag).map(|c| (*i, c)))
-    }
-}
-
 /// A referrer tag: the fallback tag of the referrers API (`sha256-<hex>`, tagguard's records)
 /// or cosign's `sha256-<hex>.sig`, `.att`, `.sbom`.
 pub fn is_referrer_tag(tag: &str) -> bool {
@@ -97,7 +65,7 @@ pub fn needs_age(rule: &Rule) -> bool {
 pub fn decide(
     image: &str,
     policy: &Policy,
-    matcher: &Matcher,
+    rules: &Rules,
     seen: &[Seen],
     facts: &Facts,
 ) -> Vec<TagDecision> {
@@ -107,7 +75,7 @@ pub fn decide(
         cache: RefCell::default(),
     };
     let matched: Vec<Option<(usize, Captures)>> =
-        seen.iter().map(|s| matcher.rule_of(&s.tag)).collect();
+        seen.iter().map(|s| rules.rule_of(&s.tag)).collect();
     let ranks = newest_ranks(seen, &matched);
     let mut out: Vec<TagDecision> = seen
         .iter()
@@ -122,7 +90,7 @@ pub fn decide(
                 Some((index, caps)) => {
                     let rule = &policy.rules[*index];
                     let rank = ranks.get(&s.tag).copied();
-                    by_rule(&branches, rule, caps, s, rank, facts, &matcher.unrecognised)
+                    by_rule(&branches, rule, caps, s, rank, facts, &rules.unrecognised)
                 }
             };
             TagDecision {
@@ -347,7 +315,7 @@ mod tests {
             open_prs: Err("no forge".into()),
             now: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         };
-        decide("r/app", &policy, &Matcher::new(&policy), tags, &facts)
+        decide("r/app", &policy, &Rules::new(&policy), tags, &facts)
             .into_iter()
             .map(|d| (d.tag, d.verdict, d.reason))
             .collect()

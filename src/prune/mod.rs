@@ -21,12 +21,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::ser::SerializeStruct as _;
 
+use crate::audit::rules::Rules;
 use crate::policy::{Alive, Policy};
 use crate::registries::{Registries, RegistryConfig};
 use crate::registry::{Digest, Reference, RegistryClient};
 use crate::report::{Finding, Report, Severity, code};
 
-pub use decide::{Facts, Matcher, Seen};
+pub use decide::{Facts, Seen};
 pub use decision::{TagDecision, Verdict};
 pub use error::PruneError;
 pub use liveness::{Forge, LivenessConfig};
@@ -156,7 +157,7 @@ pub async fn prune(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let facts = facts(policy, config).await;
-    let matcher = Matcher::new(policy);
+    let rules = Rules::new(policy);
     let registries = Registries::new(config.registry.clone());
     let concurrency = config.concurrency.max(1);
     let mut out = PruneReport {
@@ -190,11 +191,11 @@ pub async fn prune(
             &name,
             &reference.repository,
             policy,
-            &matcher,
+            &rules,
             concurrency,
         )
         .await?;
-        let decisions = decide::decide(&name, policy, &matcher, &seen.seen, &facts);
+        let decisions = decide::decide(&name, policy, &rules, &seen.seen, &facts);
         let deletes = reach::deletes(&decisions, &seen.links);
         for v in reach::violations(&decisions, &seen.links, &deletes) {
             out.report.push(

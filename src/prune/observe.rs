@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
-use super::decide::{Matcher, Seen, is_referrer_tag, needs_age};
+use super::decide::{Seen, is_referrer_tag, needs_age};
 use super::error::PruneError;
 use super::placeholder;
 use super::reach::Links;
@@ -19,12 +19,10 @@ use super::record::Held;
 use crate::audit::AuditError;
 use crate::audit::record::is_fallback_tag;
 use crate::audit::record::read_records;
+use crate::audit::rules::Rules;
 use crate::policy::Policy;
 use crate::registry::{Digest, RegistryClient, RegistryError};
-use crate::revision::{self, Next};
-
-/// The most of an image config read: real ones are a few KiB.
-const MAX_CONFIG_BYTES: usize = 1 << 20;
+use crate::revision::{self, ConfigError, Next};
 
 /// What was read in one repository.
 #[derive(Debug, Default)]
@@ -53,7 +51,7 @@ pub async fn observe(
     image: &str,
     repository: &str,
     policy: &Policy,
-    matcher: &Matcher,
+    rules: &Rules,
     concurrency: usize,
 ) -> Result<Observed, PruneError> {
     let read = read_tags(client, image, repository, concurrency).await?;
@@ -61,7 +59,7 @@ pub async fn observe(
         .iter()
         .filter(|r| {
             !is_referrer_tag(&r.tag)
-                && matcher
+                && rules
                     .rule_of(&r.tag)
                     .is_some_and(|(i, _)| needs_age(&policy.rules[i]))
         })
@@ -250,39 +248,19 @@ async fn created_of(
     Ok(None)
 }
 
-/// An image config, read with a bound and checked against its digest.
+/// An image config ([`revision::read_config`]: bounded, checked against its digest).
 async fn read_config(
     client: &RegistryClient,
     image: &str,
     repository: &str,
     digest: &Digest,
 ) -> Result<Vec<u8>, PruneError> {
-    let what = || format!("image config {digest}");
-    let mut response = client
-        .get_blob(repository, digest)
+    revision::read_config(client, repository, digest)
         .await
-        .map_err(PruneError::registry(image))?;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| PruneError::content(image, what(), format!("reading it: {e}")))?
-    {
-        if bytes.len() + chunk.len() > MAX_CONFIG_BYTES {
-            return Err(PruneError::content(
-                image,
-                what(),
-                format!("larger than {MAX_CONFIG_BYTES} bytes"),
-            ));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    if digest.recompute(&bytes).is_some_and(|d| &d != digest) {
-        return Err(PruneError::content(
-            image,
-            what(),
-            "its bytes do not match its digest",
-        ));
-    }
-    Ok(bytes)
+        .map_err(|e| match e {
+            ConfigError::Registry(e) => PruneError::registry(image)(e),
+            ConfigError::Content { detail, .. } => {
+                PruneError::content(image, format!("image config {digest}"), detail)
+            }
+        })
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::audit::record::{
-    EMPTY_CONTENT, EMPTY_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, fallback_tag,
+    INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Subject, artifact, fallback_tag,
 };
 use crate::registry::{Digest, RegistryClient};
 
@@ -18,35 +18,19 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.tagguard.prune.v1+json";
 pub const DELETED: &str = "io.tagguard.prune.deleted";
 
 /// The image the deleted tags held, as a descriptor needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
-    pub digest: Digest,
-    pub media_type: String,
-    pub size: u64,
-}
+pub type Held = Subject;
 
 /// The record of `tags` removed from `held` at `time`: bytes exactly as put.
 pub fn manifest(held: &Held, tags: &[String], time: DateTime<Utc>) -> Vec<u8> {
-    let empty = json!({
-        "mediaType": EMPTY_MEDIA_TYPE,
-        "digest": Digest::sha256_of(EMPTY_CONTENT).to_string(),
-        "size": EMPTY_CONTENT.len(),
-    });
-    json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "artifactType": ARTIFACT_TYPE,
-        "config": empty,
-        "layers": [empty],
-        "subject": {"mediaType": held.media_type, "digest": held.digest.to_string(), "size": held.size},
-        "annotations": {
+    artifact(
+        ARTIFACT_TYPE,
+        held,
+        json!({
             DELETED: tags.join(","),
             "org.opencontainers.image.created": time.to_rfc3339_opts(SecondsFormat::Secs, true),
             "io.tagguard.record.tool": format!("tagguard {}", env!("CARGO_PKG_VERSION")),
-        },
-    })
-    .to_string()
-    .into_bytes()
+        }),
+    )
 }
 
 /// Writes the record of `tags` removed from `held`; the error says why it could not be.

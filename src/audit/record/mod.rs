@@ -107,6 +107,14 @@ pub fn subject_of_fallback_tag(tag: &str) -> Option<Digest> {
 
 /// The record manifest for `tags` written at `subject`: bytes exactly as put.
 pub fn manifest(subject: &Subject, tags: &[String], meta: &RecordMeta) -> Vec<u8> {
+    let annotations = annotations(tags, meta, meta.adopted.contains(&subject.digest));
+    artifact(ARTIFACT_TYPE, subject, json!(annotations))
+}
+
+/// An OCI artifact of `artifact_type` about `subject`, with the empty config and layer and
+/// `annotations`: the shape of every record tagguard leaves beside an image (push's, prune's).
+/// Bytes exactly as put.
+pub fn artifact(artifact_type: &str, subject: &Subject, annotations: Value) -> Vec<u8> {
     let empty = json!({
         "mediaType": EMPTY_MEDIA_TYPE,
         "digest": Digest::sha256_of(EMPTY_CONTENT).to_string(),
@@ -115,7 +123,7 @@ pub fn manifest(subject: &Subject, tags: &[String], meta: &RecordMeta) -> Vec<u8
     json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
-        "artifactType": ARTIFACT_TYPE,
+        "artifactType": artifact_type,
         "config": empty,
         "layers": [empty],
         "subject": {
@@ -123,7 +131,7 @@ pub fn manifest(subject: &Subject, tags: &[String], meta: &RecordMeta) -> Vec<u8
             "digest": subject.digest.to_string(),
             "size": subject.size,
         },
-        "annotations": annotations(tags, meta, meta.adopted.contains(&subject.digest)),
+        "annotations": annotations,
     })
     .to_string()
     .into_bytes()

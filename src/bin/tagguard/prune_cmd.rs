@@ -10,7 +10,7 @@ use tagguard::prune::{self, Forge, LivenessConfig, PruneConfig, PruneReport, Ver
 use tagguard::report::Status;
 
 use crate::cli::{Format, PruneArgs};
-use crate::render::{annotation, azure_issue, findings};
+use crate::render::{annotation, azure_issue, columns, findings};
 use crate::{output, setup};
 
 /// How long `git ls-remote` and each forge request may take.
@@ -136,28 +136,7 @@ fn table(report: &PruneReport) -> String {
             ]
         })
         .collect();
-    let header = ["TAG", "DECISION", "DIGEST", "REASON"].map(str::to_owned);
-    let mut widths = [0usize; 3];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let _ = writeln!(
-            out,
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
-    }
-    out
+    columns(["TAG", "DECISION", "DIGEST", "REASON"], &rows)
 }
 
 fn markdown(report: &PruneReport) -> String {

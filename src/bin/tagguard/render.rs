@@ -184,15 +184,21 @@ pub fn table(decisions: &[Decision]) -> String {
             ]
         })
         .collect();
-    let header = ["TAG", "ACTION", "CURRENT", "DESIRED"].map(str::to_owned);
+    columns(["TAG", "ACTION", "CURRENT", "DESIRED"], &rows)
+}
+
+/// `header` and `rows` as aligned columns, two spaces apart (the last column unpadded): the
+/// text tables of every command.
+pub fn columns(header: [&str; 4], rows: &[[String; 4]]) -> String {
+    let header = header.map(str::to_owned);
     let mut widths = [0usize; 4];
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in std::iter::once(&header).chain(rows) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in std::iter::once(&header).chain(rows) {
         let line = format!(
             "{:w0$}  {:w1$}  {:w2$}  {}",
             row[0],
