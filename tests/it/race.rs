@@ -112,14 +112,22 @@ fn two_pushes_of_one_immutable_tag_never_both_succeed() {
                 assert!(measuring, "round {round}: both pushes claimed success");
                 continue;
             }
+            // The messages as words: miette wraps them to the terminal's width.
+            let words = |bytes: &[u8]| {
+                String::from_utf8_lossy(bytes)
+                    .split_whitespace()
+                    .filter(|w| *w != "│")
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
             for (k, (out, mine)) in outs.iter().zip([&a, &b]).enumerate() {
-                let stderr = String::from_utf8_lossy(&out.stderr);
+                let stderr = words(&out.stderr);
                 match out.status.code().unwrap() {
                     // A push that claimed success holds the tag, unless the other one wrote
                     // after it, more than the settle time after its own lookup: then that one
                     // says it may have overwritten a claimed tag (docs/push-protocol.md).
                     0 if &fin != mine => {
-                        let other = String::from_utf8_lossy(&outs[1 - k].stderr);
+                        let other = words(&outs[1 - k].stderr);
                         assert!(
                             other.contains("another push of this tag may have claimed success"),
                             "round {round}: a push claimed success but the tag holds the other image, and the other push did not say so: {other}"
