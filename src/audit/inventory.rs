@@ -199,7 +199,7 @@ async fn labels(
     };
     let wanted: BTreeSet<Digest> = digests.iter().flat_map(|d| configs_of(d)).collect();
     let mut read = futures_util::stream::iter(wanted.into_iter().map(|d| async move {
-        let labels = read_config(client, image, repository, &d).await;
+        let labels = config_labels(client, image, repository, &d).await;
         (d, labels)
     }))
     .buffer_unordered(concurrency);
@@ -257,7 +257,7 @@ fn parse_refs(image: &str, digest: &Digest, bytes: &[u8]) -> Result<Refs, AuditE
 
 /// An image config's version and revision labels ([`revision::read_config`]: bounded, checked
 /// against its digest).
-async fn read_config(
+async fn config_labels(
     client: &RegistryClient,
     image: &str,
     repository: &str,

@@ -224,7 +224,7 @@ async fn created_of(
                 let Ok(config) = config.parse::<Digest>() else {
                     return Ok(None);
                 };
-                let bytes = read_config(client, image, repository, &config).await?;
+                let bytes = image_config(client, image, repository, &config).await?;
                 let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
                 return Ok(v["created"]
                     .as_str()
@@ -249,7 +249,7 @@ async fn created_of(
 }
 
 /// An image config ([`revision::read_config`]: bounded, checked against its digest).
-async fn read_config(
+async fn image_config(
     client: &RegistryClient,
     image: &str,
     repository: &str,
