@@ -80,10 +80,7 @@ fn a_hung_credential_helper_is_started_once_and_check_and_push_end_within_its_bo
             "{command}: {}",
             run.stderr
         );
-        // The bound is the promise: one deadline, with room for the rest of the run.
-        assert!(
-            took < HELPER_DEADLINE + Duration::from_secs(10),
-            "{command} took {took:?}"
-        );
+        // The bound is the promise: one deadline, not two, with room for the rest of the run.
+        assert!(took < HELPER_DEADLINE * 2, "{command} took {took:?}");
     }
 }

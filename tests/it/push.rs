@@ -561,12 +561,15 @@ fn a_declined_mount_falls_back_to_uploading() {
 /// a run that creates nothing immutable does not wait.
 #[test]
 fn a_new_immutable_tag_settles_before_it_is_claimed() {
+    use crate::support::fault_proxy::FaultProxy;
+    use std::time::{Duration, Instant};
+
     let r = Registry::start(Mode::Plain);
     let built = r.seed(&Image::random(), "acme/app", "build-1");
+    let proxy = FaultProxy::start(&r.host, &[]);
     let repo = project();
-    let image = format!("{}/acme/app", r.host);
+    let image = format!("{}/acme/app", proxy.host());
     let source = format!("{image}@{built}");
-    let started = std::time::Instant::now();
     push(
         &repo,
         &image,
@@ -574,17 +577,43 @@ fn a_new_immutable_tag_settles_before_it_is_claimed() {
         &["--git-tag", "v1.4.2", "--settle", "1"],
     )
     .success();
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
-    // Again: everything unchanged, nothing to settle.
-    let started = std::time::Instant::now();
+    // The wait, timed where it happens: the tag's read-back came at least the settle time
+    // after its write reached the registry.
+    let tag = "/v2/acme/app/manifests/1.4.2";
+    let seen = proxy.requests();
+    let written = seen
+        .iter()
+        .position(|s| s.method == "PUT" && s.path() == tag)
+        .expect("the tag was written");
+    let read_back = seen[written..]
+        .iter()
+        .find(|s| s.method != "PUT" && s.path() == tag)
+        .expect("the tag was read back");
+    let waited = read_back.at - seen[written].at;
+    assert!(
+        waited >= Duration::from_secs(1),
+        "read back after {waited:?}"
+    );
+    // Again: everything unchanged, nothing written, nothing to settle. The settle time is a
+    // minute: a run that waited it would take that long.
+    let before = proxy.requests().len();
+    let started = Instant::now();
     push(
         &repo,
         &image,
         &source,
-        &["--git-tag", "v1.4.2", "--settle", "1"],
+        &["--git-tag", "v1.4.2", "--settle", "60"],
     )
     .success();
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "waited the settle time"
+    );
+    assert!(
+        proxy.requests()[before..].iter().all(|s| s.method != "PUT"),
+        "{:#?}",
+        &proxy.lines()[before..]
+    );
 }
 
 /// When the lookup before the write and the write's acknowledgement are further apart than the
