@@ -7,44 +7,12 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use tagguard::registry::retry::RetryPolicy;
-use tagguard::registry::{
-    CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig,
-};
+use tagguard::registry::{Digest, RegistryClient, RegistryError, TransportConfig};
 
+use crate::support::client::{RETRIES, RETRY_AFTER_CAP, TIMEOUT, credentials, fast_transport};
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule, Seen};
 use crate::support::http::{Response, Server};
 use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
-
-/// Per attempt; a stall costs this much.
-const TIMEOUT: Duration = Duration::from_millis(600);
-/// The longest `Retry-After` honoured in these tests (backoff alone stays under 20 ms).
-const RETRY_AFTER_CAP: Duration = Duration::from_millis(300);
-const RETRIES: u32 = 3;
-
-pub fn fast_transport() -> TransportConfig {
-    TransportConfig {
-        timeout: TIMEOUT,
-        connect_timeout: TIMEOUT,
-        retry: RetryPolicy {
-            max_retries: RETRIES,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            max_retry_after: RETRY_AFTER_CAP,
-        },
-        ..TransportConfig::default()
-    }
-}
-
-fn credentials(env: &[(&str, &str)]) -> CredentialConfig {
-    CredentialConfig {
-        explicit: None,
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    }
-}
 
 /// A real registry with `acme/app:1.0.0`, behind a fault proxy that also fronts its token server.
 struct Rig {

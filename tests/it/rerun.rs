@@ -4,7 +4,7 @@
 //! kept build, never the new one. A release of a commit CI already built adopts that build,
 //! its records say so, and the audit accepts it.
 
-use crate::support::cmd::{Run, tagguard};
+use crate::support::cmd::{self, Run, tagguard};
 use crate::support::git::Repo;
 use crate::support::labeled_image::built_from;
 use crate::support::registry::{Image, Mode, Registry};
@@ -22,15 +22,14 @@ fn release_checkout() -> (Repo, String) {
 
 /// `push` as the GitHub tag build of run 77 would, at `time`.
 fn push(repo: &Repo, r: &Registry, source: &str, time: &str) -> Run {
-    tagguard(repo.path())
+    cmd::push(repo, &format!("{}/acme/app", r.host), source)
         .envs([
             ("GITHUB_ACTIONS", "true"),
             ("GITHUB_REF", "refs/tags/v1.2.3"),
             ("GITHUB_RUN_ID", "77"),
             ("GITHUB_RUN_NUMBER", "5"),
         ])
-        .args(["push", "--image", &format!("{}/acme/app", r.host)])
-        .args(["--source", source, "--timestamp", time, "--format", "json"])
+        .args(["--timestamp", time, "--format", "json"])
         .run()
 }
 

@@ -440,13 +440,7 @@ pub fn check_config(
         transport.ca_files.insert(r.host.clone(), ca.clone());
     }
     tagguard::check::CheckConfig {
-        credentials: tagguard::registry::CredentialConfig {
-            explicit: None,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        },
+        credentials: crate::support::client::credentials(env),
         transport,
         docker_push_deadline: None,
     }
