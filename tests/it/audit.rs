@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 use tagguard::audit::{RecordMeta, Subject, Target, write_records, write_records_for};
 use tagguard::registry::{Digest, RegistryClient};
 
+use crate::support::client::check_config;
 use crate::support::cmd::{Run, push, tagguard};
 use crate::support::git::{Repo, project};
 use crate::support::http::{Response, Server};
-use crate::support::registry::{Image, Mode, Registry, check_config};
+use crate::support::registry::{Image, Mode, Registry};
 
 mod index;
 

@@ -1,11 +1,15 @@
 //! The library's registry client as the tests build it: credentials from exactly the variables
 //! given (nothing of the test process's environment leaks in), and a transport that gives up
-//! fast, so a fault costs milliseconds.
+//! fast, so a fault costs milliseconds. The one part of the harness that names the library's
+//! types: the registry process and the fault proxy know nothing of tagguard.
 
 use std::time::Duration;
 
+use tagguard::check::CheckConfig;
 use tagguard::registry::retry::RetryPolicy;
 use tagguard::registry::{CredentialConfig, TransportConfig};
+
+use crate::support::registry::Registry;
 
 /// Per attempt in [`fast_transport`]; a stall costs this much.
 pub const TIMEOUT: Duration = Duration::from_millis(600);
@@ -36,5 +40,22 @@ pub fn fast_transport() -> TransportConfig {
             max_retry_after: RETRY_AFTER_CAP,
         },
         ..TransportConfig::default()
+    }
+}
+
+/// The configuration of a `check`/`push` run through the library: credentials from exactly
+/// `env`, retries fast, and the test CA trusted when the registry has one.
+pub fn check_config(registry: Option<&Registry>, env: &[(&str, &str)]) -> CheckConfig {
+    let mut transport = TransportConfig::default();
+    transport.retry.base_delay = Duration::from_millis(10);
+    if let Some(r) = registry
+        && let Some(ca) = &r.ca
+    {
+        transport.ca_files.insert(r.host.clone(), ca.clone());
+    }
+    CheckConfig {
+        credentials: credentials(env),
+        transport,
+        docker_push_deadline: None,
     }
 }
