@@ -34,17 +34,7 @@ fn check_renders_decisions_and_exits_3_on_refusal() {
         .run()
         .success();
     let v: serde_json::Value = run.json();
-    let actions: Vec<(String, String)> = v["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["tag"].as_str().unwrap().to_owned(),
-                d["action"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let actions = run.decisions("action");
     assert!(
         actions.contains(&("1.4.2".into(), "unchanged".into())),
         "{actions:?}"

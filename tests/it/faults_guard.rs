@@ -31,15 +31,8 @@ fn manifest_server() -> (Server, Vec<u8>) {
         br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.to_vec();
     let b = body.clone();
     let s = Server::start(move |_| {
-        Response {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "application/vnd.oci.image.manifest.v1+json".into(),
-            )],
-            body: b.clone(),
-        }
-        .header("Docker-Content-Digest", Digest::sha256_of(&b).to_string())
+        Response::manifest(b.clone())
+            .header("Docker-Content-Digest", Digest::sha256_of(&b).to_string())
     });
     (s, body)
 }

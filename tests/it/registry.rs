@@ -352,15 +352,7 @@ async fn a_redirect_to_another_host_carries_no_authorization() {
     let digest = Digest::sha256_of(&body).to_string();
     let (b, d) = (body.clone(), digest.clone());
     let other = Server::start(move |_| {
-        Response {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "application/vnd.oci.image.manifest.v1+json".into(),
-            )],
-            body: b.clone(),
-        }
-        .header("Docker-Content-Digest", d.clone())
+        Response::manifest(b.clone()).header("Docker-Content-Digest", d.clone())
     });
     let target = format!("http://{}/blob-store/manifest", other.host());
     let registry = Server::start(move |req| match req.header("authorization") {
@@ -387,14 +379,7 @@ async fn a_redirect_to_another_host_carries_no_authorization() {
 #[tokio::test]
 async fn a_body_that_does_not_match_its_digest_is_rejected() {
     let s = Server::start(|req| {
-        let r = Response {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "application/vnd.oci.image.manifest.v1+json".into(),
-            )],
-            body: b"{\"tampered\":true}".to_vec(),
-        };
+        let r = Response::manifest(b"{\"tampered\":true}".to_vec());
         // HEAD gives no digest, so the client falls back to GET and checks the body.
         if req.method == "GET" {
             r.header("Docker-Content-Digest", DIGEST_A)

@@ -33,20 +33,6 @@ fn push(repo: &Repo, r: &Registry, source: &str, time: &str) -> Run {
         .run()
 }
 
-fn actions(run: &Run) -> Vec<(String, String)> {
-    run.json()["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["tag"].as_str().unwrap().to_owned(),
-                d["action"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn a_second_attempt_with_a_fresh_build_keeps_the_first_and_exits_0() {
     let r = Registry::start(Mode::Plain);
@@ -73,7 +59,7 @@ fn a_second_attempt_with_a_fresh_build_keeps_the_first_and_exits_0() {
         "1700000600",
     );
     let again = again.success();
-    let actions = actions(&again);
+    let actions = again.decisions("action");
     for kept in ["1.2.3", &format!("sha-{short}")] {
         assert!(
             actions.contains(&(kept.to_owned(), "keep".to_owned())),
@@ -213,9 +199,10 @@ fn a_release_of_a_built_commit_adopts_the_build_says_so_and_audits_clean() {
     )
     .success();
     assert!(
-        actions(&run).contains(&(short.clone(), "keep".to_owned())),
+        run.decisions("action")
+            .contains(&(short.clone(), "keep".to_owned())),
         "{:?}",
-        actions(&run)
+        run.decisions("action")
     );
     for tag in ["1.2.3", "1.2", "1", "latest"] {
         assert_eq!(r.digest_of("acme/app", tag), Some(branch.clone()), "{tag}");

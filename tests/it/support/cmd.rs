@@ -122,4 +122,17 @@ impl Run {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
     }
+
+    /// `(tag, field)` of each decision of a `--format json` report, in order: what `check` or
+    /// `push` decided (`"action"`) for each tag.
+    pub fn decisions(&self, field: &str) -> Vec<(String, String)> {
+        let json = self.json();
+        let tag = |d: &serde_json::Value, key: &str| d[key].as_str().unwrap().to_owned();
+        json["decisions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no decisions: {json}"))
+            .iter()
+            .map(|d| (tag(d, "tag"), tag(d, field)))
+            .collect()
+    }
 }
