@@ -1,9 +1,10 @@
 //! `check`: the plan stage on its own. Computed tags in, a [`Report`] of decisions out; nothing
 //! is written.
 
+use crate::finding::{Finding, code};
 use crate::plan::{self, Decision, PlanError};
 use crate::registries::Registries;
-use crate::report::{Finding, Report, Status, code};
+use crate::report::{Report, Status};
 use crate::source::{self, SourceSpec};
 use crate::tags::Computed;
 

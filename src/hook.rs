@@ -2,7 +2,7 @@
 //!
 //! The decisions are pure: [`pushed_ref`] reads what git (or the pre-commit framework) says is
 //! being pushed, [`pre_push`] turns that, the policy's release pattern and what the registry
-//! holds into [`crate::report::Finding`]s; [`release_images`] says which image tags a release claims. Asking
+//! holds into [`crate::finding::Finding`]s; [`release_images`] says which image tags a release claims. Asking
 //! the registry is [`observe`]'s job (the only network I/O); reading the repository and
 //! printing happen in the binary; [`install`] writes the hook script.
 

@@ -18,6 +18,7 @@ pub mod check;
 pub mod ci;
 pub mod context;
 pub mod docker;
+pub mod finding;
 pub mod git;
 pub mod hook;
 pub mod plan;

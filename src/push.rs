@@ -4,10 +4,11 @@
 use crate::apply::{self, ApplyOptions, Wrote};
 use crate::audit::record as audit;
 use crate::audit::{RecordMeta, Subject};
+use crate::finding::{Finding, Severity, code};
 use crate::plan::{self, Action, Decision};
 use crate::registries::Registries;
 use crate::registry::{Digest, Reference};
-use crate::report::{Finding, Report, Severity, Status, code};
+use crate::report::{Report, Status};
 use crate::source::{self, SourceSpec};
 use crate::tags::Computed;
 

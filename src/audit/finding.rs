@@ -1,5 +1,5 @@
 //! Findings: the places where a repository no longer matches what the policy promises, as
-//! [`report::Finding`](crate::report::Finding)s (codes `tagguard::audit::…`, severity
+//! [`Finding`](crate::finding::Finding)s (codes `tagguard::audit::…`, severity
 //! refusal: exit 3). Pure: a function of the tags, their digests, the images' labels and
 //! tagguard's records.
 
@@ -9,9 +9,9 @@ use semver::Version;
 
 use super::record::Recorded;
 use super::rules::Role;
+use crate::finding::{Finding, Severity, code};
 use crate::registry::Digest;
 use crate::release::{self, Scope};
-use crate::report::{Finding, Severity, code};
 use crate::revision::{self, Labels};
 
 /// One tag as the registry holds it, with what the policy says about it.

@@ -15,10 +15,11 @@ pub mod rules;
 
 use serde::Serialize;
 
+use crate::finding::{Finding, code};
 use crate::policy::Policy;
 use crate::registries::Registries;
 use crate::registry::Reference;
-use crate::report::{Finding, Report, code};
+use crate::report::Report;
 
 pub use error::AuditError;
 pub use record::{

@@ -1,7 +1,7 @@
 //! What the pre-push hook can find about one pushed release tag, as a [`Finding`] with a stable
 //! code.
 
-use crate::report::{Finding, Severity};
+use crate::finding::{Finding, Severity};
 use crate::revision::Evidence;
 
 /// Codes of the hook's findings.

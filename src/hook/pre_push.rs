@@ -8,9 +8,9 @@ use semver::Version;
 
 use super::issue::Issue;
 use super::pushed_ref::{PushedRef, RemoteOid};
+use crate::finding::{Finding, Severity};
 use crate::policy::{OnConflict, RegistryCheck, ReleasePattern};
 use crate::release;
-use crate::report::{Finding, Severity};
 use crate::revision::Evidence;
 
 /// A valid release tag the push creates, to be checked against the registry.

@@ -6,9 +6,9 @@ use std::fmt;
 use semver::Version;
 use serde::Serialize;
 
+use crate::finding::{Finding, Severity, code};
 use crate::policy::{Floating, OnConflict};
 use crate::registry::Digest;
-use crate::report::{Finding, Severity, code};
 use crate::revision::Evidence;
 use crate::tags::ComputedTag;
 

@@ -1,7 +1,7 @@
 //! What is checked before any lookup: immutable tags must name committed source, and a build
 //! with no tags at all is said plainly.
 
-use crate::report::{Finding, Severity, code};
+use crate::finding::{Finding, Severity, code};
 use crate::tags::Computed;
 
 /// A refusal when the work tree has uncommitted changes and the policy computed immutable tags,

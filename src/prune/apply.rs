@@ -19,8 +19,8 @@ use futures_util::StreamExt as _;
 use super::placeholder;
 use super::reach::Deletes;
 use crate::audit::record::prepare;
+use crate::finding::{Finding, Severity, code};
 use crate::registry::{Deleted, Digest, RegistryClient, RegistryError};
-use crate::report::{Finding, Severity, code};
 
 /// What applying one repository's deletes did.
 #[derive(Debug, Default)]

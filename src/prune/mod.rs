@@ -22,10 +22,11 @@ use serde::Serialize;
 use serde::ser::SerializeStruct as _;
 
 use crate::audit::rules::Rules;
+use crate::finding::{Finding, Severity, code};
 use crate::policy::{Alive, Policy};
 use crate::registries::{Registries, RegistryConfig};
 use crate::registry::{Digest, Reference, RegistryClient};
-use crate::report::{Finding, Report, Severity, code};
+use crate::report::Report;
 
 pub use decide::{Facts, Seen};
 pub use decision::{TagDecision, Verdict};

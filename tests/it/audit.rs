@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 use tagguard::audit::{RecordMeta, Subject, Target, write_records, write_records_for};
 use tagguard::registry::{Digest, RegistryClient};
 
-use crate::support::cmd::{Run, tagguard};
-use crate::support::git::Repo;
+use crate::support::client::check_config;
+use crate::support::cmd::{Run, push, tagguard};
+use crate::support::git::{Repo, project};
 use crate::support::http::{Response, Server};
-use crate::support::registry::{Image, Mode, Registry, check_config};
+use crate::support::registry::{Image, Mode, Registry};
 
 mod index;
 
@@ -57,9 +58,7 @@ fn audit(repo: &Repo, image: &str) -> Run {
 fn release(r: &Registry, repo: &Repo, image: &str, version: &str) {
     let build = built(version, &repo.head());
     let digest = r.seed(&build, "acme/app", &format!("build-{version}"));
-    let run = tagguard(repo.path())
-        .args(["push", "--image", image, "--source"])
-        .args([format!("{image}@{digest}")])
+    let run = push(repo, image, &format!("{image}@{digest}"))
         .args(["--git-tag", &format!("v{version}"), "--format", "json"])
         .args(["--timestamp=1700000000"])
         .run()
@@ -197,9 +196,7 @@ fn writes_outside_tagguard_are_found_and_tagguards_own_are_not() {
 fn github_format_writes_outputs_and_a_summary_table() {
     let r = Registry::start(Mode::Plain);
     let image = format!("{}/acme/app", r.host);
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
+    let repo = project(POLICY);
     r.seed(&built("1.0.0", &repo.head()), "acme/app", "1.0.0");
     r.seed(&built("0.9.0", &repo.head()), "acme/app", "latest");
     let dir = tempfile::tempdir().unwrap();
@@ -236,9 +233,7 @@ fn help_text() {
 
 #[test]
 fn no_images_and_unreachable_registries_are_errors_that_say_what_to_do() {
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
+    let repo = project(POLICY);
     let run = tagguard(repo.path()).args(["audit"]).run().code(1);
     assert!(
         run.err_text().contains("tagguard::audit::no_images"),
@@ -330,9 +325,7 @@ fn referrers_registry() -> Referrers {
 fn the_referrers_api_is_read_and_written_when_the_registry_has_it() {
     let stub = referrers_registry();
     let image = format!("{}/acme/app", stub.server.host());
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
+    let repo = project(POLICY);
     let run = audit(&repo, &image).code(3);
     assert_eq!(
         found(&run),
@@ -464,9 +457,7 @@ fn tag_pages_are_followed_and_each_tag_looked_up_once() {
             _ => Response::new(404),
         }
     });
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
+    let repo = project(POLICY);
     let run = audit(&repo, &format!("{}/acme/app", server.host())).code(3);
     assert_eq!(
         found(&run),

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use crate::support::cmd::tagguard;
+use crate::support::cmd;
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
-use crate::support::git::Repo;
+use crate::support::git::{Repo, project};
 use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
 
 /// Five tags, none of them floating, so no repository's tags are listed to place them. The
@@ -24,32 +24,14 @@ fn count(requests: &[String], method: &str, path: &str, status: &str) -> usize {
         .count()
 }
 
-fn project() -> Repo {
-    project_with(POLICY)
-}
-
-fn project_with(policy: &str) -> Repo {
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", policy);
-    repo.commit("policy");
-    repo
-}
-
+/// A push of `source` to every one of `images` (one or more), as the budget counts it.
 fn push(repo: &Repo, images: &[String], source: &str) -> crate::support::cmd::Run {
-    let mut run = tagguard(repo.path())
-        .args([
-            "push",
-            "--source",
-            source,
-            "--git-tag",
-            "v1.4.2",
-            "--format",
-            "json",
-        ])
+    let mut run = cmd::push(repo, &images[0], source)
+        .args(["--git-tag", "v1.4.2", "--format", "json"])
         .args(["--timestamp=1700000000", "--settle", "0"])
         .env("TAGGUARD_USERNAME", USER)
         .env("TAGGUARD_PASSWORD", PASSWORD);
-    for image in images {
+    for image in &images[1..] {
         run = run.args(["--image", image]);
     }
     run.run()
@@ -60,7 +42,7 @@ fn a_retag_push_sends_one_challenge_one_token_per_scope_and_one_lookup_write_and
 {
     let r = Registry::start(Mode::Token);
     let built = r.seed(&Image::random(), "acme/app", "build-1");
-    let repo = project();
+    let repo = project(POLICY);
     let token = r.token.as_ref().unwrap();
     let (before, tokens_before) = (r.requests().len(), token.fetches().len());
     let image = format!("{}/acme/app", r.host);
@@ -113,7 +95,7 @@ fn a_retag_push_sends_one_challenge_one_token_per_scope_and_one_lookup_write_and
 fn a_fan_out_to_new_repositories_lists_each_once_instead_of_looking_up_every_tag() {
     let r = Registry::start(Mode::Token);
     let built = r.seed(&Image::random(), "ci/build", "b1");
-    let repo = project();
+    let repo = project(POLICY);
     let token = r.token.as_ref().unwrap();
     let (before, tokens_before) = (r.requests().len(), token.fetches().len());
     // 20 repositories x 5 tags: more lookups than go out at once, so each repository's tags
@@ -179,18 +161,11 @@ fn a_fan_out_to_new_repositories_lists_each_once_instead_of_looking_up_every_tag
 fn over_tls_every_request_of_a_push_goes_over_http2() {
     let r = Registry::start(Mode::Tls);
     let built = r.seed(&Image::random(), "acme/app", "build-1");
-    let repo = project();
+    let repo = project(POLICY);
     let before = r.requests().len();
     let image = format!("{}/acme/app", r.host);
     let ca = r.ca.clone().unwrap();
-    tagguard(repo.path())
-        .args([
-            "push",
-            "--image",
-            &image,
-            "--source",
-            &format!("{image}@{built}"),
-        ])
+    cmd::push(&repo, &image, &format!("{image}@{built}"))
         .args([
             "--git-tag",
             "v1.4.2",
@@ -227,7 +202,7 @@ fn recording_reads_beside_the_writes_and_puts_the_record_during_the_read_back() 
     let policy = POLICY.replace("audit:\n  record: false\n", "");
     let first = r.seed(&Image::random(), "acme/app", "build-1");
     push(
-        &project_with(&policy),
+        &project(&policy),
         std::slice::from_ref(&image),
         &format!("{image}@{first}"),
     )
@@ -259,7 +234,7 @@ fn recording_reads_beside_the_writes_and_puts_the_record_during_the_read_back() 
     );
     let before = proxy.requests().len();
     let run = push(
-        &project_with("version: 1\ntags:\n  - second-{{ short_sha }}\n"),
+        &project("version: 1\ntags:\n  - second-{{ short_sha }}\n"),
         std::slice::from_ref(&image),
         &format!("{image}@{built}"),
     );

@@ -8,9 +8,8 @@ use tagguard::registry::RegistryError;
 use tagguard::source::SourceError;
 use tagguard::tags::{Computed, ComputedTag};
 
-use crate::support::registry::{
-    Image, Mode, PASSWORD, Registry, USER, check_config, docker_config,
-};
+use crate::support::client::check_config;
+use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER, docker_config};
 
 fn src_of(text: &str) -> tagguard::source::SourceSpec {
     text.parse().unwrap()

@@ -1,7 +1,7 @@
 //! `tagguard check` end to end: a real git repository, a real registry, the real binary.
 
 use crate::support::cmd::tagguard;
-use crate::support::git::Repo;
+use crate::support::git::{Repo, project};
 use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
 
 const STAMP: &str = "--timestamp=20240102030405";
@@ -34,17 +34,7 @@ fn check_renders_decisions_and_exits_3_on_refusal() {
         .run()
         .success();
     let v: serde_json::Value = run.json();
-    let actions: Vec<(String, String)> = v["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["tag"].as_str().unwrap().to_owned(),
-                d["action"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let actions = run.decisions("action");
     assert!(
         actions.contains(&("1.4.2".into(), "unchanged".into())),
         "{actions:?}"
@@ -153,12 +143,7 @@ fn format_github_without_github_output_fails_before_any_output() {
 
 #[test]
 fn zero_computed_tags_are_said_plainly_and_check_prints_no_table() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
-    );
-    repo.commit("policy");
+    let repo = project("version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n");
     let run = tagguard(repo.path())
         .args(["check", STAMP, "--image=127.0.0.1:9/acme/app"])
         .run()

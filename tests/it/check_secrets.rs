@@ -7,8 +7,9 @@ use base64::Engine as _;
 use tagguard::check;
 use tagguard::tags::{Computed, ComputedTag};
 
+use crate::support::client::check_config;
 use crate::support::registry::{
-    Image, Mode, PASSWORD, REFRESH_TOKEN, Registry, USER, check_config, docker_config,
+    Image, Mode, PASSWORD, REFRESH_TOKEN, Registry, USER, docker_config,
 };
 
 static LOGS: Mutex<String> = Mutex::new(String::new());

@@ -1,7 +1,7 @@
 //! The CI output formats carry the whole report on exit 0, 1 and 3: `--format azure` (Azure
 //! Pipelines output variables and issues) and `--format env` (dotenv for any CI).
 
-use crate::support::cmd::{Run, tagguard};
+use crate::support::cmd::{self, Run, tagguard};
 use crate::support::git::Repo;
 use crate::support::registry::{Image, Mode, Registry};
 
@@ -15,10 +15,9 @@ const AZURE_TAG_BUILD: [(&str, &str); 5] = [
 ];
 
 fn push(repo: &Repo, host: &str, format: &str) -> Run {
-    tagguard(repo.path())
-        .args(["push", "--timestamp=20240102030405", "--retries=0"])
-        .args(["--image", &format!("{host}/acme/app")])
-        .args(["--source", &format!("{host}/acme/build:1")])
+    let (image, source) = (format!("{host}/acme/app"), format!("{host}/acme/build:1"));
+    cmd::push(repo, &image, &source)
+        .args(["--timestamp=20240102030405", "--retries=0"])
         .args(["--format", format])
         .envs(AZURE_TAG_BUILD)
         .run()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::cmd::{Run, tagguard};
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
-use crate::support::git::Repo;
+use crate::support::git::{Repo, project};
 use crate::support::registry::{Image, Mode, Registry};
 
 const POLICY: &str = r#"version: 1
@@ -26,13 +26,6 @@ tags:
     when: stable-release
     floating: latest
 "#;
-
-fn policy_repo() -> Repo {
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
-    repo
-}
 
 /// `tagguard push` of release `version` (the git tag `v<version>`) from `source` to `image`,
 /// started and not waited for.
@@ -65,7 +58,7 @@ fn env_rounds(default: usize) -> usize {
 #[test]
 fn two_overlapping_releases_leave_latest_on_the_higher_one() {
     let r = Registry::start(Mode::Plain);
-    let repo = policy_repo();
+    let repo = project(POLICY);
     for round in 0..env_rounds(3) {
         let app = format!("acme/app{round}");
         let (older, newer) = (Image::random(), Image::random());
@@ -105,7 +98,7 @@ fn two_overlapping_releases_leave_latest_on_the_higher_one() {
 #[test]
 fn eight_concurrent_releases_end_on_the_highest() {
     let r = Registry::start(Mode::Plain);
-    let repo = policy_repo();
+    let repo = project(POLICY);
     let image = format!("{}/acme/app", r.host);
     let releases: Vec<(String, String)> = (0..8)
         .map(|patch| {
@@ -188,12 +181,9 @@ fn release_over_a_lost_write(lost: usize) -> (Registry, FaultProxy, String, Run)
         )
         .first(lost),
     );
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: latest\n    floating: latest\n    when: stable-release\n",
     );
-    repo.commit("policy");
     let run = tagguard(repo.path())
         .args([
             "push",

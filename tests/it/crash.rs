@@ -4,9 +4,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::cmd::tagguard;
+use crate::support::cmd::{push, tagguard};
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
-use crate::support::git::Repo;
+use crate::support::git::{Repo, project};
 use crate::support::registry::{Image, Mode, Registry};
 
 const POLICY: &str = r#"version: 1
@@ -50,11 +50,7 @@ fn a_tag_written_by_a_killed_push_is_recorded_by_its_rerun_and_audited() {
     let sha_tag = format!("sha-{}", &commit[..7]);
     let image = format!("{}/acme/app", proxy.host());
     let source = format!("{}/acme/app@{built}", proxy.host());
-    let push = || {
-        tagguard(repo.path())
-            .args(["push", "--image", &image, "--source", &source])
-            .args(["--git-tag", "v1.0.0", "--format", "json"])
-    };
+    let push = || push(&repo, &image, &source).args(["--git-tag", "v1.0.0", "--format", "json"]);
     let mut killed = Command::new(env!("CARGO_BIN_EXE_tagguard"))
         .current_dir(repo.path())
         .env_clear()
@@ -116,14 +112,11 @@ fn a_tag_written_by_a_killed_push_is_recorded_by_its_rerun_and_audited() {
 fn a_rerun_with_nothing_to_write_records_once() {
     let r = Registry::start(Mode::Plain);
     let built = r.seed(&Image::random(), "acme/app", "build");
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
+    let repo = project(POLICY);
     let image = format!("{}/acme/app", r.host);
     let source = format!("{}/acme/app@{built}", r.host);
     let push = || {
-        tagguard(repo.path())
-            .args(["push", "--image", &image, "--source", &source])
+        push(&repo, &image, &source)
             .args(["--git-tag", "v1.0.0"])
             .run()
             .success()

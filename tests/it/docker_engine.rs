@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::cmd::{Run, tagguard};
+use crate::support::cmd::{self, Run};
 use crate::support::git::Repo;
 use crate::support::registry::{Mode, PASSWORD, Registry, USER};
 
@@ -69,18 +69,8 @@ impl Drop for Cleanup {
 }
 
 fn push(repo: &Repo, config: &Path, image: &str, source: &str, version: &str) -> Run {
-    tagguard(repo.path())
-        .args([
-            "push",
-            "--image",
-            image,
-            "--source",
-            source,
-            "--git-tag",
-            version,
-            "--format",
-            "json",
-        ])
+    cmd::push(repo, image, source)
+        .args(["--git-tag", version, "--format", "json"])
         .env("DOCKER_CONFIG", config)
         .run()
 }
@@ -272,14 +262,9 @@ fn a_docker_push_to_a_stalled_registry_is_stopped_at_its_deadline() {
     let _cleanup = Cleanup(vec![built.clone()], config.clone());
     let repo = Repo::new();
     let start = std::time::Instant::now();
-    let run = tagguard(repo.path())
-        .args(["push", "--image", &format!("{}/acme/app", proxy.host())])
-        .args([
-            "--source",
-            &format!("docker:{built}"),
-            "--git-tag",
-            "v1.0.0",
-        ])
+    let image = format!("{}/acme/app", proxy.host());
+    let run = cmd::push(&repo, &image, &format!("docker:{built}"))
+        .args(["--git-tag", "v1.0.0"])
         .args(["--docker-push-deadline", "6", "--format", "json"])
         .env("DOCKER_CONFIG", &config)
         .run()

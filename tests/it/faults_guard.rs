@@ -8,9 +8,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tagguard::registry::{CredentialConfig, Digest, RegistryClient, RegistryError};
+use tagguard::registry::{Digest, RegistryClient, RegistryError};
 
-use crate::faults::fast_transport;
+use crate::support::client::{credentials, fast_transport};
 use crate::support::http::{Response, Server};
 
 const SECRET: &str = "guard-5ecr3t-password";
@@ -22,14 +22,7 @@ fn client(host: &str, pinned: &[(&str, u16)], insecure: &[&str]) -> RegistryClie
         .map(|(name, port)| (name.to_string(), SocketAddr::from(([127, 0, 0, 1], *port))))
         .collect();
     transport.insecure = insecure.iter().map(|s| s.to_string()).collect();
-    let credentials = CredentialConfig {
-        explicit: None,
-        env: [
-            ("TAGGUARD_USERNAME".to_owned(), "u".to_owned()),
-            ("TAGGUARD_PASSWORD".to_owned(), SECRET.to_owned()),
-        ]
-        .into(),
-    };
+    let credentials = credentials(&[("TAGGUARD_USERNAME", "u"), ("TAGGUARD_PASSWORD", SECRET)]);
     RegistryClient::new(host, &credentials, &transport).unwrap()
 }
 
@@ -38,15 +31,8 @@ fn manifest_server() -> (Server, Vec<u8>) {
         br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.to_vec();
     let b = body.clone();
     let s = Server::start(move |_| {
-        Response {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "application/vnd.oci.image.manifest.v1+json".into(),
-            )],
-            body: b.clone(),
-        }
-        .header("Docker-Content-Digest", Digest::sha256_of(&b).to_string())
+        Response::manifest(b.clone())
+            .header("Docker-Content-Digest", Digest::sha256_of(&b).to_string())
     });
     (s, body)
 }

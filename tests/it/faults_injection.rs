@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::support::cmd::tagguard;
-use crate::support::git::Repo;
+use crate::support::git::project;
 
 const HOSTILE: &[&str] = &[
     "main\ntags<<EOF\nevil.example/app:pwned\nEOF",
@@ -55,12 +55,9 @@ fn valid_tag(t: &str) -> bool {
 
 #[test]
 fn hostile_branch_tag_and_ci_values_cannot_inject_outputs_or_tags() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\nimage: registry.example/acme/app\ntags:\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n  - template: \"{{ git_tag }}\"\n    when: { git-tag: \".\" }\n  - \"sha-{{ short_sha }}\"\n",
     );
-    repo.commit("policy");
     for hostile in HOSTILE {
         let dir = tempfile::tempdir().unwrap();
         let gh = dir.path().join("out");

@@ -3,9 +3,9 @@
 //! never reported as pushed, and a failure lists exactly what had already been written (and
 //! really is in the registry).
 
-use crate::support::cmd::{Run, tagguard};
+use crate::support::cmd::{Run, Tagguard, push};
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
-use crate::support::git::Repo;
+use crate::support::git::{Repo, project};
 use crate::support::registry::{Image, Mode, Registry};
 
 const POLICY: &str = "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: latest\n    when: stable-release\n    floating: latest\n  - \"sha-{{ short_sha }}\"\n";
@@ -21,9 +21,7 @@ fn rig() -> Rig {
     let registry = Registry::start(Mode::Plain);
     let built = registry.seed(&Image::random(), "acme/app", "build-1");
     let proxy = FaultProxy::start(&registry.host, &[]);
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
+    let repo = project(POLICY);
     Rig {
         registry,
         proxy,
@@ -38,18 +36,18 @@ impl Rig {
     }
 
     fn push_with(&self, extra: &[&str]) -> Run {
+        self.command().args(extra).run()
+    }
+
+    /// The push of the rig's build through the proxy, to run with more flags.
+    fn command(&self) -> Tagguard {
         let image = format!("{}/acme/app", self.proxy.host());
-        tagguard(self.repo.path())
-            .args(["push", "--timestamp=1700000000", "--git-tag=v1.4.2"])
-            .args(extra)
-            .args([
-                "--image",
-                &image,
-                "--source",
-                &format!("{image}@{}", self.built),
-            ])
-            .args(["--retries=1", "--timeout=5"])
-            .run()
+        push(&self.repo, &image, &format!("{image}@{}", self.built)).args([
+            "--timestamp=1700000000",
+            "--git-tag=v1.4.2",
+            "--retries=1",
+            "--timeout=5",
+        ])
     }
 
     fn sha_tag(&self) -> String {
@@ -356,16 +354,9 @@ mod complete_output {
 
     fn github(rig: &Rig, dir: &std::path::Path) -> (Run, String, String) {
         let (out, summary) = (dir.join("out"), dir.join("summary.md"));
-        let image = format!("{}/acme/app", rig.proxy.host());
-        let run = tagguard(rig.repo.path())
-            .args(["push", "--timestamp=1700000000", "--git-tag=v1.4.2"])
-            .args([
-                "--image",
-                &image,
-                "--source",
-                &format!("{image}@{}", rig.built),
-            ])
-            .args(["--retries=1", "--timeout=5", "--format=github"])
+        let run = rig
+            .command()
+            .args(["--format=github"])
             .env("GITHUB_OUTPUT", &out)
             .env("GITHUB_STEP_SUMMARY", &summary)
             .run();

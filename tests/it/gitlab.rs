@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::git::Repo;
+use crate::support::git::{Repo, project};
 use crate::support::gitlab_job::{job, run, tagguard_bin, template};
 use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER};
 use crate::support::release_mirror::{self, Archive, HttpsRedirect};
@@ -82,12 +82,9 @@ fn tags_job_writes_a_dotenv_report_for_later_jobs() {
 
 #[test]
 fn an_empty_tagguard_images_means_the_policys_images() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\nimages: [one.example/app, two.example/app]\ntags: [\"sha-{{ short_sha }}\"]\n",
     );
-    repo.commit("policy");
     let bin = tagguard_bin();
     let mut vars = tag_pipeline(&repo, "", "registry.example.com");
     vars.retain(|(k, _)| *k != "CI_COMMIT_TAG");
@@ -122,21 +119,6 @@ fn without_tagguard_on_path_or_a_version_to_install_the_job_says_so() {
     );
 }
 
-/// The digest `reference` points at, read back with skopeo.
-pub(crate) fn digest_of(r: &Registry, reference: &str) -> Option<String> {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
-        .arg("--creds")
-        .arg(format!("{USER}:{PASSWORD}"))
-        .arg(format!("docker://{}/{reference}", r.host))
-        .env("HOME", r.dir.path())
-        .output()
-        .expect("skopeo runs");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 #[test]
 fn push_job_tags_the_build_and_a_refusal_writes_nothing() {
     let r = Registry::start(Mode::Basic);
@@ -152,7 +134,7 @@ fn push_job_tags_the_build_and_a_refusal_writes_nothing() {
     let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
     for tag in ["1.4.2", "1.4", "1", "latest"] {
         assert_eq!(
-            digest_of(&r, &format!("acme/app:{tag}")).as_deref(),
+            r.digest_of("acme/app", tag).as_deref(),
             Some(digest.as_str()),
             "{tag}: {}",
             out.output
@@ -191,7 +173,7 @@ fn push_job_tags_the_build_and_a_refusal_writes_nothing() {
     );
     for tag in ["1.4.2", "1.4", "1", "latest"] {
         assert_eq!(
-            digest_of(&r, &format!("acme/app:{tag}")).as_deref(),
+            r.digest_of("acme/app", tag).as_deref(),
             Some(digest.as_str()),
             "{tag}"
         );
@@ -221,7 +203,7 @@ fn push_job_from_an_oci_layout() {
     .code(0);
     for tag in ["0.3.0", "0.3", "latest"] {
         assert_eq!(
-            digest_of(&r, &format!("acme/app:{tag}")).as_deref(),
+            r.digest_of("acme/app", tag).as_deref(),
             Some(layout.digest.as_str()),
             "{tag}: {}",
             out.output

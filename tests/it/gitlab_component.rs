@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::gitlab::{digest_of, dotenv, get, tag_pipeline};
+use crate::gitlab::{dotenv, get, tag_pipeline};
 use crate::support::git::Repo;
 use crate::support::gitlab_job::{job, run, tagguard_bin, template};
 use crate::support::registry::{Image, Mode, Registry};
@@ -116,7 +116,7 @@ fn the_push_job_publishes_the_build_with_the_inputs() {
     let out = run(&push, repo.path(), &vars, &[bin.path().to_owned()]).code(0);
     for tag in ["1.4.2", "1.4", "1", "latest"] {
         assert_eq!(
-            digest_of(&r, &format!("acme/app:{tag}")).as_deref(),
+            r.digest_of("acme/app", tag).as_deref(),
             Some(digest.as_str()),
             "{tag}: {}",
             out.output

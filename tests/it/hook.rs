@@ -408,21 +408,16 @@ mod registry {
 
     use super::{has_ref, push};
     use crate::support::cmd::tagguard;
-    use crate::support::git::Repo;
+    use crate::support::git::{Repo, project};
     use crate::support::labeled_image::built_from;
     use crate::support::registry::{Mode, Registry};
     use crate::support::remote::Remote;
 
     /// A guarded repository whose policy names `image`, with `mode` for the registry check.
     fn guarded(image: &str, mode: &str) -> (Repo, Remote) {
-        let repo = Repo::new();
-        repo.write(
-            ".tagguard.yml",
-            &format!(
-                "version: 1\nimage: {image}\nhooks:\n  pre-push:\n    registry: {mode}\ntags:\n  - template: \"{{{{ version }}}}\"\n    when: release\n    on-conflict: keep-same-revision\n  - \"sha-{{{{ short_sha }}}}\"\n"
-            ),
-        );
-        repo.commit("policy");
+        let repo = project(&format!(
+            "version: 1\nimage: {image}\nhooks:\n  pre-push:\n    registry: {mode}\ntags:\n  - template: \"{{{{ version }}}}\"\n    when: release\n    on-conflict: keep-same-revision\n  - \"sha-{{{{ short_sha }}}}\"\n"
+        ));
         let remote = Remote::for_repo(&repo);
         repo.git(&["push", "-q", "origin", "main"]);
         tagguard(repo.path())

@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step) with a module per area.
 
 mod action;
+mod architecture;
 mod audit;
 mod budget;
 mod check;

@@ -3,25 +3,17 @@
 //! read-back does not find named as such — neither blamed on another writer as a fact, nor
 //! counted as verified.
 
-use crate::support::cmd::{Run, tagguard};
+use crate::support::cmd::{self, Run, tagguard};
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
-use crate::support::git::Repo;
+use crate::support::git::{Repo, project};
 use crate::support::registry::{Image, Mode, Registry, USER};
 
 const POLICY: &str = "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: latest\n    floating: latest\n    when: stable-release\n";
 
-fn repo() -> Repo {
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
-    repo
-}
-
 fn push(repo: &Repo, host: &str, built: &str, extra: &[&str]) -> Run {
-    tagguard(repo.path())
-        .args(["push", "--git-tag", "v1.0.0", "--format", "json"])
-        .args(["--image", &format!("{host}/acme/app")])
-        .args(["--source", &format!("{host}/acme/app@{built}")])
+    let image = format!("{host}/acme/app");
+    cmd::push(repo, &image, &format!("{image}@{built}"))
+        .args(["--git-tag", "v1.0.0", "--format", "json"])
         .args(["--retries=1", "--timeout=5"])
         .args(extra)
         .run()
@@ -44,7 +36,7 @@ fn put_1_0_0(fault: Fault) -> Rule {
 #[test]
 fn wrong_credentials_are_one_message_naming_the_registry_the_source_and_what_to_do() {
     let r = Registry::start(Mode::Basic);
-    let repo = repo();
+    let repo = project(POLICY);
     let run = tagguard(repo.path())
         .args(["check", "--git-tag", "v1.0.0", "--format", "json"])
         .args(["--image", &format!("{}/acme/app", r.host)])
@@ -80,7 +72,7 @@ fn a_registrys_error_detail_reaches_the_message() {
     let (_r, built, proxy) = faulty_tag_write(Fault::status(500).with_body(
         br#"{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":"filesystem: write /var/lib/registry/docker/registry/v2/repositories/acme/app/_manifests/tags/1.0.0/current/link: no space left on device"}]}"#,
     ));
-    let run = push(&repo(), &proxy.host(), &built, &[]).code(1);
+    let run = push(&project(POLICY), &proxy.host(), &built, &[]).code(1);
     let report = run.json();
     let message = report["findings"][0]["message"].as_str().unwrap();
     assert!(
@@ -99,7 +91,7 @@ fn an_acknowledged_write_the_registry_did_not_store_is_named_as_such() {
     proxy.rule(put_1_0_0(
         Fault::status(201).with_header("Docker-Content-Digest", built.clone()),
     ));
-    let run = push(&repo(), &proxy.host(), &built, &["--settle", "0"]).code(1);
+    let run = push(&project(POLICY), &proxy.host(), &built, &["--settle", "0"]).code(1);
     let subject = format!("{}/acme/app:1.0.0", proxy.host());
     let report = run.json();
     assert_eq!(

@@ -1,7 +1,10 @@
 //! `tagguard push` against real registries, read back independently with skopeo.
 
-use crate::support::cmd::{Run, tagguard};
-use crate::support::git::Repo;
+use std::time::{Duration, Instant};
+
+use crate::support::cmd::{push, tagguard};
+use crate::support::fault_proxy::FaultProxy;
+use crate::support::git::{Repo, project};
 use crate::support::registry::{Image, Mode, Registry, pulls_back};
 
 const POLICY: &str = r#"version: 1
@@ -20,28 +23,6 @@ tags:
   - template: "sha-{{ short_sha }}"
 "#;
 
-/// A checkout with the policy above, committed.
-fn project() -> Repo {
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
-    repo
-}
-
-fn push(repo: &Repo, image: &str, source: &str, extra: &[&str]) -> Run {
-    tagguard(repo.path())
-        .args([
-            "push",
-            "--image",
-            image,
-            "--source",
-            source,
-            "--timestamp=1700000000",
-        ])
-        .args(extra)
-        .run()
-}
-
 fn writes(r: &Registry) -> Vec<String> {
     r.requests_with(&["PUT", "POST", "PATCH", "DELETE"])
 }
@@ -51,21 +32,13 @@ fn same_repository_retag_puts_manifests_only_and_reads_them_back() {
     let r = Registry::start(Mode::Plain);
     let built = r.seed(&Image::random(), "acme/app", "build-1");
     // The tag writes alone: the record for `audit` (tests/it/audit.rs) is a write of its own.
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
-        &format!("{POLICY}audit:\n  record: false\n"),
-    );
-    repo.commit("policy");
+    let repo = project(&format!("{POLICY}audit:\n  record: false\n"));
     let image = format!("{}/acme/app", r.host);
     let before = r.requests().len();
-    let run = push(
-        &repo,
-        &image,
-        &format!("{image}@{built}"),
-        &["--git-tag", "v1.4.2", "--format", "json"],
-    )
-    .success();
+    let run = push(&repo, &image, &format!("{image}@{built}"))
+        .args(["--git-tag", "v1.4.2", "--format", "json"])
+        .run()
+        .success();
 
     let requests: Vec<String> = r.requests().into_iter().skip(before).collect();
     let report = run.json();
@@ -96,13 +69,10 @@ fn same_repository_retag_puts_manifests_only_and_reads_them_back() {
 
     // A re-run is a true no-op: every tag unchanged, no write request at all.
     let writes_before = writes(&r).len();
-    let run = push(
-        &repo,
-        &image,
-        &format!("{image}@{built}"),
-        &["--git-tag", "v1.4.2", "--format", "json"],
-    )
-    .success();
+    let run = push(&repo, &image, &format!("{image}@{built}"))
+        .args(["--git-tag", "v1.4.2", "--format", "json"])
+        .run()
+        .success();
     let json = run.json();
     let actions: Vec<&str> = json["decisions"]
         .as_array()
@@ -119,20 +89,12 @@ fn a_refusal_writes_nothing_anywhere() {
     let r = Registry::start(Mode::Plain);
     let old = r.seed(&Image::random(), "acme/app", "1.4.2");
     let built = r.seed(&Image::random(), "ci/build", "42");
-    let repo = project();
+    let repo = project(POLICY);
     let images = format!("{0}/acme/app,{0}/acme/mirror", r.host);
     let tags_before = r.tags_of("acme/app");
     let writes_before = writes(&r).len();
-    let run = tagguard(repo.path())
-        .args([
-            "push",
-            "--image",
-            &images,
-            "--source",
-            &format!("{}/ci/build:42", r.host),
-            "--git-tag",
-            "v1.4.2",
-        ])
+    let run = push(&repo, &images, &format!("{}/ci/build:42", r.host))
+        .args(["--git-tag", "v1.4.2"])
         .run()
         .code(3);
     assert!(
@@ -164,16 +126,13 @@ fn a_refusal_writes_nothing_anywhere() {
 fn dry_run_decides_but_sends_no_write() {
     let r = Registry::start(Mode::Plain);
     let built = r.seed(&Image::random(), "ci/build", "7");
-    let repo = project();
+    let repo = project(POLICY);
     let image = format!("{}/acme/app", r.host);
     let writes_before = writes(&r).len();
-    let run = push(
-        &repo,
-        &image,
-        &format!("{}/ci/build@{built}", r.host),
-        &["--git-tag", "v2.0.0", "--dry-run", "--format", "json"],
-    )
-    .success();
+    let run = push(&repo, &image, &format!("{}/ci/build@{built}", r.host))
+        .args(["--git-tag", "v2.0.0", "--dry-run", "--format", "json"])
+        .run()
+        .success();
     let report = run.json();
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["written"], serde_json::json!([]));
@@ -192,16 +151,13 @@ fn dry_run_decides_but_sends_no_write() {
 fn another_repository_on_the_same_registry_mounts_blobs() {
     let r = Registry::start(Mode::Plain);
     let built = r.seed(&Image::random(), "ci/build", "7");
-    let repo = project();
+    let repo = project(POLICY);
     let image = format!("{}/acme/app", r.host);
     let before = r.requests().len();
-    push(
-        &repo,
-        &image,
-        &format!("{}/ci/build:7", r.host),
-        &["--git-tag", "v1.0.0"],
-    )
-    .success();
+    push(&repo, &image, &format!("{}/ci/build:7", r.host))
+        .args(["--git-tag", "v1.0.0"])
+        .run()
+        .success();
     let requests: Vec<String> = r.requests().into_iter().skip(before).collect();
     let mounts = requests
         .iter()
@@ -226,16 +182,13 @@ fn another_repository_on_the_same_registry_mounts_blobs() {
 fn another_registry_gets_a_streamed_copy_with_the_same_digest() {
     let (a, b) = (Registry::start(Mode::Plain), Registry::start(Mode::Plain));
     let built = a.seed(&Image::sized(3 << 20), "ci/build", "7");
-    let repo = project();
+    let repo = project(POLICY);
     let image = format!("{}/acme/app", b.host);
     // Small chunks: the 3 MiB layer goes in several PATCH requests.
-    push(
-        &repo,
-        &image,
-        &format!("{}/ci/build:7", a.host),
-        &["--git-tag", "v1.0.0", "--chunk-size", "1"],
-    )
-    .success();
+    push(&repo, &image, &format!("{}/ci/build:7", a.host))
+        .args(["--git-tag", "v1.0.0", "--chunk-size", "1"])
+        .run()
+        .success();
     assert_eq!(
         b.digest_of("acme/app", "1.0.0").as_deref(),
         Some(built.as_str())
@@ -253,13 +206,14 @@ fn another_registry_gets_a_streamed_copy_with_the_same_digest() {
 fn multi_platform_index_keeps_every_digest() {
     let (a, b) = (Registry::start(Mode::Plain), Registry::start(Mode::Plain));
     let index = a.seed_index("ci/build", "multi");
-    let repo = project();
+    let repo = project(POLICY);
     push(
         &repo,
         &format!("{}/acme/app", b.host),
         &format!("{}/ci/build@{index}", a.host),
-        &["--git-tag", "v3.1.0"],
     )
+    .args(["--git-tag", "v3.1.0"])
+    .run()
     .success();
     assert_eq!(
         b.digest_of("acme/app", "3.1.0").as_deref(),
@@ -270,8 +224,9 @@ fn multi_platform_index_keeps_every_digest() {
         &repo,
         &format!("{}/ci/build", a.host),
         &format!("{}/ci/build:multi", a.host),
-        &["--git-tag", "v3.1.0"],
     )
+    .args(["--git-tag", "v3.1.0"])
+    .run()
     .success();
     assert_eq!(
         a.digest_of("ci/build", "latest").as_deref(),
@@ -283,10 +238,13 @@ fn multi_platform_index_keeps_every_digest() {
 fn oci_layout_source_is_pushed_daemonlessly() {
     let r = Registry::start(Mode::Plain);
     let image = Image::random();
-    let repo = project();
+    let repo = project(POLICY);
     let target = format!("{}/acme/app", r.host);
     let source = format!("oci:{}:img", image.dir.path().display());
-    push(&repo, &target, &source, &["--git-tag", "v0.1.0"]).success();
+    push(&repo, &target, &source)
+        .args(["--git-tag", "v0.1.0"])
+        .run()
+        .success();
     assert_eq!(
         r.digest_of("acme/app", "0.1.0").as_deref(),
         Some(image.digest.as_str())
@@ -302,15 +260,19 @@ fn oci_layout_source_is_pushed_daemonlessly() {
     );
     // The same layout again: unchanged, nothing written.
     let writes_before = writes(&r).len();
-    push(&repo, &target, &source, &["--git-tag", "v0.1.0"]).success();
+    push(&repo, &target, &source)
+        .args(["--git-tag", "v0.1.0"])
+        .run()
+        .success();
     assert_eq!(writes(&r).len(), writes_before);
     // A layout with several images needs a name.
     let run = push(
         &repo,
         &target,
         &format!("oci:{}:nope", image.dir.path().display()),
-        &["--git-tag", "v0.1.0"],
     )
+    .args(["--git-tag", "v0.1.0"])
+    .run()
     .code(1);
     assert!(
         run.err_text().contains("no manifest named \"nope\""),
@@ -322,18 +284,15 @@ fn oci_layout_source_is_pushed_daemonlessly() {
 #[test]
 fn floating_tags_only_move_forward_with_releases_out_of_order() {
     let r = Registry::start(Mode::Plain);
-    let repo = project();
+    let repo = project(POLICY);
     let image = format!("{}/acme/app", r.host);
     let release = |version: &str| -> String {
         let built = r.seed(&Image::random(), "ci/build", &version.replace('.', "-"));
         repo.commit(&format!("release {version}"));
-        push(
-            &repo,
-            &image,
-            &format!("{}/ci/build@{built}", r.host),
-            &["--git-tag", &format!("v{version}")],
-        )
-        .success();
+        push(&repo, &image, &format!("{}/ci/build@{built}", r.host))
+            .args(["--git-tag", &format!("v{version}")])
+            .run()
+            .success();
         built
     };
     let v200 = release("2.0.0");
@@ -382,13 +341,13 @@ fn floating_tags_only_move_forward_with_releases_out_of_order() {
 #[test]
 fn a_missing_source_is_an_error_naming_it() {
     let r = Registry::start(Mode::Plain);
-    let repo = project();
+    let repo = project(POLICY);
     let run = push(
         &repo,
         &format!("{}/acme/app", r.host),
         &format!("{}/ci/build:nope", r.host),
-        &[],
     )
+    .run()
     .code(1);
     assert!(
         run.err_text()
@@ -423,20 +382,12 @@ fn the_registry_refusing_a_write_is_a_refusal() {
             _ => Response::new(404),
         }
     });
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
-    );
-    repo.commit("policy");
+    let repo = project("version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n");
     let image = format!("{}/app", s.host());
-    let run = push(
-        &repo,
-        &image,
-        &format!("{image}@{digest}"),
-        &["--git-tag", "v1.0.0"],
-    )
-    .code(3);
+    let run = push(&repo, &image, &format!("{image}@{digest}"))
+        .args(["--git-tag", "v1.0.0"])
+        .run()
+        .code(3);
     assert!(
         run.err_text()
             .contains("the registry refuses to overwrite tag \"1.0.0\""),
@@ -539,8 +490,9 @@ fn a_declined_mount_falls_back_to_uploading() {
         &repo,
         &format!("{}/acme/app", s.host()),
         &format!("{}/ci/build@{digest}", s.host()),
-        &["--git-tag", "v1.0.0"],
     )
+    .args(["--git-tag", "v1.0.0"])
+    .run()
     .success();
     let requests = s.requests();
     let mounts = requests
@@ -563,28 +515,40 @@ fn a_declined_mount_falls_back_to_uploading() {
 fn a_new_immutable_tag_settles_before_it_is_claimed() {
     let r = Registry::start(Mode::Plain);
     let built = r.seed(&Image::random(), "acme/app", "build-1");
-    let repo = project();
-    let image = format!("{}/acme/app", r.host);
+    let proxy = FaultProxy::start(&r.host, &[]);
+    let repo = project(POLICY);
+    let image = format!("{}/acme/app", proxy.host());
     let source = format!("{image}@{built}");
-    let started = std::time::Instant::now();
-    push(
-        &repo,
-        &image,
-        &source,
-        &["--git-tag", "v1.4.2", "--settle", "1"],
-    )
-    .success();
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
-    // Again: everything unchanged, nothing to settle.
-    let started = std::time::Instant::now();
-    push(
-        &repo,
-        &image,
-        &source,
-        &["--git-tag", "v1.4.2", "--settle", "1"],
-    )
-    .success();
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    push(&repo, &image, &source)
+        .args(["--git-tag", "v1.4.2", "--settle", "1"])
+        .run()
+        .success();
+    // The wait, timed where it happens: the tag's read-back came at least the settle time
+    // after its write reached the registry.
+    let tag = "/v2/acme/app/manifests/1.4.2";
+    let seen = proxy.requests();
+    let written = seen
+        .iter()
+        .position(|s| s.method == "PUT" && s.path() == tag)
+        .expect("the tag was written");
+    let read_back = seen[written..]
+        .iter()
+        .find(|s| s.method != "PUT" && s.path() == tag)
+        .expect("the tag was read back");
+    let waited = read_back.at - seen[written].at;
+    let settle = Duration::from_secs(1);
+    assert!(waited >= settle, "read back after {waited:?}");
+    // Again: everything unchanged, nothing written, nothing to settle. The settle time is a
+    // minute: a run that waited it would take that long.
+    let puts = proxy.count("PUT", ".*");
+    let started = Instant::now();
+    push(&repo, &image, &source)
+        .args(["--git-tag", "v1.4.2", "--settle", "60"])
+        .run()
+        .success();
+    let minute = Duration::from_secs(60);
+    assert!(started.elapsed() < minute, "waited the settle time");
+    assert_eq!(proxy.count("PUT", ".*"), puts, "nothing was written");
 }
 
 /// When the lookup before the write and the write's acknowledgement are further apart than the
@@ -594,22 +558,19 @@ fn a_new_immutable_tag_settles_before_it_is_claimed() {
 fn a_write_slower_than_the_settle_time_is_not_claimed() {
     let r = Registry::start(Mode::Plain);
     let built = r.seed(&Image::random(), "acme/app", "build-1");
-    let repo = project();
+    let repo = project(POLICY);
     let image = format!("{}/acme/app", r.host);
-    let run = push(
-        &repo,
-        &image,
-        &format!("{image}@{built}"),
-        &[
+    let run = push(&repo, &image, &format!("{image}@{built}"))
+        .args([
             "--git-tag",
             "v1.4.2",
             "--settle",
             "0.000001",
             "--format",
             "json",
-        ],
-    )
-    .code(1);
+        ])
+        .run()
+        .code(1);
     let report = run.json();
     assert_eq!(
         report["races"],

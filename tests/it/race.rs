@@ -14,7 +14,7 @@
 use std::process::{Child, Command, Stdio};
 
 use crate::support::cmd::tagguard;
-use crate::support::git::Repo;
+use crate::support::git::{Repo, project};
 use crate::support::http::{Response, Server};
 use crate::support::registry::{Image, Mode, Registry};
 
@@ -60,12 +60,7 @@ fn two_pushes_of_one_immutable_tag_never_both_succeed() {
     // processes mounting the same blob at once is distribution's own race, not this one).
     r.seed(&image_a, "acme/app", "a");
     r.seed(&image_b, "acme/app", "b");
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
-        "version: 1\ntags:\n  - template: \"race-{{ build_id }}\"\n    when: ci\n",
-    );
-    repo.commit("policy");
+    let repo = project("version: 1\ntags:\n  - template: \"race-{{ build_id }}\"\n    when: ci\n");
     let image = format!("{}/acme/app", r.host);
     let source = |d: &str| format!("{}/ci/build@{d}", r.host);
 
@@ -227,9 +222,7 @@ fn other_writer(image: &Image, r: &Registry, tag: &str) -> impl Fn() + Send + Sy
 }
 
 fn push_from(stub: &Server, ours: &Image, r: &Registry, policy: &str) -> crate::support::cmd::Run {
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", policy);
-    repo.commit("policy");
+    let repo = project(policy);
     tagguard(repo.path())
         .args(["push", "--git-tag", "v1.0.0", "--format", "json"])
         .args(["--image", &format!("{}/acme/app", r.host)])

@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tagguard::registry::credentials::ACR_TOKEN_USERNAME;
-use tagguard::registry::{
-    CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig, WriteFate,
-};
+use tagguard::registry::{Digest, RegistryClient, RegistryError, TransportConfig, WriteFate};
 
+use crate::support::client::credentials;
 use crate::support::http::{Response, Server};
 
 const DIGEST_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -18,14 +17,7 @@ const DIGEST_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 fn client(host: &str, env: &[(&str, &str)]) -> RegistryClient {
     let mut transport = TransportConfig::default();
     transport.retry.base_delay = Duration::from_millis(5);
-    let credentials = CredentialConfig {
-        explicit: None,
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    };
-    RegistryClient::new(host, &credentials, &transport).unwrap()
+    RegistryClient::new(host, &credentials(env), &transport).unwrap()
 }
 
 #[tokio::test]
@@ -252,9 +244,9 @@ async fn permissions_and_failures_are_not_refusals() {
 /// tag's PUT as Docker Hub and ACR do: exit 3, the registry's refusal, not a credentials problem.
 #[test]
 fn docker_hub_and_acr_refusals_exit_3_as_the_registry_s_refusal() {
-    use crate::support::cmd::tagguard;
+    use crate::support::cmd::push;
     use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
-    use crate::support::git::Repo;
+    use crate::support::git::project;
     use crate::support::registry::{Image, Mode, Registry};
     let bodies = [
         (
@@ -277,24 +269,11 @@ fn docker_hub_and_acr_refusals_exit_3_as_the_registry_s_refusal() {
                 .with_header("Content-Type", "application/json")
                 .with_body(body.as_bytes()),
         ));
-        let repo = Repo::new();
-        repo.write(
-            ".tagguard.yml",
-            "version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
-        );
-        repo.commit("policy");
+        let repo =
+            project("version: 1\ntags:\n  - template: \"{{ version }}\"\n    when: release\n");
         let image = format!("{}/acme/app", proxy.host());
-        let run = tagguard(repo.path())
-            .args([
-                "push",
-                "--image",
-                &image,
-                "--source",
-                &format!("{image}@{built}"),
-                "--timestamp=1700000000",
-                "--git-tag",
-                "v1.0.0",
-            ])
+        let run = push(&repo, &image, &format!("{image}@{built}"))
+            .args(["--timestamp=1700000000", "--git-tag", "v1.0.0"])
             .run()
             .code(3);
         let text = run.err_text();
@@ -373,15 +352,7 @@ async fn a_redirect_to_another_host_carries_no_authorization() {
     let digest = Digest::sha256_of(&body).to_string();
     let (b, d) = (body.clone(), digest.clone());
     let other = Server::start(move |_| {
-        Response {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "application/vnd.oci.image.manifest.v1+json".into(),
-            )],
-            body: b.clone(),
-        }
-        .header("Docker-Content-Digest", d.clone())
+        Response::manifest(b.clone()).header("Docker-Content-Digest", d.clone())
     });
     let target = format!("http://{}/blob-store/manifest", other.host());
     let registry = Server::start(move |req| match req.header("authorization") {
@@ -408,14 +379,7 @@ async fn a_redirect_to_another_host_carries_no_authorization() {
 #[tokio::test]
 async fn a_body_that_does_not_match_its_digest_is_rejected() {
     let s = Server::start(|req| {
-        let r = Response {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "application/vnd.oci.image.manifest.v1+json".into(),
-            )],
-            body: b"{\"tampered\":true}".to_vec(),
-        };
+        let r = Response::manifest(b"{\"tampered\":true}".to_vec());
         // HEAD gives no digest, so the client falls back to GET and checks the body.
         if req.method == "GET" {
             r.header("Docker-Content-Digest", DIGEST_A)
@@ -568,14 +532,7 @@ async fn a_token_endpoint_tls_failure_names_the_ca_file() {
     transport.retry.max_retries = 0;
     transport.ca_file = Some(ca.clone());
     transport.insecure = vec![s.host()];
-    let credentials = CredentialConfig {
-        explicit: None,
-        env: [
-            ("TAGGUARD_USERNAME".to_owned(), "u".to_owned()),
-            ("TAGGUARD_PASSWORD".to_owned(), "p".to_owned()),
-        ]
-        .into(),
-    };
+    let credentials = credentials(&[("TAGGUARD_USERNAME", "u"), ("TAGGUARD_PASSWORD", "p")]);
     let e = RegistryClient::new(&s.host(), &credentials, &transport)
         .unwrap()
         .head_manifest("acme/app", "1.0")

@@ -4,7 +4,7 @@
 //! kept build, never the new one. A release of a commit CI already built adopts that build,
 //! its records say so, and the audit accepts it.
 
-use crate::support::cmd::{Run, tagguard};
+use crate::support::cmd::{self, Run, tagguard};
 use crate::support::git::Repo;
 use crate::support::labeled_image::built_from;
 use crate::support::registry::{Image, Mode, Registry};
@@ -22,30 +22,15 @@ fn release_checkout() -> (Repo, String) {
 
 /// `push` as the GitHub tag build of run 77 would, at `time`.
 fn push(repo: &Repo, r: &Registry, source: &str, time: &str) -> Run {
-    tagguard(repo.path())
+    cmd::push(repo, &format!("{}/acme/app", r.host), source)
         .envs([
             ("GITHUB_ACTIONS", "true"),
             ("GITHUB_REF", "refs/tags/v1.2.3"),
             ("GITHUB_RUN_ID", "77"),
             ("GITHUB_RUN_NUMBER", "5"),
         ])
-        .args(["push", "--image", &format!("{}/acme/app", r.host)])
-        .args(["--source", source, "--timestamp", time, "--format", "json"])
+        .args(["--timestamp", time, "--format", "json"])
         .run()
-}
-
-fn actions(run: &Run) -> Vec<(String, String)> {
-    run.json()["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["tag"].as_str().unwrap().to_owned(),
-                d["action"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -74,7 +59,7 @@ fn a_second_attempt_with_a_fresh_build_keeps_the_first_and_exits_0() {
         "1700000600",
     );
     let again = again.success();
-    let actions = actions(&again);
+    let actions = again.decisions("action");
     for kept in ["1.2.3", &format!("sha-{short}")] {
         assert!(
             actions.contains(&(kept.to_owned(), "keep".to_owned())),
@@ -214,9 +199,10 @@ fn a_release_of_a_built_commit_adopts_the_build_says_so_and_audits_clean() {
     )
     .success();
     assert!(
-        actions(&run).contains(&(short.clone(), "keep".to_owned())),
+        run.decisions("action")
+            .contains(&(short.clone(), "keep".to_owned())),
         "{:?}",
-        actions(&run)
+        run.decisions("action")
     );
     for tag in ["1.2.3", "1.2", "1", "latest"] {
         assert_eq!(r.digest_of("acme/app", tag), Some(branch.clone()), "{tag}");

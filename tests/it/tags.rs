@@ -2,7 +2,7 @@
 //! environment.
 
 use crate::support::cmd::tagguard;
-use crate::support::git::Repo;
+use crate::support::git::{Repo, project};
 
 const STAMP: &str = "--timestamp=20240102030405";
 
@@ -97,12 +97,9 @@ fn shallow_clone_of_a_release_tag() {
 
 #[test]
 fn detached_head_takes_the_branch_from_github_actions() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\ntags:\n  - template: \"{{ branch }}-{{ build_number }}\"\n    when: { all: [ci, { branch: \".\" }] }\n    immutable: false\n  - template: \"{{ branch }}-{{ build_id }}-{{ timestamp }}\"\n    when: { all: [ci, { branch: \"^main$\" }] }\n",
     );
-    repo.commit("policy");
     repo.detach();
     let run = tagguard(repo.path())
         .args(["tags", STAMP])
@@ -122,12 +119,9 @@ fn detached_head_takes_the_branch_from_github_actions() {
 
 #[test]
 fn github_pull_request_tags_the_source_branch_and_number() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\ntags:\n  - template: \"pr-{{ pr_number }}\"\n    when: pull-request\n    immutable: false\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n",
     );
-    repo.commit("policy");
     let run = tagguard(repo.path())
         .args(["tags", STAMP])
         .envs([
@@ -189,12 +183,9 @@ fn gitlab_tag_pipeline_and_merge_request() {
 
 #[test]
 fn monorepo_release_prefix() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\nimage: registry.example.com/acme/api\nrelease:\n  git-tag: \"api/v{version}\"\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: \"{{ git_tag }}\"\n    when: release\n",
     );
-    repo.commit("policy");
     repo.tag("web/v9.9.9").tag("api/v1.3.0").tag("v0.0.1");
     let run = tagguard(repo.path())
         .args(["tags", "--format=json", STAMP])
@@ -212,12 +203,9 @@ fn monorepo_release_prefix() {
 
 #[test]
 fn nasty_branch_names_become_valid_distinct_tags() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n",
     );
-    repo.commit("policy");
     let long_a = format!("{}-a", "x".repeat(200));
     let long_b = format!("{}-b", "x".repeat(200));
     type Check = Box<dyn Fn(&str) -> bool>;
@@ -253,12 +241,9 @@ fn nasty_branch_names_become_valid_distinct_tags() {
 
 #[test]
 fn real_branch_with_slashes() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\ntags:\n  - template: \"{{ branch }}\"\n    when: { branch: \".\" }\n    immutable: false\n",
     );
-    repo.commit("policy");
     repo.branch("feature/JIRA-12_fix.it");
     let run = tagguard(repo.path()).args(["tags"]).run().success();
     assert_eq!(run.lines(), ["feature-JIRA-12_fix.it"]);
@@ -296,12 +281,7 @@ fn dirty_tree_refuses_immutable_tags_unless_allowed() {
 
 #[test]
 fn source_date_epoch_sets_the_build_time() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
-        "version: 1\ntags:\n  - \"{{ timestamp }}-c{{ commit_timestamp }}\"\n",
-    );
-    repo.commit("policy");
+    let repo = project("version: 1\ntags:\n  - \"{{ timestamp }}-c{{ commit_timestamp }}\"\n");
     let run = tagguard(repo.path())
         .args(["tags"])
         .env("SOURCE_DATE_EPOCH", "1700000000")
@@ -322,12 +302,9 @@ fn source_date_epoch_sets_the_build_time() {
 
 #[test]
 fn json_output_lists_every_image_and_tag() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\nimages: [ghcr.io/acme/app, registry.example.com/acme/app]\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - template: latest\n    when: stable-release\n    floating: latest\n",
     );
-    repo.commit("policy");
     repo.tag("v1.0.0");
     repo.git(&[
         "remote",
@@ -606,12 +583,9 @@ fn a_branch_build_is_no_release_even_with_a_release_tag_at_head() {
 
 #[test]
 fn release_from_git_makes_any_release_tag_at_head_a_release() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\nrelease:\n  git-tag: \"v{version}\"\n  from: git\ntags:\n  - template: \"{{ version }}\"\n    when: release\n",
     );
-    repo.commit("policy");
     repo.tag("v2.0.0");
     let run = tagguard(repo.path())
         .args(["tags", STAMP])
@@ -629,12 +603,9 @@ fn release_from_git_makes_any_release_tag_at_head_a_release() {
 /// service's release tag is at the same commit.
 #[test]
 fn another_services_tag_build_is_no_release() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\nrelease:\n  git-tag: \"api/v{version}\"\ntags:\n  - template: \"{{ version }}\"\n    when: release\n  - \"sha-{{ short_sha }}\"\n",
     );
-    repo.commit("policy");
     repo.tag("api/v1.0.0").tag("web/v4.0.0").detach();
     let run = |tag: &str| {
         tagguard(repo.path())
@@ -700,12 +671,9 @@ fn the_metadata_action_preset_gives_its_documented_tags() {
 /// `rule 2 (.tagguard.yml:5)` is `"rule": 2`.
 #[test]
 fn json_counts_rules_from_1_like_messages() {
-    let repo = Repo::new();
-    repo.write(
-        ".tagguard.yml",
+    let repo = project(
         "version: 1\ntags:\n  - template: \"sha-{{ short_sha }}\"\n  - template: \"{{ version }}\"\n    when: release\n",
     );
-    repo.commit("policy");
     repo.tag("v1.2.3");
     let run = tagguard(repo.path())
         .args([

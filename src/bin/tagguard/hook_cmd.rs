@@ -4,13 +4,14 @@ use std::collections::HashMap;
 use std::io::Read as _;
 
 use miette::{IntoDiagnostic, Result, WrapErr};
+use tagguard::finding::{Finding, Severity};
 use tagguard::hook::install::{self, Installed};
 use tagguard::hook::pre_push::{Lookup, NewRelease, ReleaseImage};
 use tagguard::hook::{PushedRef, code, observe, pre_push, pushed_ref, release_images};
 use tagguard::policy::{OnConflict, Policy, RegistryCheck};
 use tagguard::registries::{Registries, RegistryConfig};
 use tagguard::registry::CredentialConfig;
-use tagguard::report::{Finding, Report, Severity, Status};
+use tagguard::report::{Report, Status};
 
 use crate::cli::{HookCommand, PrePushArgs};
 use crate::{output, render, setup};

@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 
 use miette::{Result, WrapErr};
 use serde_json::json;
+use tagguard::finding::{Finding, Severity};
 use tagguard::plan::{Action, Decision};
 use tagguard::registry::Digest;
-use tagguard::report::{Finding, Report, Severity, Status};
+use tagguard::report::{Report, Status};
 use tagguard::tags::Computed;
 
 use crate::cli::Format;

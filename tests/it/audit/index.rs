@@ -4,7 +4,7 @@ use serde_json::json;
 use tagguard::registry::Digest;
 
 use super::{POLICY, VERSION, audit};
-use crate::support::git::Repo;
+use crate::support::git::project;
 use crate::support::http::{Response, Server};
 
 #[test]
@@ -74,9 +74,7 @@ fn every_platform_of_an_index_must_say_the_tags_version() {
             None => Response::new(404),
         }
     });
-    let repo = Repo::new();
-    repo.write(".tagguard.yml", POLICY);
-    repo.commit("policy");
+    let repo = project(POLICY);
     let run = audit(&repo, &format!("{}/acme/app", server.host())).code(3);
     let findings = run.json()["findings"].clone();
     assert_eq!(findings.as_array().unwrap().len(), 1, "{findings}");

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::support::git::Repo;
+
 pub struct Tagguard {
     cmd: Command,
     stdin: Option<Vec<u8>>,
@@ -20,6 +22,12 @@ pub fn tagguard(dir: &Path) -> Tagguard {
         // immutable tag; tests about it set their own value.
         .env("TAGGUARD_SETTLE", "0");
     Tagguard { cmd, stdin: None }
+}
+
+/// The one push runner: `tagguard push --image IMAGE --source SOURCE` in `repo`; the test adds
+/// the flags and variables it is about (`.args`, `.env`) and runs it (`.run()`).
+pub fn push(repo: &Repo, image: &str, source: &str) -> Tagguard {
+    tagguard(repo.path()).args(["push", "--image", image, "--source", source])
 }
 
 impl Tagguard {
@@ -113,5 +121,18 @@ impl Run {
 
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+
+    /// `(tag, field)` of each decision of a `--format json` report, in order: what `check` or
+    /// `push` decided (`"action"`) for each tag.
+    pub fn decisions(&self, field: &str) -> Vec<(String, String)> {
+        let json = self.json();
+        let tag = |d: &serde_json::Value, key: &str| d[key].as_str().unwrap().to_owned();
+        json["decisions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no decisions: {json}"))
+            .iter()
+            .map(|d| (tag(d, "tag"), tag(d, field)))
+            .collect()
     }
 }

@@ -148,7 +148,10 @@ pub struct Seen {
     pub headers: BTreeMap<String, String>,
     /// The fault applied, if any.
     pub fault: Option<String>,
+    /// When the proxy had read the whole request.
     pub at: Instant,
+    /// For a stalled request: when the client gave up on it (closed the connection).
+    pub hung_up: Option<Instant>,
 }
 
 impl Seen {
@@ -242,6 +245,24 @@ impl FaultProxy {
             .iter()
             .map(|s| format!("{} {}", s.method, s.path()))
             .collect()
+    }
+
+    /// How long the client waited on each stalled request before it gave up, in order: the
+    /// bounded wait itself, measured where it happens (not the whole run around it). Waits (up
+    /// to 5 s) until `n` have ended: the proxy notes a hang-up just after the client's exit.
+    pub fn held(&self, n: usize) -> Vec<Duration> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let held: Vec<_> = self
+                .requests()
+                .iter()
+                .filter_map(|s| s.hung_up.map(|end| end - s.at))
+                .collect();
+            if held.len() >= n || Instant::now() >= deadline {
+                return held;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// How many requests had this method and a path matching the regex (whole path).
@@ -400,7 +421,7 @@ fn serve(client: TcpStream, state: &Mutex<State>, upstreams: &Upstreams, port: u
         let method = parts.next().unwrap_or_default().to_owned();
         let target = parts.next().unwrap_or_default().to_owned();
         let path = target.split('?').next().unwrap_or_default().to_owned();
-        let fault = {
+        let (fault, index) = {
             let mut st = state.lock().unwrap();
             let mut fault = None;
             for rule in st.rules.iter_mut() {
@@ -423,8 +444,9 @@ fn serve(client: TcpStream, state: &Mutex<State>, upstreams: &Upstreams, port: u
                     .collect(),
                 fault: fault.as_ref().map(|f| format!("{f:?}")),
                 at: Instant::now(),
+                hung_up: None,
             });
-            fault
+            (fault, st.seen.len() - 1)
         };
         let is_head = method == "HEAD";
         match fault {
@@ -491,6 +513,7 @@ fn serve(client: TcpStream, state: &Mutex<State>, upstreams: &Upstreams, port: u
                 let _ = writer.set_read_timeout(Some(STALL_LIMIT));
                 let mut sink = Vec::new();
                 let _ = reader.read_to_end(&mut sink);
+                state.lock().unwrap().seen[index].hung_up = Some(Instant::now());
                 return;
             }
             _ => {}

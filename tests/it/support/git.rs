@@ -9,6 +9,14 @@ use tempfile::TempDir;
 /// 2024-01-02T03:04:05Z: the first commit's date; each later commit is a minute later.
 pub const EPOCH: i64 = 1_704_164_645;
 
+/// The one project: a repository whose second commit adds `policy` as `.tagguard.yml`.
+pub fn project(policy: &str) -> Repo {
+    let repo = Repo::new();
+    repo.write(".tagguard.yml", policy);
+    repo.commit("policy");
+    repo
+}
+
 pub struct Repo {
     _dir: TempDir,
     root: PathBuf,

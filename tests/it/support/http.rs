@@ -59,6 +59,14 @@ impl Response {
         self
     }
 
+    /// 200 with an OCI image manifest's media type and `body`; the digest header is the
+    /// caller's (true, lying or absent).
+    pub fn manifest(body: Vec<u8>) -> Self {
+        Response::new(200)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(body)
+    }
+
     pub fn json(mut self, body: serde_json::Value) -> Self {
         self.body = body.to_string().into_bytes();
         self.header("Content-Type", "application/json")

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod act;
+pub mod client;
 pub mod cmd;
 pub mod fault_proxy;
 pub mod git;

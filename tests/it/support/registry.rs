@@ -426,32 +426,6 @@ pub fn docker_config(dir: &Path, body: serde_json::Value) -> PathBuf {
     cfg
 }
 
-/// Credentials from exactly `env` (nothing of the test process's environment leaks in), retries
-/// fast, and the test CA trusted when the registry has one.
-pub fn check_config(
-    registry: Option<&Registry>,
-    env: &[(&str, &str)],
-) -> tagguard::check::CheckConfig {
-    let mut transport = tagguard::registry::TransportConfig::default();
-    transport.retry.base_delay = Duration::from_millis(10);
-    if let Some(r) = registry
-        && let Some(ca) = &r.ca
-    {
-        transport.ca_files.insert(r.host.clone(), ca.clone());
-    }
-    tagguard::check::CheckConfig {
-        credentials: tagguard::registry::CredentialConfig {
-            explicit: None,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        },
-        transport,
-        docker_push_deadline: None,
-    }
-}
-
 impl Registry {
     /// Access-log requests whose method is one of `methods`.
     pub fn requests_with(&self, methods: &[&str]) -> Vec<String> {

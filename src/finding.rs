@@ -1,12 +1,17 @@
 //! A finding: one thing a run has to tell about one tag (or git tag), with a stable code. The
 //! planner's refusals, the dirty-tree check, the registry's own refusals, races, unsure writes,
-//! failures and the pre-push hook's findings are all findings; every output renders them.
+//! failures, the pre-push hook's, the audit's and prune's findings are all findings; every output
+//! renders them.
+//!
+//! The most shared type of the pipeline, so it depends on nothing of it: this module imports
+//! no other module of the crate (`tests/it/architecture.rs` holds it to that). [`crate::report`]
+//! collects findings into a run's report.
 
 use std::fmt;
 
 use serde::Serialize;
 
-/// How much a finding weighs. The exit code follows the heaviest (see [`super::Status`]).
+/// How much a finding weighs. The exit code follows the heaviest (`report::Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {

@@ -1,0 +1,61 @@
+//! The library's registry client as the tests build it: credentials from exactly the variables
+//! given (nothing of the test process's environment leaks in), and a transport that gives up
+//! fast, so a fault costs milliseconds. The one part of the harness that names the library's
+//! types: the registry process and the fault proxy know nothing of tagguard.
+
+use std::time::Duration;
+
+use tagguard::check::CheckConfig;
+use tagguard::registry::retry::RetryPolicy;
+use tagguard::registry::{CredentialConfig, TransportConfig};
+
+use crate::support::registry::Registry;
+
+/// Per attempt in [`fast_transport`]; a stall costs this much.
+pub const TIMEOUT: Duration = Duration::from_millis(600);
+/// The longest `Retry-After` [`fast_transport`] honours (backoff alone stays under 20 ms).
+pub const RETRY_AFTER_CAP: Duration = Duration::from_millis(300);
+/// How often [`fast_transport`] tries a request again.
+pub const RETRIES: u32 = 3;
+
+/// The one credentials builder: the variables in `env`, and nothing else.
+pub fn credentials(env: &[(&str, &str)]) -> CredentialConfig {
+    CredentialConfig {
+        explicit: None,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+pub fn fast_transport() -> TransportConfig {
+    TransportConfig {
+        timeout: TIMEOUT,
+        connect_timeout: TIMEOUT,
+        retry: RetryPolicy {
+            max_retries: RETRIES,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            max_retry_after: RETRY_AFTER_CAP,
+        },
+        ..TransportConfig::default()
+    }
+}
+
+/// The configuration of a `check`/`push` run through the library: credentials from exactly
+/// `env`, retries fast, and the test CA trusted when the registry has one.
+pub fn check_config(registry: Option<&Registry>, env: &[(&str, &str)]) -> CheckConfig {
+    let mut transport = TransportConfig::default();
+    transport.retry.base_delay = Duration::from_millis(10);
+    if let Some(r) = registry
+        && let Some(ca) = &r.ca
+    {
+        transport.ca_files.insert(r.host.clone(), ca.clone());
+    }
+    CheckConfig {
+        credentials: credentials(env),
+        transport,
+        docker_push_deadline: None,
+    }
+}
