@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::docker::DockerLimits;
-use crate::registry::{CredentialConfig, RegistryClient, RegistryError, TransportConfig};
+use tagguard_registry::{CredentialConfig, RegistryClient, RegistryError, TransportConfig};
 
 /// How to reach registries: credentials and transport.
 #[derive(Debug, Clone, Default)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::docker::{self, DockerError};
 use crate::registries::Registries;
-use crate::registry::{Digest, Manifest, Reference, RegistryError, WriteFate};
+use tagguard_registry::{Digest, Manifest, Reference, RegistryError, WriteFate};
 
 use super::Progress;
 

@@ -8,9 +8,9 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::mpsc;
 
-use crate::registry::manifest::{self, Descriptor};
-use crate::registry::{Digest, Mount, RegistryClient, RegistryError};
 use crate::source::{Layout, LayoutError};
+use tagguard_registry::manifest::{self, Descriptor};
+use tagguard_registry::{Digest, Mount, RegistryClient, RegistryError};
 
 use super::Progress;
 
@@ -238,7 +238,7 @@ impl From<TransferError> for Failed {
 /// Streams a blob from the origin into an upload session: each PATCH carries up to
 /// `chunk_size` bytes, sent as they arrive from the source through a queue of a few pieces and
 /// hashed on the way, so a blob in flight holds a few hundred KiB whatever its size or the
-/// chunk size. A download cut off resumes where it stopped (see [`crate::registry::BlobStream`])
+/// chunk size. A download cut off resumes where it stopped (see [`tagguard_registry::BlobStream`])
 /// and its bytes go on into the same PATCH.
 async fn stream_blob(
     target: &Target<'_>,
@@ -368,7 +368,7 @@ const FILE_PIECE: usize = 256 << 10;
 
 /// Reads a blob's bytes in pieces, from a registry response or a layout file.
 enum Reader<'c> {
-    Http(crate::registry::BlobStream<'c>, String),
+    Http(tagguard_registry::BlobStream<'c>, String),
     File(tokio::fs::File, String),
 }
 

@@ -7,10 +7,10 @@ use semver::Version;
 use serde::Serialize;
 
 use crate::policy::{Floating, OnConflict};
-use crate::registry::Digest;
 use crate::report::{Finding, Severity, code};
 use crate::revision::Evidence;
 use crate::tags::ComputedTag;
+use tagguard_registry::Digest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -11,8 +11,8 @@ use super::decision::{TagDecision, Verdict};
 use crate::audit::pattern::{Captures, TagPattern};
 use crate::audit::record::is_fallback_tag;
 use crate::policy::{Alive, Policy, Retain, Rule};
-use crate::registry::Digest;
 use crate::{sanitize, template};
+use tagguard_registry::Digest;
 
 /// One tag as observed.
 #[derive(Debug, Clone, PartialEq, Eq)]

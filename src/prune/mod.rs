@@ -23,8 +23,8 @@ use serde::ser::SerializeStruct as _;
 
 use crate::policy::{Alive, Policy};
 use crate::registries::{Registries, RegistryConfig};
-use crate::registry::{Digest, Reference, RegistryClient};
 use crate::report::{Finding, Report, Severity, code};
+use tagguard_registry::{Digest, Reference, RegistryClient};
 
 pub use decide::{Facts, Matcher, Seen};
 pub use decision::{TagDecision, Verdict};

@@ -20,8 +20,8 @@ use crate::audit::AuditError;
 use crate::audit::record::is_fallback_tag;
 use crate::audit::record::read_records;
 use crate::policy::Policy;
-use crate::registry::{Digest, RegistryClient, RegistryError};
 use crate::revision::{self, Next};
+use tagguard_registry::{Digest, RegistryClient, RegistryError};
 
 /// The most of an image config read: real ones are a few KiB.
 const MAX_CONFIG_BYTES: usize = 1 << 20;
@@ -168,7 +168,7 @@ async fn read_tags(
             let what = || format!("the manifest of {tag} ({})", m.digest);
             let v: Value = serde_json::from_slice(&m.bytes)
                 .map_err(|e| PruneError::content(image, what(), format!("not JSON: {e}")))?;
-            let parts = crate::registry::manifest::parse(&m.bytes)
+            let parts = tagguard_registry::manifest::parse(&m.bytes)
                 .map_err(|e| PruneError::content(image, what(), e))?;
             let subject = v["subject"]["digest"].as_str().and_then(|d| d.parse().ok());
             out.push(Read {

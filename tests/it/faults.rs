@@ -7,10 +7,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use tagguard::registry::retry::RetryPolicy;
-use tagguard::registry::{
-    CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig,
-};
+use tagguard_registry::retry::RetryPolicy;
+use tagguard_registry::{CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig};
 
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule, Seen};
 use crate::support::http::{Response, Server};
@@ -547,7 +545,7 @@ async fn blob_mount_is_retried() {
             .mount_blob(&repo, &digest, "acme/app")
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(mount, tagguard::registry::Mount::Mounted, "{name}");
+        assert_eq!(mount, tagguard_registry::Mount::Mounted, "{name}");
         let attempts = rig.attempts("POST", &path, before);
         assert!(attempts.len() == 2, "{name}: {attempts:#?}");
         assert!(c.blob_exists(&repo, &digest).await.unwrap(), "{name}");
@@ -712,7 +710,7 @@ async fn a_cut_off_blob_download_resumes_with_range() {
     let d = rig.registry.seed(&image, "acme/big", "1");
     let c = rig.client();
     let manifest = c.get_manifest("acme/big", &d).await.unwrap().unwrap();
-    let parts = tagguard::registry::manifest::parse(&manifest.bytes).unwrap();
+    let parts = tagguard_registry::manifest::parse(&manifest.bytes).unwrap();
     let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
     let path = format!("/v2/acme/big/blobs/{}", layer.digest);
     for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
@@ -871,7 +869,7 @@ async fn a_slow_but_steady_blob_download_outlasts_the_timeout() {
     let d = rig.registry.seed(&image, "acme/slow", "1");
     let c = rig.client();
     let manifest = c.get_manifest("acme/slow", &d).await.unwrap().unwrap();
-    let parts = tagguard::registry::manifest::parse(&manifest.bytes).unwrap();
+    let parts = tagguard_registry::manifest::parse(&manifest.bytes).unwrap();
     let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
     let path = format!("/v2/acme/slow/blobs/{}", layer.digest);
     let pause = Duration::from_millis(300);

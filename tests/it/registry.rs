@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tagguard::registry::credentials::ACR_TOKEN_USERNAME;
-use tagguard::registry::{
+use tagguard_registry::credentials::ACR_TOKEN_USERNAME;
+use tagguard_registry::{
     CredentialConfig, Digest, RegistryClient, RegistryError, TransportConfig, WriteFate,
 };
 

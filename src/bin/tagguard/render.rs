@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use miette::{Result, WrapErr};
 use serde_json::json;
 use tagguard::plan::{Action, Decision};
-use tagguard::registry::Digest;
 use tagguard::report::{Finding, Report, Severity, Status};
 use tagguard::tags::Computed;
+use tagguard_registry::Digest;
 
 use crate::cli::Format;
 use crate::output;

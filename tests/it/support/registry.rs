@@ -432,7 +432,7 @@ pub fn check_config(
     registry: Option<&Registry>,
     env: &[(&str, &str)],
 ) -> tagguard::check::CheckConfig {
-    let mut transport = tagguard::registry::TransportConfig::default();
+    let mut transport = tagguard_registry::TransportConfig::default();
     transport.retry.base_delay = Duration::from_millis(10);
     if let Some(r) = registry
         && let Some(ca) = &r.ca
@@ -440,7 +440,7 @@ pub fn check_config(
         transport.ca_files.insert(r.host.clone(), ca.clone());
     }
     tagguard::check::CheckConfig {
-        credentials: tagguard::registry::CredentialConfig {
+        credentials: tagguard_registry::CredentialConfig {
             explicit: None,
             env: env
                 .iter()

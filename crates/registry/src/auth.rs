@@ -378,7 +378,7 @@ fn scheme_name(s: &Scheme) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::challenge;
+    use crate::challenge;
 
     #[test]
     fn scope_coverage() {
