@@ -22,6 +22,7 @@ mod blobs;
 pub mod challenge;
 mod classify;
 pub mod client;
+pub mod copy;
 pub mod credentials;
 mod delete;
 pub mod digest;
