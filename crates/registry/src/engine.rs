@@ -177,6 +177,25 @@ fn failed<T>(
     }
 }
 
+/// Where every request leaves, to the registry and to its token endpoint alike: sent under the
+/// deadline of silence, with what went wrong below HTTP named.
+async fn transmit(
+    rb: reqwest::RequestBuilder,
+    progress: &Progress,
+    idle: Duration,
+    request: &RequestId,
+    trust: impl FnOnce() -> String,
+) -> Result<reqwest::Response, RegistryError> {
+    match watched(rb.send(), progress, idle).await {
+        None => Err(RegistryError::Timeout {
+            request: request.clone(),
+            after: idle,
+        }),
+        Some(Err(e)) => Err(classify(e, request, &trust(), idle)),
+        Some(Ok(r)) => Ok(r),
+    }
+}
+
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(header::RETRY_AFTER)
@@ -198,19 +217,13 @@ pub(super) async fn exchange(
     let trust = transport.describe_trust(&client.host);
     let (trust, build) = (&trust, &build);
     retrying(&transport.retry, RetryClass::Always, |retries| async move {
-        let progress = Progress::starting();
-        let response = match watched(build().send(), &progress, idle).await {
-            None => {
-                return failed(
-                    RegistryError::Timeout {
-                        request: request.clone(),
-                        after: idle,
-                    },
-                    None,
-                );
-            }
-            Some(Err(e)) => return failed(classify(e, request, trust, idle), None),
-            Some(Ok(r)) => r,
+        let response = match transmit(build(), &Progress::starting(), idle, request, || {
+            trust.clone()
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return failed(e, None),
         };
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
@@ -312,7 +325,9 @@ impl RegistryClient {
             }
             let same_host = authority(&url) == self.host;
             let auth_header = if same_host {
-                self.auth.header(self, out.scopes, &request).await?
+                self.auth
+                    .header(out.scopes, &request, |ask| self.fetch_token(ask, &request))
+                    .await?
             } else {
                 None
             };
@@ -322,21 +337,10 @@ impl RegistryClient {
             log::debug!("{request}");
             // A turn among the requests in flight to this registry, until its status is known.
             let turn = self.limiter.acquire().await;
-            let response = match watched(rb.send(), &progress, idle).await {
-                None => {
-                    return failed(
-                        RegistryError::Timeout {
-                            request,
-                            after: idle,
-                        },
-                        None,
-                    );
-                }
-                Some(Err(e)) => {
-                    let trust = self.transport.describe_trust(&self.host);
-                    return failed(classify(e, &request, &trust, idle), None);
-                }
-                Some(Ok(r)) => r,
+            let trust = || self.transport.describe_trust(&self.host);
+            let response = match transmit(rb, &progress, idle, &request, trust).await {
+                Ok(r) => r,
+                Err(e) => return failed(e, None),
             };
             let status = response.status();
             turn.done(Some(status.as_u16()));
