@@ -150,7 +150,7 @@ pub async fn apply(
         registries,
         content,
         adopted: &plan.adopted,
-        retries: registries.retries(),
+        retry: registries.retry_policy(),
         settle: options.settle,
         version,
         docker_started: std::sync::OnceLock::new(),

@@ -1,8 +1,6 @@
 //! Blobs: existence checks, cross-repository mounts, upload sessions (chunked PATCH, streamed
 //! PATCH, closing PUT), and downloads that resume where they were cut off.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use reqwest::{Method, StatusCode, Url, header};
 use tokio::sync::mpsc;
@@ -11,7 +9,7 @@ use super::auth::Scope;
 use super::classify::classify_body;
 use super::client::RegistryClient;
 use super::digest::Digest;
-use super::engine::{Body, Outgoing, failure_of};
+use super::engine::{Body, Outgoing};
 use super::error::{RegistryError, RequestId};
 use super::retry::RetryClass;
 
@@ -93,7 +91,7 @@ impl RegistryClient {
     /// whose body is streamed from `pieces` as they arrive: nothing is held but the pieces in the
     /// channel. Returns where the session goes on. Never repeated (a streamed body cannot be
     /// sent again): the caller restarts the blob in a new session, see
-    /// [`RegistryClient::upload_restart`]. `--timeout` bounds the registry's silence only: while
+    /// [`RetryPolicy::restart_upload`](crate::retry::RetryPolicy::restart_upload). `--timeout` bounds the registry's silence only: while
     /// the body waits for `pieces` (the source is slow), the upload's clock stands still.
     pub async fn upload_stream(
         &self,
@@ -108,17 +106,6 @@ impl RegistryClient {
         out.content_type = Some("application/octet-stream");
         out.content_range = Some(format!("{offset}-{}", (offset + len).saturating_sub(1)));
         self.session(out, &scopes, repository).await
-    }
-
-    /// How long to wait before restarting an upload that failed with `error` in a new session,
-    /// after `restarts` restarts; `None` when it is not transient or the retries are spent. A
-    /// token refused during a streamed upload (see [`RegistryClient::upload_stream`]) counts as
-    /// transient: the restart fetches a fresh one.
-    pub fn upload_restart(&self, error: &RegistryError, restarts: u32) -> Option<Duration> {
-        let policy = &self.transport.retry;
-        let transient = failure_of(error).is_some_and(|f| RetryClass::Always.allows(f))
-            || matches!(error, RegistryError::Status { status: 401, .. });
-        (transient && restarts < policy.max_retries).then(|| policy.delay(restarts, None))
     }
 
     /// Closes an upload session with its last bytes (PUT): the registry checks the whole blob
@@ -274,11 +261,9 @@ impl Download<'_> {
 
     async fn resume(&mut self, error: RegistryError) -> Result<(), RegistryError> {
         let policy = &self.client.transport.retry;
-        let transient = failure_of(&error).is_some_and(|f| RetryClass::Always.allows(f));
-        if !transient || self.retries >= policy.max_retries {
+        let Some(wait) = policy.resume_download(&error, self.retries) else {
             return Err(error);
-        }
-        let wait = policy.delay(self.retries, None);
+        };
         log::debug!("{error}; resuming at byte {} in {wait:?}", self.offset);
         self.retries += 1;
         tokio::time::sleep(wait).await;

@@ -132,7 +132,8 @@ async fn copy_blob(
             Err(Failed::Other(e)) => return Err(e),
             Err(Failed::Upload(e)) => e,
         };
-        let Some(wait) = target.client.upload_restart(&error, restarts) else {
+        let policy = &target.client.transport.retry;
+        let Some(wait) = policy.restart_upload(&error, restarts) else {
             return Err(error.into());
         };
         log::debug!(

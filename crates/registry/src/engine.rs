@@ -153,21 +153,11 @@ pub(super) async fn read_limited(
     }
 }
 
-/// The retry-relevant kind of a failure; `None` when it is not transient at all.
-pub(super) fn failure_of(e: &RegistryError) -> Option<Failure> {
-    match e {
-        RegistryError::Connect { .. } => Some(Failure::NotSent),
-        RegistryError::Timeout { .. } | RegistryError::Http { .. } => Some(Failure::Lost),
-        RegistryError::Status { status, .. } => Some(Failure::Status(*status)),
-        _ => None,
-    }
-}
-
 fn failed<T>(
     error: RegistryError,
     retry_after: Option<Duration>,
 ) -> Result<Attempt<T>, RegistryError> {
-    match failure_of(&error) {
+    match Failure::of(&error) {
         Some(failure) => Ok(Attempt::Failed {
             error,
             failure,
@@ -228,7 +218,11 @@ pub(super) async fn exchange(
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
         // On the last try the answer is the endpoint's word, named as such by the caller.
-        if super::retry::retryable_status(status) && retries < transport.retry.max_retries {
+        let failure = Failure::Status(status);
+        if transport
+            .retry
+            .retries(RetryClass::Always, failure, retries)
+        {
             let error = RegistryError::Status {
                 request: request.clone(),
                 status,
