@@ -77,7 +77,7 @@ impl<'a> Outgoing<'a> {
     /// not kept), so the caller starts over instead.
     pub fn streamed(mut self, pieces: mpsc::Receiver<Bytes>, len: u64) -> Self {
         self.body = Body::Streamed(std::sync::Mutex::new(Some(Streamed { pieces, len })));
-        self.retry = RetryClass::Never;
+        self.retry = RetryClass::Once;
         self
     }
 }

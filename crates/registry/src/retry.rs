@@ -63,6 +63,9 @@ pub enum RetryClass {
     /// Never repeated: a PATCH appends a chunk at the session's offset; a repeat would be refused
     /// or misplace data. The upload is restarted by the caller instead.
     Never,
+    /// Sent once, not even after a connection that could not be opened: its body was streamed
+    /// from its source and is gone (a streamed PATCH). The caller starts over instead.
+    Once,
 }
 
 /// What went wrong with one attempt, as far as retrying is concerned: the one list of what is
@@ -93,6 +96,7 @@ impl RetryClass {
     /// May a request of this class be sent again after `failure`?
     pub fn allows(self, failure: Failure) -> bool {
         match (self, failure) {
+            (RetryClass::Once, _) => false,
             (_, Failure::NotSent) => true,
             (RetryClass::Always, Failure::Status(s)) => retryable_status(s),
             (RetryClass::Always, Failure::Lost) => true,
@@ -233,6 +237,10 @@ mod tests {
         assert!(!RetryClass::IfUnprocessed.allows(Status(500)));
         assert!(RetryClass::IfUnprocessed.allows(Status(503)));
         assert!(!RetryClass::Never.allows(Status(503)));
+        assert!(
+            !RetryClass::Once.allows(NotSent),
+            "a streamed body is gone once sent"
+        );
     }
 
     #[test]
