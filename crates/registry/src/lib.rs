@@ -1,16 +1,23 @@
-//! Talking to container registries over the OCI Distribution API. The only part of the library
-//! that does network I/O (and runs credential helpers and the `docker` CLI's processes).
+//! tagguard's registry client: talking to container registries over the OCI Distribution API.
+//! It knows nothing of policies, plans or findings; tagguard's pipeline asks it to look up,
+//! read, write, copy, list, delete and record, and reads its typed errors (`RegistryError`,
+//! `WriteFate`). The only network I/O of tagguard's registry work (and it runs credential
+//! helpers' processes, bounded by `process`).
 //!
 //! - `client` holds one registry's connection pool and auth; its operations live by concern in
-//!   `manifests`, `tags` and `blobs`.
-//! - `engine` sends every request — to the registry and to its token endpoint (`token`) —
-//!   through the one retry loop of `retry`, under the deadline of silence of `silence`;
-//!   `classify` names what went wrong below HTTP; `limiter` decides how many requests go to the
-//!   registry at once (adapting to 429 and 503).
+//!   `manifests`, `tags`, `blobs` and `delete`; `copy` copies blobs into a repository (a mount,
+//!   or a streamed copy from another registry or from files).
+//! - `engine` sends every request — a streamed body is one of its request types — and
+//!   `transmit` is the one place a request leaves, to the registry and to its token endpoint
+//!   (`token`), under the deadline of silence of `silence`; `classify` names what went wrong
+//!   below HTTP; `limiter` decides how many requests go to the registry at once.
+//! - `retry` is the one retry policy: what is transient (one list of statuses) and how often a
+//!   request, an upload, a download or a tag write goes again.
 //! - `error` is what can go wrong, with diagnostic codes; `refusal` recognises each registry's way
 //!   of refusing a tag write.
 //! - `credentials` finds credentials (`helper` runs credential helpers, `process` bounds helper
-//!   processes); `auth` turns them into `Authorization` headers, once per scope.
+//!   processes); `auth` turns them into `Authorization` headers, a cache of tokens per scope that
+//!   the engine fills.
 //! - `transport` is how to reach a host (TLS, plain HTTP for loopback and insecure hosts, timeouts).
 
 // Errors carry the request, the credential source and the scope so they can say what they are
