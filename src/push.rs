@@ -7,10 +7,10 @@ use crate::audit::{RecordMeta, Subject};
 use crate::finding::{Finding, Severity, code};
 use crate::plan::{self, Action, Decision};
 use crate::registries::Registries;
-use crate::registry::{Digest, Reference};
 use crate::report::{Report, Status};
 use crate::source::{self, SourceSpec};
 use crate::tags::Computed;
+use tagguard_registry::{Digest, Reference};
 
 /// The whole `push` run, as one report, whatever happened. With `record`, what was written is
 /// recorded beside each image for `tagguard audit` ([`crate::audit::record`]).

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::docker::DockerLimits;
-use crate::registry::{CredentialConfig, RegistryClient, RegistryError, TransportConfig};
+use tagguard_registry::retry::RetryPolicy;
+use tagguard_registry::{CredentialConfig, RegistryClient, RegistryError, TransportConfig};
 
 /// How to reach registries: credentials and transport.
 #[derive(Debug, Clone, Default)]
@@ -80,8 +81,8 @@ impl Registries {
         }
     }
 
-    /// How often a transiently failed request is tried again (`--retries`).
-    pub fn retries(&self) -> u32 {
-        self.config.transport.retry.max_retries
+    /// When a failed request or write is tried again (`--retries`).
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.config.transport.retry
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::audit::record;
-use crate::registry::{Digest, Manifest, RegistryClient, RegistryError};
+use tagguard_registry::{Digest, Manifest, RegistryClient, RegistryError};
 
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 pub const VERSION_LABEL: &str = "org.opencontainers.image.version";

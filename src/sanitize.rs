@@ -1,5 +1,5 @@
 //! Turning arbitrary names (branches, git tags) into valid OCI tag text (checked by
-//! [`crate::registry::reference::tag_problem`]).
+//! [`tagguard_registry::reference::tag_problem`]).
 
 use sha2::{Digest, Sha256};
 
@@ -66,8 +66,8 @@ fn short_hash(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::reference::tag_problem;
     use proptest::prelude::*;
+    use tagguard_registry::reference::tag_problem;
 
     #[test]
     fn like_metadata_action() {

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tagguard::registry::Digest;
-use tagguard::registry::manifest::{self, is_index};
+use tagguard_registry::Digest;
+use tagguard_registry::manifest::{self, is_index};
 
 fuzz_target!(|data: &[u8]| {
     let _ = tagguard::layout::media_type_of(data);

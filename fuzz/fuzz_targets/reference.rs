@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tagguard::registry::Reference;
-use tagguard::registry::reference::validate_tag;
+use tagguard_registry::Reference;
+use tagguard_registry::reference::validate_tag;
 
 fuzz_target!(|input: &str| {
     let Ok(r) = input.parse::<Reference>() else {

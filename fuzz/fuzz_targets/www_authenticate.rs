@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tagguard::registry::auth::Scheme;
-use tagguard::registry::challenge;
+use tagguard_registry::auth::Scheme;
+use tagguard_registry::challenge;
 
 fuzz_target!(|input: &str| {
     let challenges = challenge::parse(input.split('\n'));

@@ -10,9 +10,9 @@ use futures_util::StreamExt as _;
 
 use crate::plan::Held;
 use crate::policy::Floating;
-use crate::registry::{Digest, Reference, RegistryError};
 use crate::release::{self, Scope};
 use crate::report::{Finding, Severity, code};
+use tagguard_registry::{Digest, Reference, RegistryError};
 
 use super::Applied;
 use super::tag_write::{Look, Writer};

@@ -19,9 +19,9 @@ use semver::Version;
 
 use crate::plan::{Decision, Plan};
 use crate::registries::Registries;
-use crate::registry::Digest;
 use crate::report::{Finding, Severity, Written, code};
 use crate::source::SourceImage;
+use tagguard_registry::Digest;
 
 pub use phases::{WritesDone, Wrote};
 pub use transfer::TransferError;
@@ -150,7 +150,7 @@ pub async fn apply(
         registries,
         content,
         adopted: &plan.adopted,
-        retries: registries.retries(),
+        retry: registries.retry_policy(),
         settle: options.settle,
         version,
         docker_started: std::sync::OnceLock::new(),

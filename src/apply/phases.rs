@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 
 use crate::plan::{Action, Decision, Held, SkipReason};
-use crate::registry::{Digest, Reference, RegistryError};
 use crate::report::{Finding, Severity, Written, code};
+use tagguard_registry::{Digest, Reference, RegistryError};
 
 use super::tag_write::{Look, Outcome, Writer};
 use super::verify::{holds, race};

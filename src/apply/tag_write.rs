@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::docker::{self, DockerError};
 use crate::registries::Registries;
-use crate::registry::{Digest, Manifest, Reference, RegistryError, WriteFate};
+use tagguard_registry::retry::RetryPolicy;
+use tagguard_registry::{Digest, Manifest, Reference, RegistryError, WriteFate};
 
 use super::Progress;
 
@@ -24,8 +25,8 @@ pub struct Writer<'a> {
     /// Earlier builds of this commit that the decisions adopted (`on-conflict:
     /// keep-same-revision`): a tag decided for one of them is written with its manifest.
     pub adopted: &'a [Manifest],
-    /// Writes repeated after they provably did not land (`--retries`).
-    pub retries: u32,
+    /// When a write whose answer was lost, and that a lookup found not applied, goes again.
+    pub retry: &'a RetryPolicy,
     pub settle: Duration,
     /// The release being pushed: what a moved floating tag is compared with.
     pub version: Option<&'a semver::Version>,
@@ -96,7 +97,7 @@ impl Writer<'_> {
 
     /// Writes the tag, which `before` found as decided. After a lost answer, the tag is looked
     /// up: this push's digest means it landed, what it held before means it did not (the write
-    /// is sent again, up to `retries` times), anything else is another writer's.
+    /// is sent again, as the retry policy allows), anything else is another writer's.
     /// `name` is the `image:tag` as the policy wrote it (what the Docker engine is told);
     /// `desired` the digest the decision wants the tag at.
     pub async fn write(
@@ -164,7 +165,7 @@ impl Writer<'_> {
                         ack: Instant::now(),
                     };
                 }
-                found if found == before.found && repeats < self.retries => {
+                found if found == before.found && self.retry.rewrite_tag(repeats) => {
                     repeats += 1;
                     since = look.sent;
                 }

@@ -4,8 +4,8 @@
 use futures_util::StreamExt as _;
 
 use crate::plan::Decision;
-use crate::registry::{Digest, Reference, RegistryError};
 use crate::report::{Finding, Severity, code};
+use tagguard_registry::{Digest, Reference, RegistryError};
 
 use super::Applied;
 use super::phases::Landed;

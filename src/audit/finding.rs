@@ -10,9 +10,9 @@ use semver::Version;
 use super::record::Recorded;
 use super::rules::Role;
 use crate::finding::{Finding, Severity, code};
-use crate::registry::Digest;
 use crate::release::{self, Scope};
 use crate::revision::{self, Labels};
+use tagguard_registry::Digest;
 
 /// One tag as the registry holds it, with what the policy says about it.
 #[derive(Debug, Clone)]

@@ -12,8 +12,8 @@ use super::error::AuditError;
 use super::finding::{Observed, TagState};
 use super::record::{self, is_fallback_tag};
 use super::rules::{Role, Rules};
-use crate::registry::{Digest, RegistryClient, RegistryError, manifest};
 use crate::revision::{self, ConfigError, Labels};
+use tagguard_registry::{Digest, RegistryClient, RegistryError, manifest};
 
 /// What was read, for the report.
 #[derive(Debug, Clone, Copy, Default)]

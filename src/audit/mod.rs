@@ -18,8 +18,8 @@ use serde::Serialize;
 use crate::finding::{Finding, code};
 use crate::policy::Policy;
 use crate::registries::Registries;
-use crate::registry::Reference;
 use crate::report::Report;
+use tagguard_registry::Reference;
 
 pub use error::AuditError;
 pub use record::{
@@ -29,7 +29,7 @@ pub use record::{
 pub use rules::Rules;
 
 /// Requests in flight at once per repository: the registry client's own cap
-/// ([`crate::registry::limiter::CAP`]'s 128, which a 429 or a 503 halves). Measured
+/// ([`tagguard_registry::limiter::CAP`]'s 128, which a 429 or a 503 halves). Measured
 /// (scripts/bench/audit.sh, 10,000 tags 40 ms away, 2 cores, two sessions): 64 took 9.6–10.0 s,
 /// 128 took 8.4–9.5 s.
 /// 64 requests 40 ms away cap the rate at 1,600 a second, about what distribution serves on 2

@@ -3,8 +3,8 @@
 //! only network I/O of the hook.
 
 use crate::registries::Registries;
-use crate::registry::{Reference, RegistryClient};
 use crate::revision;
+use tagguard_registry::{Reference, RegistryClient};
 
 use super::pre_push::Lookup;
 

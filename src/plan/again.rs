@@ -5,7 +5,7 @@
 use semver::Version;
 
 use super::decision::{Action, Decision, Seen, SkipReason, same_digest};
-use crate::registry::Digest;
+use tagguard_registry::Digest;
 
 /// Which release the image a moved floating tag now holds belongs to, as far as the tags in
 /// its repository tell ([`Decision::again`]).

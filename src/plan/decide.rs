@@ -3,10 +3,10 @@
 use semver::Version;
 
 use crate::docker::IdKind;
-use crate::registry::Digest;
 use crate::revision::REVISION_LABEL;
 use crate::source::SourceImage;
 use crate::tags::Computed;
+use tagguard_registry::Digest;
 
 use super::decision::{Action, Decision, Seen, SkipReason, decide_one, same_digest};
 use super::observe::Observed;

@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::finding::{Finding, Severity, code};
 use crate::policy::{Floating, OnConflict};
-use crate::registry::Digest;
 use crate::revision::Evidence;
 use crate::tags::ComputedTag;
+use tagguard_registry::Digest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -20,10 +20,10 @@ pub use targets::{Target, targets};
 use std::time::Instant;
 
 use crate::registries::Registries;
-use crate::registry::reference::{ReferenceError, TagError};
-use crate::registry::{Manifest, RegistryError};
 use crate::source::{SourceError, SourceImage};
 use crate::tags::Computed;
+use tagguard_registry::reference::{ReferenceError, TagError};
+use tagguard_registry::{Manifest, RegistryError};
 
 /// What the plan stage hands on: every decision, and what the apply stage needs to act on them.
 pub struct Plan {

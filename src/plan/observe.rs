@@ -7,10 +7,10 @@ use futures_util::StreamExt as _;
 use crate::docker::IdKind;
 use crate::policy::OnConflict;
 use crate::registries::Registries;
-use crate::registry::{Digest, Reference, RegistryError, manifest};
 use crate::revision::{self, Built};
 use crate::source::SourceImage;
 use crate::tags::Computed;
+use tagguard_registry::{Digest, Reference, RegistryError, manifest};
 
 use super::{PlanError, Target};
 

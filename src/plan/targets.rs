@@ -1,7 +1,7 @@
 //! The images of the run, parsed, each with every computed tag as a full reference.
 
-use crate::registry::Reference;
 use crate::tags::Computed;
+use tagguard_registry::Reference;
 
 use super::PlanError;
 

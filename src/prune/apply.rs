@@ -20,7 +20,7 @@ use super::placeholder;
 use super::reach::Deletes;
 use crate::audit::record::prepare;
 use crate::finding::{Finding, Severity, code};
-use crate::registry::{Deleted, Digest, RegistryClient, RegistryError};
+use tagguard_registry::{Deleted, Digest, RegistryClient, RegistryError};
 
 /// What applying one repository's deletes did.
 #[derive(Debug, Default)]
@@ -251,7 +251,7 @@ async fn newcomers(
     let mut out = HashSet::new();
     while let Some(m) = reads.next().await {
         let Some(m) = m? else { continue };
-        if let Ok(parts) = crate::registry::manifest::parse(&m.bytes) {
+        if let Ok(parts) = tagguard_registry::manifest::parse(&m.bytes) {
             out.extend(parts.manifests.into_iter().map(|c| c.digest));
         }
         out.insert(m.digest);

@@ -12,8 +12,8 @@ use crate::audit::pattern::Captures;
 use crate::audit::record::is_fallback_tag;
 use crate::audit::rules::Rules;
 use crate::policy::{Alive, Policy, Retain, Rule};
-use crate::registry::Digest;
 use crate::{sanitize, template};
+use tagguard_registry::Digest;
 
 /// One tag as observed.
 #[derive(Debug, Clone, PartialEq, Eq)]

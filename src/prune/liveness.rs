@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::registry::TransportConfig;
-use crate::registry::process::{RunError, Watch, run_watched};
-use crate::secret::Secret;
+use tagguard_registry::TransportConfig;
+use tagguard_registry::process::{RunError, Watch, run_watched};
+use tagguard_registry::secret::Secret;
 
 /// The most pages of open pull requests read (100 a page).
 pub const MAX_PR_PAGES: usize = 50;

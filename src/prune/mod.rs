@@ -25,8 +25,8 @@ use crate::audit::rules::Rules;
 use crate::finding::{Finding, Severity, code};
 use crate::policy::{Alive, Policy};
 use crate::registries::{Registries, RegistryConfig};
-use crate::registry::{Digest, Reference, RegistryClient};
 use crate::report::Report;
+use tagguard_registry::{Digest, Reference, RegistryClient};
 
 pub use decide::{Facts, Seen};
 pub use decision::{TagDecision, Verdict};

@@ -21,8 +21,8 @@ use crate::audit::record::is_fallback_tag;
 use crate::audit::record::read_records;
 use crate::audit::rules::Rules;
 use crate::policy::Policy;
-use crate::registry::{Digest, RegistryClient, RegistryError};
 use crate::revision::{self, ConfigError, Next};
+use tagguard_registry::{Digest, RegistryClient, RegistryError};
 
 /// What was read in one repository.
 #[derive(Debug, Default)]
@@ -166,7 +166,7 @@ async fn read_tags(
             let what = || format!("the manifest of {tag} ({})", m.digest);
             let v: Value = serde_json::from_slice(&m.bytes)
                 .map_err(|e| PruneError::content(image, what(), format!("not JSON: {e}")))?;
-            let parts = crate::registry::manifest::parse(&m.bytes)
+            let parts = tagguard_registry::manifest::parse(&m.bytes)
                 .map_err(|e| PruneError::content(image, what(), e))?;
             let subject = v["subject"]["digest"].as_str().and_then(|d| d.parse().ok());
             out.push(Read {

@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::audit::record::{EMPTY_CONTENT, EMPTY_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
-use crate::registry::Digest;
+use tagguard_registry::Digest;
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.tagguard.placeholder.v1";
 pub const MEDIA_TYPE: &str = MANIFEST_MEDIA_TYPE;

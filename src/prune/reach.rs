@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::decision::{TagDecision, Verdict};
-use crate::registry::Digest;
+use tagguard_registry::Digest;
 
 /// What one manifest refers to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::audit::record::{
     INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Subject, artifact, fallback_tag,
 };
-use crate::registry::{Digest, RegistryClient};
+use tagguard_registry::{Digest, RegistryClient};
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.tagguard.prune.v1+json";
 /// The tags a prune removed from the subject, comma-separated.

@@ -11,7 +11,7 @@ use serde::ser::SerializeStruct as _;
 
 use crate::audit::AuditSummary;
 use crate::plan::Decision;
-use crate::registry::Digest;
+use tagguard_registry::Digest;
 
 /// One tag write of this run that the registry acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

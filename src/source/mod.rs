@@ -10,7 +10,7 @@ pub use spec::{SourceSpec, SpecError};
 
 use crate::docker::{self, DockerError, IdKind};
 use crate::registries::Registries;
-use crate::registry::{Digest, Manifest, Reference, RegistryError};
+use tagguard_registry::{Digest, Manifest, Reference, RegistryError};
 
 /// The image to be pushed, as far as it is known before pushing.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::registry::Reference;
-use crate::registry::reference::ReferenceError;
+use tagguard_registry::Reference;
+use tagguard_registry::reference::ReferenceError;
 
 /// The image a push copies: a registry reference, a Docker engine image, or an OCI image layout.
 #[derive(Debug, Clone, PartialEq, Eq)]

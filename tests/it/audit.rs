@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::DateTime;
 use serde_json::{Value, json};
 use tagguard::audit::{RecordMeta, Subject, Target, write_records, write_records_for};
-use tagguard::registry::{Digest, RegistryClient};
+use tagguard_registry::{Digest, RegistryClient};
 
 use crate::support::client::check_config;
 use crate::support::cmd::{Run, push, tagguard};

@@ -4,9 +4,9 @@ use tagguard::check;
 use tagguard::plan::PlanError;
 use tagguard::plan::{Action, RefusalReason};
 use tagguard::policy::Floating;
-use tagguard::registry::RegistryError;
 use tagguard::source::SourceError;
 use tagguard::tags::{Computed, ComputedTag};
+use tagguard_registry::RegistryError;
 
 use crate::support::client::check_config;
 use crate::support::registry::{Image, Mode, PASSWORD, Registry, USER, docker_config};

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use tagguard::registry::{Digest, RegistryClient, RegistryError, TransportConfig};
+use tagguard_registry::{Digest, RegistryClient, RegistryError, TransportConfig};
 
 use crate::support::client::{RETRIES, RETRY_AFTER_CAP, TIMEOUT, credentials, fast_transport};
 use crate::support::fault_proxy::{Fault, FaultProxy, Rule, Seen};
@@ -517,7 +517,7 @@ async fn blob_mount_is_retried() {
             .mount_blob(&repo, &digest, "acme/app")
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(mount, tagguard::registry::Mount::Mounted, "{name}");
+        assert_eq!(mount, tagguard_registry::Mount::Mounted, "{name}");
         let attempts = rig.attempts("POST", &path, before);
         assert!(attempts.len() == 2, "{name}: {attempts:#?}");
         assert!(c.blob_exists(&repo, &digest).await.unwrap(), "{name}");
@@ -682,7 +682,7 @@ async fn a_cut_off_blob_download_resumes_with_range() {
     let d = rig.registry.seed(&image, "acme/big", "1");
     let c = rig.client();
     let manifest = c.get_manifest("acme/big", &d).await.unwrap().unwrap();
-    let parts = tagguard::registry::manifest::parse(&manifest.bytes).unwrap();
+    let parts = tagguard_registry::manifest::parse(&manifest.bytes).unwrap();
     let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
     let path = format!("/v2/acme/big/blobs/{}", layer.digest);
     for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
@@ -837,7 +837,7 @@ async fn a_slow_but_steady_blob_download_outlasts_the_timeout() {
     let d = rig.registry.seed(&image, "acme/slow", "1");
     let c = rig.client();
     let manifest = c.get_manifest("acme/slow", &d).await.unwrap().unwrap();
-    let parts = tagguard::registry::manifest::parse(&manifest.bytes).unwrap();
+    let parts = tagguard_registry::manifest::parse(&manifest.bytes).unwrap();
     let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
     let path = format!("/v2/acme/slow/blobs/{}", layer.digest);
     let pause = Duration::from_millis(300);

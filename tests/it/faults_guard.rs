@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tagguard::registry::{Digest, RegistryClient, RegistryError};
+use tagguard_registry::{Digest, RegistryClient, RegistryError};
 
 use crate::support::client::{credentials, fast_transport};
 use crate::support::http::{Response, Server};

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tagguard::registry::credentials::ACR_TOKEN_USERNAME;
-use tagguard::registry::{Digest, RegistryClient, RegistryError, TransportConfig, WriteFate};
+use tagguard_registry::credentials::ACR_TOKEN_USERNAME;
+use tagguard_registry::{Digest, RegistryClient, RegistryError, TransportConfig, WriteFate};
 
 use crate::support::client::credentials;
 use crate::support::http::{Response, Server};

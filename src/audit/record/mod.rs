@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::ci::CiKind;
 use crate::context::Context;
-use crate::registry::Digest;
+use tagguard_registry::Digest;
 
 pub use read::{of_image, read_records};
 pub use write::{

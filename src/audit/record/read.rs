@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{ARTIFACT_TYPE, Recorded, fallback_tag, parse_annotations, subject_of_fallback_tag};
 use crate::audit::error::AuditError;
-use crate::registry::{Digest, RegistryClient};
+use tagguard_registry::{Digest, RegistryClient};
 
 /// tagguard's records of one image `digest` in `repository`: through the referrers API, or
 /// the image's fallback tag on a registry without it. One round trip (two without the API).

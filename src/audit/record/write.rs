@@ -13,7 +13,7 @@ use super::{
     ARTIFACT_TYPE, EMPTY_CONTENT, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, RecordMeta, Subject,
     fallback_tag, manifest, parse_annotations,
 };
-use crate::registry::{Digest, RegistryClient, RegistryError};
+use tagguard_registry::{Digest, RegistryClient, RegistryError};
 
 /// What writing the records of one push did.
 #[derive(Debug, Default)]

@@ -10,8 +10,8 @@ use tagguard::hook::pre_push::{Lookup, NewRelease, ReleaseImage};
 use tagguard::hook::{PushedRef, code, observe, pre_push, pushed_ref, release_images};
 use tagguard::policy::{OnConflict, Policy, RegistryCheck};
 use tagguard::registries::{Registries, RegistryConfig};
-use tagguard::registry::CredentialConfig;
 use tagguard::report::{Report, Status};
+use tagguard_registry::CredentialConfig;
 
 use crate::cli::{HookCommand, PrePushArgs};
 use crate::{output, render, setup};

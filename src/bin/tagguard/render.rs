@@ -7,9 +7,9 @@ use miette::{Result, WrapErr};
 use serde_json::json;
 use tagguard::finding::{Finding, Severity};
 use tagguard::plan::{Action, Decision};
-use tagguard::registry::Digest;
 use tagguard::report::{Report, Status};
 use tagguard::tags::Computed;
+use tagguard_registry::Digest;
 
 use crate::cli::Format;
 use crate::output;

@@ -9,11 +9,11 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use tagguard::context::{self, Context, Overrides};
 use tagguard::policy::Policy;
 use tagguard::registries::{Registries, RegistryConfig};
-use tagguard::registry::retry::RetryPolicy;
-use tagguard::registry::{CredentialConfig, TransportConfig};
-use tagguard::secret::Secret;
 use tagguard::source::SourceSpec;
 use tagguard::tags::{self, Computed};
+use tagguard_registry::retry::RetryPolicy;
+use tagguard_registry::secret::Secret;
+use tagguard_registry::{CredentialConfig, TransportConfig};
 
 use crate::cli::{BuildArgs, ConnectionArgs, Format, RegistryArgs};
 

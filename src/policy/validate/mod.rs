@@ -7,8 +7,8 @@ mod when;
 use super::error::{PolicyError, Problem};
 use super::yaml::{self, Node, Span, Value};
 use super::{Hooks, Policy, RegistryCheck, ReleaseFrom, ReleasePattern, Source};
-use crate::registry::Reference;
 use crate::suggest;
+use tagguard_registry::Reference;
 
 pub const TOP_KEYS: &[&str] = &[
     "version",

@@ -1,7 +1,7 @@
 //! An index (multi-platform image): every platform's config must say the tag's version.
 
 use serde_json::json;
-use tagguard::registry::Digest;
+use tagguard_registry::Digest;
 
 use super::{POLICY, VERSION, audit};
 use crate::support::git::project;

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use tagguard::check::CheckConfig;
-use tagguard::registry::retry::RetryPolicy;
-use tagguard::registry::{CredentialConfig, TransportConfig};
+use tagguard_registry::retry::RetryPolicy;
+use tagguard_registry::{CredentialConfig, TransportConfig};
 
 use crate::support::registry::Registry;
 

@@ -122,7 +122,7 @@ fn matches(rule: &Rule, status: u16, entry: &ErrorEntry) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::error::error_entries;
+    use crate::error::error_entries;
 
     fn rule(status: u16, body: &str) -> Option<&'static str> {
         recognise(status, &error_entries(body.as_bytes())).map(|(name, _)| name)

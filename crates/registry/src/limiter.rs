@@ -16,6 +16,8 @@ use std::sync::Mutex;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::retry::unprocessed_status;
+
 /// The most requests in flight to one registry.
 pub const CAP: usize = 128;
 
@@ -111,10 +113,11 @@ pub struct Turn<'a> {
 }
 
 impl Turn<'_> {
-    /// The registry answered with `status`: 429 and 503 mean "fewer at once".
+    /// The registry answered with `status`: turned away unprocessed (429, 503) means "fewer at
+    /// once".
     pub fn done(mut self, status: Option<u16>) {
         match status {
-            Some(429 | 503) => self.limiter.overloaded(),
+            Some(s) if unprocessed_status(s) => self.limiter.overloaded(),
             Some(_) => self.limiter.answered(),
             None => {}
         }

@@ -7,12 +7,12 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 
 use super::RegistryClient;
-use crate::registry::auth::Scope;
-use crate::registry::digest::Digest;
-use crate::registry::engine::Outgoing;
-use crate::registry::error::RegistryError;
-use crate::registry::manifests::MAX_MANIFEST_BYTES;
-use crate::registry::tags::next_link;
+use crate::auth::Scope;
+use crate::digest::Digest;
+use crate::engine::Outgoing;
+use crate::error::RegistryError;
+use crate::manifests::MAX_MANIFEST_BYTES;
+use crate::tags::next_link;
 
 /// What the referrers API is asked for (OCI index bodies).
 const INDEX_ACCEPT: &str = "application/vnd.oci.image.index.v1+json";

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
+use tokio::sync::mpsc;
 
 use super::auth::{Scheme, Scope};
 use super::challenge;
@@ -15,7 +16,7 @@ use super::classify::{classify, classify_body};
 use super::client::RegistryClient;
 use super::error::{RegistryError, RequestId, describe_body};
 use super::retry::{Attempt, Failure, RetryClass, parse_retry_after, retrying};
-use super::silence::{Progress, body_of, watched};
+use super::silence::{Progress, Streamed, body_of, streamed_body, watched};
 use super::transport::authority;
 
 const MAX_REDIRECTS: u32 = 5;
@@ -34,8 +35,7 @@ pub(super) struct Outgoing<'a> {
     pub content_type: Option<&'a str>,
     pub content_range: Option<String>,
     pub range: Option<u64>,
-    /// Shared, so a retry re-sends it without a copy.
-    pub body: Option<Bytes>,
+    pub body: Body,
     pub retry: RetryClass,
     /// The most of a successful answer's body that is read; a larger one is an error.
     pub body_limit: usize,
@@ -60,7 +60,7 @@ impl<'a> Outgoing<'a> {
             content_type: None,
             content_range: None,
             range: None,
-            body: None,
+            body: Body::Empty,
             retry,
             body_limit: ERROR_BODY_LIMIT,
             what: "the response body",
@@ -71,6 +71,29 @@ impl<'a> Outgoing<'a> {
     pub fn retry(mut self, class: RetryClass) -> Self {
         self.retry = class;
         self
+    }
+
+    /// A body streamed from `pieces` as they arrive: sent once, never repeated (the bytes are
+    /// not kept), so the caller starts over instead.
+    pub fn streamed(mut self, pieces: mpsc::Receiver<Bytes>, len: u64) -> Self {
+        self.body = Body::Streamed(std::sync::Mutex::new(Some(Streamed { pieces, len })));
+        self.retry = RetryClass::Once;
+        self
+    }
+}
+
+/// What a request carries.
+pub(super) enum Body {
+    Empty,
+    /// In memory, shared: a retry re-sends it without a copy.
+    Bytes(Bytes),
+    /// Taken from a channel as its source delivers it, by the one send of the request.
+    Streamed(std::sync::Mutex<Option<Streamed>>),
+}
+
+impl Body {
+    fn is_streamed(&self) -> bool {
+        matches!(self, Body::Streamed(_))
     }
 }
 
@@ -130,27 +153,36 @@ pub(super) async fn read_limited(
     }
 }
 
-/// The retry-relevant kind of a failure; `None` when it is not transient at all.
-pub(super) fn failure_of(e: &RegistryError) -> Option<Failure> {
-    match e {
-        RegistryError::Connect { .. } => Some(Failure::NotSent),
-        RegistryError::Timeout { .. } | RegistryError::Http { .. } => Some(Failure::Lost),
-        RegistryError::Status { status, .. } => Some(Failure::Status(*status)),
-        _ => None,
-    }
-}
-
 fn failed<T>(
     error: RegistryError,
     retry_after: Option<Duration>,
 ) -> Result<Attempt<T>, RegistryError> {
-    match failure_of(&error) {
+    match Failure::of(&error) {
         Some(failure) => Ok(Attempt::Failed {
             error,
             failure,
             retry_after,
         }),
         None => Err(error),
+    }
+}
+
+/// Where every request leaves, to the registry and to its token endpoint alike: sent under the
+/// deadline of silence, with what went wrong below HTTP named.
+async fn transmit(
+    rb: reqwest::RequestBuilder,
+    progress: &Progress,
+    idle: Duration,
+    request: &RequestId,
+    trust: impl FnOnce() -> String,
+) -> Result<reqwest::Response, RegistryError> {
+    match watched(rb.send(), progress, idle).await {
+        None => Err(RegistryError::Timeout {
+            request: request.clone(),
+            after: idle,
+        }),
+        Some(Err(e)) => Err(classify(e, request, &trust(), idle)),
+        Some(Ok(r)) => Ok(r),
     }
 }
 
@@ -175,24 +207,22 @@ pub(super) async fn exchange(
     let trust = transport.describe_trust(&client.host);
     let (trust, build) = (&trust, &build);
     retrying(&transport.retry, RetryClass::Always, |retries| async move {
-        let progress = Progress::starting();
-        let response = match watched(build().send(), &progress, idle).await {
-            None => {
-                return failed(
-                    RegistryError::Timeout {
-                        request: request.clone(),
-                        after: idle,
-                    },
-                    None,
-                );
-            }
-            Some(Err(e)) => return failed(classify(e, request, trust, idle), None),
-            Some(Ok(r)) => r,
+        let response = match transmit(build(), &Progress::starting(), idle, request, || {
+            trust.clone()
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return failed(e, None),
         };
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
         // On the last try the answer is the endpoint's word, named as such by the caller.
-        if super::retry::retryable_status(status) && retries < transport.retry.max_retries {
+        let failure = Failure::Status(status);
+        if transport
+            .retry
+            .retries(RetryClass::Always, failure, retries)
+        {
             let error = RegistryError::Status {
                 request: request.clone(),
                 status,
@@ -289,7 +319,9 @@ impl RegistryClient {
             }
             let same_host = authority(&url) == self.host;
             let auth_header = if same_host {
-                self.auth.header(self, out.scopes, &request).await?
+                self.auth
+                    .header(out.scopes, &request, |ask| self.fetch_token(ask, &request))
+                    .await?
             } else {
                 None
             };
@@ -299,30 +331,30 @@ impl RegistryClient {
             log::debug!("{request}");
             // A turn among the requests in flight to this registry, until its status is known.
             let turn = self.limiter.acquire().await;
-            let response = match watched(rb.send(), &progress, idle).await {
-                None => {
-                    return failed(
-                        RegistryError::Timeout {
-                            request,
-                            after: idle,
-                        },
-                        None,
-                    );
-                }
-                Some(Err(e)) => {
-                    let trust = self.transport.describe_trust(&self.host);
-                    return failed(classify(e, &request, &trust, idle), None);
-                }
-                Some(Ok(r)) => r,
+            let trust = || self.transport.describe_trust(&self.host);
+            let response = match transmit(rb, &progress, idle, &request, trust).await {
+                Ok(r) => r,
+                Err(e) => return failed(e, None),
             };
             let status = response.status();
             turn.done(Some(status.as_u16()));
             log::debug!("{request} -> {status}");
 
-            if same_host && self.learn_scheme(&response, sent_auth, !auth_retried, out.scopes, gate)
-            {
+            // A streamed body is gone once sent: a challenge cannot be answered by sending again.
+            let may_resend = !auth_retried && !out.body.is_streamed();
+            if same_host && self.learn_scheme(&response, sent_auth, may_resend, out.scopes, gate) {
                 auth_retried = true;
                 continue;
+            }
+            if status == StatusCode::UNAUTHORIZED && sent_auth && out.body.is_streamed() {
+                // The token ran out as the body went: forgotten, so the caller's fresh start
+                // fetches a new one. Not a refusal of the credentials, which that start shows.
+                self.auth.rejected(out.scopes);
+                return Err(RegistryError::Status {
+                    request,
+                    status: status.as_u16(),
+                    detail: "the registry refused the token during the upload".into(),
+                });
             }
 
             if status.is_redirection()
@@ -412,12 +444,26 @@ impl RegistryClient {
         if let Some(h) = auth_header {
             rb = rb.header(header::AUTHORIZATION, h);
         }
-        if let Some(b) = &out.body {
-            rb = rb
-                .header(header::CONTENT_LENGTH, b.len())
-                .body(body_of(b, progress));
-        } else if matches!(out.method, Method::POST | Method::PUT | Method::PATCH) {
-            rb = rb.header(header::CONTENT_LENGTH, 0);
+        match &out.body {
+            Body::Bytes(b) => {
+                rb = rb
+                    .header(header::CONTENT_LENGTH, b.len())
+                    .body(body_of(b, progress));
+            }
+            Body::Streamed(slot) => {
+                let body = slot
+                    .lock()
+                    .expect("body lock")
+                    .take()
+                    .expect("a streamed body is sent once: its request is never repeated");
+                rb = rb
+                    .header(header::CONTENT_LENGTH, body.len)
+                    .body(streamed_body(body, progress));
+            }
+            Body::Empty if matches!(out.method, Method::POST | Method::PUT | Method::PATCH) => {
+                rb = rb.header(header::CONTENT_LENGTH, 0);
+            }
+            Body::Empty => {}
         }
         rb
     }

@@ -1,6 +1,13 @@
-//! When and how long to wait before trying an idempotent request again.
+//! The retry policy, the one place that decides what is transient and how often to try again:
+//! a single request ([`retrying`], the engine's loop), an upload that must start over in a new
+//! session ([`RetryPolicy::restart_upload`]), a download that resumes
+//! ([`RetryPolicy::resume_download`]), and a tag write whose answer was lost and a lookup found
+//! not applied ([`RetryPolicy::rewrite_tag`]). What a failed write may have done is
+//! [`RegistryError::write_fate`], from the same status lists.
 
 use std::time::{Duration, SystemTime};
+
+use super::error::RegistryError;
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -28,11 +35,12 @@ impl Default for RetryPolicy {
 /// load balancers and object stores answer it for passing storage errors (as go-containerregistry
 /// and containerd also assume).
 pub fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+    unprocessed_status(status) || matches!(status, 408 | 500 | 502 | 504)
 }
 
 /// Statuses that say the request was turned away before it was processed: rate limited or
-/// unavailable. Only these are retried for a request whose repetition is not harmless.
+/// unavailable. Only these are retried for a request whose repetition is not harmless; a write
+/// that got one was not applied; and they ask for fewer requests at once (the limiter).
 pub fn unprocessed_status(status: u16) -> bool {
     matches!(status, 429 | 503)
 }
@@ -55,6 +63,9 @@ pub enum RetryClass {
     /// Never repeated: a PATCH appends a chunk at the session's offset; a repeat would be refused
     /// or misplace data. The upload is restarted by the caller instead.
     Never,
+    /// Sent once, not even after a connection that could not be opened: its body was streamed
+    /// from its source and is gone (a streamed PATCH). The caller starts over instead.
+    Once,
 }
 
 /// What went wrong with one attempt, as far as retrying is concerned: the one list of what is
@@ -69,10 +80,23 @@ pub enum Failure {
     Lost,
 }
 
+impl Failure {
+    /// The retry-relevant kind of a failure; `None` when it is not transient at all.
+    pub fn of(e: &RegistryError) -> Option<Failure> {
+        match e {
+            RegistryError::Connect { .. } => Some(Failure::NotSent),
+            RegistryError::Timeout { .. } | RegistryError::Http { .. } => Some(Failure::Lost),
+            RegistryError::Status { status, .. } => Some(Failure::Status(*status)),
+            _ => None,
+        }
+    }
+}
+
 impl RetryClass {
     /// May a request of this class be sent again after `failure`?
     pub fn allows(self, failure: Failure) -> bool {
         match (self, failure) {
+            (RetryClass::Once, _) => false,
             (_, Failure::NotSent) => true,
             (RetryClass::Always, Failure::Status(s)) => retryable_status(s),
             (RetryClass::Always, Failure::Lost) => true,
@@ -90,7 +114,7 @@ pub enum Attempt<T> {
     /// A transient failure: try again (if the class and the budget allow) after the backoff, or
     /// the server's `Retry-After`.
     Failed {
-        error: super::error::RegistryError,
+        error: RegistryError,
         failure: Failure,
         retry_after: Option<Duration>,
     },
@@ -102,10 +126,10 @@ pub async fn retrying<T, F, Fut>(
     policy: &RetryPolicy,
     class: RetryClass,
     mut attempt: F,
-) -> Result<T, super::error::RegistryError>
+) -> Result<T, RegistryError>
 where
     F: FnMut(u32) -> Fut,
-    Fut: std::future::Future<Output = Result<Attempt<T>, super::error::RegistryError>>,
+    Fut: std::future::Future<Output = Result<Attempt<T>, RegistryError>>,
 {
     let mut retries = 0u32;
     loop {
@@ -116,7 +140,7 @@ where
                 failure,
                 retry_after,
             } => {
-                if !class.allows(failure) || retries >= policy.max_retries {
+                if !policy.retries(class, failure, retries) {
                     return Err(error);
                 }
                 let wait = policy.delay(retries, retry_after);
@@ -129,6 +153,35 @@ where
 }
 
 impl RetryPolicy {
+    /// Is a request of `class` that failed with `failure`, after `retries` retries, tried again?
+    pub fn retries(&self, class: RetryClass, failure: Failure, retries: u32) -> bool {
+        class.allows(failure) && retries < self.max_retries
+    }
+
+    /// How long to wait before restarting an upload that failed with `error` in a new session,
+    /// after `restarts` restarts; `None` when it is not transient or the retries are spent. A
+    /// token refused during a streamed upload counts as transient: the restart fetches a fresh
+    /// one.
+    pub fn restart_upload(&self, error: &RegistryError, restarts: u32) -> Option<Duration> {
+        let transient = Failure::of(error).is_some_and(|f| RetryClass::Always.allows(f))
+            || matches!(error, RegistryError::Status { status: 401, .. });
+        (transient && restarts < self.max_retries).then(|| self.delay(restarts, None))
+    }
+
+    /// How long to wait before resuming a download cut off by `error`, after `resumed`
+    /// resumptions; `None` when it is not transient or the retries are spent.
+    pub fn resume_download(&self, error: &RegistryError, resumed: u32) -> Option<Duration> {
+        let failure = Failure::of(error)?;
+        self.retries(RetryClass::Always, failure, resumed)
+            .then(|| self.delay(resumed, None))
+    }
+
+    /// A tag write's answer was lost and a lookup found the tag still as it was before: is it
+    /// written again, after `repeats` repeats? (Without a wait: the lookup took a round trip.)
+    pub fn rewrite_tag(&self, repeats: u32) -> bool {
+        repeats < self.max_retries
+    }
+
     /// The wait before retry number `retry` (0-based): the server's `Retry-After` when it sent one
     /// (capped), else exponential backoff with jitter in [50%, 100%].
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
@@ -184,6 +237,10 @@ mod tests {
         assert!(!RetryClass::IfUnprocessed.allows(Status(500)));
         assert!(RetryClass::IfUnprocessed.allows(Status(503)));
         assert!(!RetryClass::Never.allows(Status(503)));
+        assert!(
+            !RetryClass::Once.allows(NotSent),
+            "a streamed body is gone once sent"
+        );
     }
 
     #[test]
@@ -199,5 +256,48 @@ mod tests {
             p.delay(0, Some(Duration::from_secs(3600))),
             p.max_retry_after
         );
+    }
+
+    #[test]
+    fn restarts_resumptions_and_rewrites_ask_the_same_budget() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            max_retry_after: Duration::from_millis(1),
+        };
+        let request = crate::error::RequestId {
+            method: "PATCH".into(),
+            path: "/v2/a/blobs/uploads/x".into(),
+            host: "r".into(),
+        };
+        let status = |status| RegistryError::Status {
+            request: request.clone(),
+            status,
+            detail: String::new(),
+        };
+        let lost = RegistryError::Timeout {
+            request: request.clone(),
+            after: Duration::from_secs(1),
+        };
+        // An upload starts over after a lost answer, a 5xx, a token refused mid-body.
+        assert!(policy.restart_upload(&lost, 0).is_some());
+        assert!(policy.restart_upload(&status(503), 1).is_some());
+        assert!(policy.restart_upload(&status(401), 0).is_some());
+        assert!(
+            policy.restart_upload(&status(503), 2).is_none(),
+            "budget spent"
+        );
+        assert!(policy.restart_upload(&status(404), 0).is_none());
+        // A download resumes after what a read may repeat; a 401 is no reason to.
+        assert!(policy.resume_download(&lost, 1).is_some());
+        assert!(policy.resume_download(&lost, 2).is_none());
+        assert!(policy.resume_download(&status(401), 0).is_none());
+        // A tag write found not applied goes again within the same budget.
+        assert!(policy.rewrite_tag(0) && policy.rewrite_tag(1) && !policy.rewrite_tag(2));
+        // And a request: its class decides, the budget bounds.
+        assert!(policy.retries(RetryClass::IfUnprocessed, Failure::Status(429), 1));
+        assert!(!policy.retries(RetryClass::IfUnprocessed, Failure::Lost, 0));
+        assert!(!policy.retries(RetryClass::Always, Failure::Lost, 2));
     }
 }

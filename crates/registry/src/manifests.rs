@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use super::auth::Scope;
 use super::client::RegistryClient;
 use super::digest::Digest;
-use super::engine::{Answer, Outgoing};
+use super::engine::{Answer, Body, Outgoing};
 use super::error::{RegistryError, RequestId};
 use super::reference::Reference;
 
@@ -167,7 +167,7 @@ impl RegistryClient {
         let url = self.url(&format!("v2/{repository}/manifests/{reference}"));
         let mut out = Outgoing::new(Method::PUT, url, &scopes);
         out.content_type = Some(media_type);
-        out.body = Some(Bytes::copy_from_slice(bytes));
+        out.body = Body::Bytes(Bytes::copy_from_slice(bytes));
         let (request, response) = self.send(out).await?;
         if !response.status().is_success() {
             let tag = reference.parse::<Digest>().is_err().then_some(reference);

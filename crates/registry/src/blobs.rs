@@ -1,26 +1,17 @@
 //! Blobs: existence checks, cross-repository mounts, upload sessions (chunked PATCH, streamed
 //! PATCH, closing PUT), and downloads that resume where they were cut off.
 
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
-use std::time::Duration;
-
 use bytes::Bytes;
 use reqwest::{Method, StatusCode, Url, header};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use super::auth::Scope;
-use super::classify::{classify, classify_body};
+use super::classify::classify_body;
 use super::client::RegistryClient;
 use super::digest::Digest;
-use super::engine::{Answer, ERROR_BODY_LIMIT, Outgoing, failure_of, read_limited};
+use super::engine::{Body, Outgoing};
 use super::error::{RegistryError, RequestId};
 use super::retry::RetryClass;
-use super::transport::authority;
 
 /// The outcome of a cross-repository mount request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +83,7 @@ impl RegistryClient {
         let mut out = Outgoing::new(Method::PATCH, location, &scopes);
         out.content_type = Some("application/octet-stream");
         out.content_range = Some(format!("{offset}-{}", offset + chunk.len() as u64 - 1));
-        out.body = Some(chunk);
+        out.body = Body::Bytes(chunk);
         self.session(out, &scopes, repository).await
     }
 
@@ -100,7 +91,7 @@ impl RegistryClient {
     /// whose body is streamed from `pieces` as they arrive: nothing is held but the pieces in the
     /// channel. Returns where the session goes on. Never repeated (a streamed body cannot be
     /// sent again): the caller restarts the blob in a new session, see
-    /// [`RegistryClient::upload_restart`]. `--timeout` bounds the registry's silence only: while
+    /// [`RetryPolicy::restart_upload`](crate::retry::RetryPolicy::restart_upload). `--timeout` bounds the registry's silence only: while
     /// the body waits for `pieces` (the source is slow), the upload's clock stands still.
     pub async fn upload_stream(
         &self,
@@ -111,97 +102,10 @@ impl RegistryClient {
         pieces: mpsc::Receiver<Bytes>,
     ) -> Result<Url, RegistryError> {
         let scopes = [Scope::push(repository)];
-        let idle = self.transport.timeout;
-        if let Some(e) = self.gave_up(&Outgoing::new(Method::PATCH, location.clone(), &scopes)) {
-            return Err(e);
-        }
-        let request = self.request_id(&Method::PATCH, &location);
-        if location.scheme() != "https" && !self.transport.allows_http(&authority(&location)) {
-            return Err(RegistryError::InsecureScheme {
-                request,
-                target: location.to_string(),
-            });
-        }
-        let auth = if authority(&location) == self.host {
-            self.auth.header(self, &scopes, &request).await?
-        } else {
-            None
-        };
-        let sent_auth = auth.is_some();
-        let watch = Arc::new(Watch::starting());
-        let body = StreamedBody {
-            pieces,
-            left: len,
-            watch: watch.clone(),
-        };
-        let mut rb = self
-            .http
-            .request(Method::PATCH, location)
-            .header(header::CONTENT_TYPE, "application/octet-stream")
-            .header(header::CONTENT_LENGTH, len)
-            .header(
-                header::CONTENT_RANGE,
-                format!("{offset}-{}", (offset + len).saturating_sub(1)),
-            )
-            .body(reqwest::Body::wrap(body));
-        if let Some(h) = auth {
-            rb = rb.header(header::AUTHORIZATION, h);
-        }
-        log::debug!("{request} (streamed, {len} bytes from {offset})");
-        let turn = self.limiter.acquire().await;
-        let response = match watch.run(rb.send(), idle).await {
-            None => {
-                return Err(RegistryError::Timeout {
-                    request,
-                    after: idle,
-                });
-            }
-            Some(Err(e)) => {
-                let trust = self.transport.describe_trust(&self.host);
-                return Err(classify(e, &request, &trust, idle));
-            }
-            Some(Ok(r)) => r,
-        };
-        let status = response.status();
-        turn.done(Some(status.as_u16()));
-        log::debug!("{request} -> {status}");
-        if status == StatusCode::ACCEPTED {
-            return self.location(&request, response.headers());
-        }
-        if status == StatusCode::UNAUTHORIZED && sent_auth {
-            // The token ran out as the upload went: forgotten, so the blob's restart in a new
-            // session fetches a fresh one (the engine does the same for a request it can send
-            // again). Not a refusal of the credentials, which the restart's POST would show.
-            self.auth.rejected(&scopes);
-            return Err(RegistryError::Status {
-                request,
-                status: status.as_u16(),
-                detail: "the registry refused the token during the upload".into(),
-            });
-        }
-        let headers = response.headers().clone();
-        // The error's message is a courtesy: one that is too large or cut off is left out.
-        let body = read_limited(response, ERROR_BODY_LIMIT, idle, &request)
-            .await
-            .unwrap_or_default();
-        let answer = Answer {
-            status,
-            headers,
-            body,
-            stream: None,
-        };
-        Err(self.failure(request, answer, &scopes, repository, None))
-    }
-
-    /// How long to wait before restarting an upload that failed with `error` in a new session,
-    /// after `restarts` restarts; `None` when it is not transient or the retries are spent. A
-    /// token refused during a streamed upload (see [`RegistryClient::upload_stream`]) counts as
-    /// transient: the restart fetches a fresh one.
-    pub fn upload_restart(&self, error: &RegistryError, restarts: u32) -> Option<Duration> {
-        let policy = &self.transport.retry;
-        let transient = failure_of(error).is_some_and(|f| RetryClass::Always.allows(f))
-            || matches!(error, RegistryError::Status { status: 401, .. });
-        (transient && restarts < policy.max_retries).then(|| policy.delay(restarts, None))
+        let mut out = Outgoing::new(Method::PATCH, location, &scopes).streamed(pieces, len);
+        out.content_type = Some("application/octet-stream");
+        out.content_range = Some(format!("{offset}-{}", (offset + len).saturating_sub(1)));
+        self.session(out, &scopes, repository).await
     }
 
     /// Closes an upload session with its last bytes (PUT): the registry checks the whole blob
@@ -220,7 +124,7 @@ impl RegistryClient {
         // Content-addressed: a repeat can only store the same bytes under the same digest.
         let mut out = Outgoing::new(Method::PUT, location, &scopes).retry(RetryClass::Always);
         out.content_type = Some("application/octet-stream");
-        out.body = Some(last);
+        out.body = Body::Bytes(last);
         let (request, response) = match self.send(out).await {
             Ok(answer) => answer,
             // The registry may have completed the upload and lost the answer; if so a repeat
@@ -357,11 +261,9 @@ impl Download<'_> {
 
     async fn resume(&mut self, error: RegistryError) -> Result<(), RegistryError> {
         let policy = &self.client.transport.retry;
-        let transient = failure_of(&error).is_some_and(|f| RetryClass::Always.allows(f));
-        if !transient || self.retries >= policy.max_retries {
+        let Some(wait) = policy.resume_download(&error, self.retries) else {
             return Err(error);
-        }
-        let wait = policy.delay(self.retries, None);
+        };
         log::debug!("{error}; resuming at byte {} in {wait:?}", self.offset);
         self.retries += 1;
         tokio::time::sleep(wait).await;
@@ -392,100 +294,5 @@ impl Download<'_> {
         self.request = request;
         self.response = response;
         Ok(())
-    }
-}
-
-/// When the registry last took a byte of a streamed upload, and whether the body is waiting for
-/// the source (then the registry is not the one keeping silent).
-struct Watch {
-    last: Mutex<Instant>,
-    starved: AtomicBool,
-}
-
-impl Watch {
-    fn starting() -> Watch {
-        Watch {
-            last: Mutex::new(Instant::now()),
-            starved: AtomicBool::new(false),
-        }
-    }
-
-    fn touch(&self) {
-        *self.last.lock().expect("watch lock") = Instant::now();
-    }
-
-    fn last(&self) -> Instant {
-        *self.last.lock().expect("watch lock")
-    }
-
-    /// Runs `fut` until it ends or the registry kept silent for `idle`; `None` on the latter.
-    async fn run<F: Future>(&self, fut: F, idle: Duration) -> Option<F::Output> {
-        tokio::pin!(fut);
-        loop {
-            let deadline = self.last() + idle;
-            tokio::select! {
-                out = &mut fut => return Some(out),
-                () = tokio::time::sleep_until(deadline) => {
-                    if self.starved.load(Ordering::Relaxed) {
-                        self.touch();
-                    } else if self.last() + idle <= Instant::now() {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A PATCH body of `left` more bytes, taken from a channel as the source delivers them.
-struct StreamedBody {
-    pieces: mpsc::Receiver<Bytes>,
-    left: u64,
-    watch: Arc<Watch>,
-}
-
-impl http_body::Body for StreamedBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        if self.left == 0 {
-            return Poll::Ready(None);
-        }
-        loop {
-            let piece = match self.pieces.poll_recv(cx) {
-                Poll::Pending => {
-                    self.watch.starved.store(true, Ordering::Relaxed);
-                    self.watch.touch();
-                    return Poll::Pending;
-                }
-                Poll::Ready(piece) => piece,
-            };
-            self.watch.starved.store(false, Ordering::Relaxed);
-            self.watch.touch();
-            let Some(mut piece) = piece else {
-                // The source failed or ended early: the request must not look complete.
-                return Poll::Ready(Some(Err(std::io::Error::other(
-                    "the blob's source ended before the upload's bytes were sent",
-                ))));
-            };
-            if piece.is_empty() {
-                continue;
-            }
-            piece.truncate(self.left.min(piece.len() as u64) as usize);
-            self.left -= piece.len() as u64;
-            return Poll::Ready(Some(Ok(http_body::Frame::data(piece))));
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.left == 0
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.left)
     }
 }

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use reqwest::header::HeaderValue;
 
-use super::auth::{Auth, Scope, Token, scopes_display};
+use super::auth::{Auth, Scope, Token, TokenAsk, scopes_display};
 use super::client::RegistryClient;
 use super::credentials::{Credential, CredentialSecret};
 use super::engine::exchange;
@@ -82,15 +82,17 @@ impl Auth {
         }
         Some(b)
     }
+}
 
+impl RegistryClient {
+    /// Fetches a token from the realm of the registry's challenge, through the engine.
     pub(super) async fn fetch_token(
         &self,
-        client: &RegistryClient,
-        scopes: &[Scope],
-        realm: &str,
-        service: Option<&str>,
+        ask: TokenAsk,
         request: &RequestId,
     ) -> Result<Token, RegistryError> {
+        let (client, auth) = (self, &self.auth);
+        let (scopes, realm, service) = (&ask.scopes[..], &ask.realm[..], ask.service.as_deref());
         let scope_text = scopes_display(scopes);
         let url = reqwest::Url::parse(realm).map_err(|e| RegistryError::Malformed {
             request: request.clone(),
@@ -102,7 +104,7 @@ impl Auth {
                 target: realm.to_owned(),
             });
         }
-        let builder = self
+        let builder = auth
             .token_request(&client.http, url.clone(), scopes, service)
             .ok_or_else(|| RegistryError::Malformed {
                 request: request.clone(),
@@ -114,7 +116,7 @@ impl Auth {
                 .and_then(|b| b.build().ok())
                 .map_or_else(|| "GET".to_owned(), |r| r.method().to_string()),
             path: url.path().to_owned(),
-            host: format!("{} (token endpoint {})", self.host, authority(&url)),
+            host: format!("{} (token endpoint {})", auth.host, authority(&url)),
         };
         log::debug!("{token_request}: fetching a token for {scope_text}");
         let build = || {
@@ -129,11 +131,11 @@ impl Auth {
                 request: request.clone(),
                 realm: realm.to_owned(),
                 status,
-                credentials: self.source.clone(),
+                credentials: auth.source.clone(),
                 scope: scope_text,
                 detail: token_error_message(&body),
-                looked: self.looked_note(),
-                help: self.help(status, scopes),
+                looked: auth.looked_note(),
+                help: auth.help(status, scopes),
             });
         }
         let (value, lifetime) =

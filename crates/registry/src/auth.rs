@@ -11,7 +11,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use reqwest::header::HeaderValue;
 
 use super::challenge::Challenge;
-use super::client::RegistryClient;
 use super::credentials::{Credential, CredentialSecret, CredentialSource, Resolved};
 use super::error::{RegistryError, RequestId};
 use super::transport::TransportConfig;
@@ -93,13 +92,21 @@ impl Scheme {
 }
 
 #[derive(Clone)]
-pub(super) struct Token {
+pub struct Token {
     pub(super) value: Secret,
     /// Renew before this.
     pub(super) fresh_until: Instant,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Token>>>;
+
+/// What a token is asked for: the scope set (normalised), and the realm and service of the
+/// registry's Bearer challenge.
+pub struct TokenAsk {
+    pub scopes: Vec<Scope>,
+    pub realm: String,
+    pub service: Option<String>,
+}
 
 pub struct Auth {
     pub(super) host: String,
@@ -252,13 +259,18 @@ impl Auth {
         )
     }
 
-    /// The `Authorization` header for `scopes`, fetching a token if the scheme needs one.
-    pub async fn header(
+    /// The `Authorization` header for `scopes`. When the scheme needs a token and none is
+    /// cached, `fetch` gets one (the engine, through itself); this cache keeps it, once per
+    /// scope set (single-flight).
+    pub async fn header<Fut>(
         &self,
-        client: &RegistryClient,
         scopes: &[Scope],
         request: &RequestId,
-    ) -> Result<Option<HeaderValue>, RegistryError> {
+        fetch: impl FnOnce(TokenAsk) -> Fut,
+    ) -> Result<Option<HeaderValue>, RegistryError>
+    where
+        Fut: Future<Output = Result<Token, RegistryError>>,
+    {
         if let Some(e) = self.refused_before(scopes, request) {
             return Err(e);
         }
@@ -277,9 +289,12 @@ impl Auth {
                 _ => return Ok(None),
             },
             Some(Scheme::Bearer { realm, service }) => {
-                let token = self
-                    .token(client, scopes, &realm, service.as_deref(), request)
-                    .await?;
+                let ask = TokenAsk {
+                    scopes: normalize(scopes),
+                    realm,
+                    service,
+                };
+                let token = self.token(scopes, ask, request, fetch).await?;
                 Secret::new(format!("Bearer {}", token.expose()))
             }
         };
@@ -292,15 +307,17 @@ impl Auth {
         Ok(Some(header))
     }
 
-    async fn token(
+    async fn token<Fut>(
         &self,
-        client: &RegistryClient,
         scopes: &[Scope],
-        realm: &str,
-        service: Option<&str>,
+        ask: TokenAsk,
         request: &RequestId,
-    ) -> Result<Secret, RegistryError> {
-        let key = normalize(scopes);
+        fetch: impl FnOnce(TokenAsk) -> Fut,
+    ) -> Result<Secret, RegistryError>
+    where
+        Fut: Future<Output = Result<Token, RegistryError>>,
+    {
+        let key = ask.scopes.clone();
         // A cached token for a wider scope set serves too (push+pull on target covers pull).
         let slots: Vec<Slot> = {
             let map = self.tokens.lock().expect("auth lock");
@@ -334,10 +351,7 @@ impl Auth {
         if let Some(e) = self.refused_before(scopes, request) {
             return Err(e);
         }
-        let token = match self
-            .fetch_token(client, &key, realm, service, request)
-            .await
-        {
+        let token = match fetch(ask).await {
             Ok(token) => token,
             Err(e) => {
                 if matches!(
@@ -378,7 +392,7 @@ fn scheme_name(s: &Scheme) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::challenge;
+    use crate::challenge;
 
     #[test]
     fn scope_coverage() {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::credentials::{CredentialError, CredentialSource};
 use super::digest::Digest;
+use super::retry::unprocessed_status;
 
 /// The request an error is about: `registry ghcr.io: HEAD /v2/acme/app/manifests/1.0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,9 +302,7 @@ impl RegistryError {
         use RegistryError::*;
         match self {
             Refused { .. } => WriteFate::Refused,
-            Status {
-                status: 429 | 503, ..
-            } => WriteFate::NotApplied,
+            Status { status, .. } if unprocessed_status(*status) => WriteFate::NotApplied,
             Status { status, .. } if (400..500).contains(status) => WriteFate::NotApplied,
             Status { .. } => WriteFate::Unknown,
             // Nothing was sent, or the registry turned the request away before processing it.
