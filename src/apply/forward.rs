@@ -8,10 +8,10 @@
 
 use futures_util::StreamExt as _;
 
+use crate::finding::{Finding, Severity, code};
 use crate::plan::Held;
 use crate::policy::Floating;
 use crate::release::{self, Scope};
-use crate::report::{Finding, Severity, code};
 use tagguard_registry::{Digest, Reference, RegistryError};
 
 use super::Applied;

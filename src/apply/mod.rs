@@ -17,9 +17,10 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use semver::Version;
 
+use crate::finding::{Finding, Severity, code};
 use crate::plan::{Decision, Plan};
 use crate::registries::Registries;
-use crate::report::{Finding, Severity, Written, code};
+use crate::report::Written;
 use crate::source::SourceImage;
 use tagguard_registry::Digest;
 

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 
+use crate::finding::{Finding, Severity, code};
 use crate::plan::{Action, Decision, Held, SkipReason};
-use crate::report::{Finding, Severity, Written, code};
+use crate::report::Written;
 use tagguard_registry::{Digest, Reference, RegistryError};
 
 use super::tag_write::{Look, Outcome, Writer};

@@ -3,8 +3,8 @@
 
 use futures_util::StreamExt as _;
 
+use crate::finding::{Finding, Severity, code};
 use crate::plan::Decision;
-use crate::report::{Finding, Severity, code};
 use tagguard_registry::{Digest, Reference, RegistryError};
 
 use super::Applied;

@@ -2,10 +2,7 @@
 //! GitHub, GitLab, the step summary) renders this one value, and the exit code is decided from
 //! it in one place ([`Report::status`]).
 
-// Re-exported for the stages that also use the report's own types (`Written`, `Report`); the
-// home of these types is `crate::finding`, a leaf.
-pub use crate::finding::{Finding, Severity, code};
-
+use crate::finding::{Finding, Severity, code};
 use serde::Serialize;
 use serde::ser::SerializeStruct as _;
 
