@@ -48,6 +48,7 @@ impl Act {
             "Cargo.toml",
             "Cargo.lock",
             "src",
+            "crates",
             "policies",
         ] {
             copy(&source_root().join(item), &action.join(item));
