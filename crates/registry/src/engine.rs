@@ -1,4 +1,5 @@
-//! The request engine: every request to a registry and to its token endpoint goes through here.
+//! The request engine: every request to a registry, to its token endpoint and to the web APIs
+//! beside registries (`web.rs`) goes through here.
 //! One attempt sends the request (learning the auth scheme from a first 401, following redirects
 //! with credentials only for the registry's own host) and reads the answer under a deadline of
 //! silence; [`retrying`] repeats attempts as the request's [`RetryClass`] allows.
@@ -17,7 +18,7 @@ use super::client::RegistryClient;
 use super::error::{RegistryError, RequestId, describe_body};
 use super::retry::{Attempt, Failure, RetryClass, parse_retry_after, retrying};
 use super::silence::{Progress, Streamed, body_of, streamed_body, watched};
-use super::transport::authority;
+use super::transport::{TransportConfig, authority};
 
 const MAX_REDIRECTS: u32 = 5;
 /// How much of an error answer is read for its message.
@@ -153,7 +154,7 @@ pub(super) async fn read_limited(
     }
 }
 
-fn failed<T>(
+pub(super) fn failed<T>(
     error: RegistryError,
     retry_after: Option<Duration>,
 ) -> Result<Attempt<T>, RegistryError> {
@@ -169,7 +170,7 @@ fn failed<T>(
 
 /// Where every request leaves, to the registry and to its token endpoint alike: sent under the
 /// deadline of silence, with what went wrong below HTTP named.
-async fn transmit(
+pub(super) async fn transmit(
     rb: reqwest::RequestBuilder,
     progress: &Progress,
     idle: Duration,
@@ -186,7 +187,7 @@ async fn transmit(
     }
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -249,6 +250,41 @@ pub(super) async fn exchange(
         }
     })
     .await
+}
+
+/// Where a redirect goes, if it may be followed: never to plain HTTP on a host that may not be
+/// spoken to in plain HTTP (refused before any lookup of that host), and not past
+/// [`MAX_REDIRECTS`].
+pub(super) fn redirect_target(
+    transport: &TransportConfig,
+    request: &RequestId,
+    url: &Url,
+    location: &header::HeaderValue,
+    redirects: u32,
+) -> Result<Url, RegistryError> {
+    let target = location
+        .to_str()
+        .ok()
+        .and_then(|l| url.join(l).ok())
+        .filter(|t| matches!(t.scheme(), "http" | "https"))
+        .ok_or_else(|| RegistryError::Malformed {
+            request: request.clone(),
+            detail: "redirect with an unusable Location".into(),
+        })?;
+    if target.scheme() != "https" && !transport.allows_http(&authority(&target)) {
+        return Err(RegistryError::InsecureScheme {
+            request: request.clone(),
+            target: target.to_string(),
+        });
+    }
+    if redirects > MAX_REDIRECTS {
+        return Err(RegistryError::Malformed {
+            request: request.clone(),
+            detail: format!("more than {MAX_REDIRECTS} redirects"),
+        });
+    }
+    log::debug!("{request}: redirected to {}", authority(&target));
+    Ok(target)
 }
 
 impl RegistryClient {
@@ -362,7 +398,7 @@ impl RegistryClient {
                 && let Some(location) = response.headers().get(header::LOCATION)
             {
                 redirects += 1;
-                url = self.redirect_target(&request, &url, location, redirects)?;
+                url = redirect_target(&self.transport, &request, &url, location, redirects)?;
                 continue;
             }
 
@@ -466,40 +502,6 @@ impl RegistryClient {
             Body::Empty => {}
         }
         rb
-    }
-
-    /// Where a redirect goes, if it may be followed: never to plain HTTP on a host that may not
-    /// be spoken to in plain HTTP (refused before any lookup of that host).
-    fn redirect_target(
-        &self,
-        request: &RequestId,
-        url: &Url,
-        location: &header::HeaderValue,
-        redirects: u32,
-    ) -> Result<Url, RegistryError> {
-        let target = location
-            .to_str()
-            .ok()
-            .and_then(|l| url.join(l).ok())
-            .filter(|t| matches!(t.scheme(), "http" | "https"))
-            .ok_or_else(|| RegistryError::Malformed {
-                request: request.clone(),
-                detail: "redirect with an unusable Location".into(),
-            })?;
-        if target.scheme() != "https" && !self.transport.allows_http(&authority(&target)) {
-            return Err(RegistryError::InsecureScheme {
-                request: request.clone(),
-                target: target.to_string(),
-            });
-        }
-        if redirects > MAX_REDIRECTS {
-            return Err(RegistryError::Malformed {
-                request: request.clone(),
-                detail: format!("more than {MAX_REDIRECTS} redirects"),
-            });
-        }
-        log::debug!("{request}: redirected to {}", authority(&target));
-        Ok(target)
     }
 
     async fn read_answer(

@@ -19,6 +19,8 @@
 //!   processes); `auth` turns them into `Authorization` headers, a cache of tokens per scope that
 //!   the engine fills.
 //! - `transport` is how to reach a host (TLS, plain HTTP for loopback and insecure hosts, timeouts).
+//! - `web` is a client for the JSON web APIs beside registries (GitHub's, GitLab's): its requests
+//!   leave through the engine's `transmit`, with the same retry policy, deadlines and bounds.
 
 // Errors carry the request, the credential source and the scope so they can say what they are
 // about; they are built once per failed run, so their size is not worth boxing for.
@@ -48,6 +50,7 @@ mod silence;
 mod tags;
 pub mod token;
 pub mod transport;
+mod web;
 
 pub use client::{BlobStream, Manifest, ManifestHead, Mount, RegistryClient};
 pub use credentials::{CredentialConfig, CredentialSource};
@@ -56,3 +59,4 @@ pub use digest::Digest;
 pub use error::{RegistryError, WriteFate};
 pub use reference::Reference;
 pub use transport::TransportConfig;
+pub use web::{WebAnswer, WebClient, WebError, WebToken, encode_segment};
