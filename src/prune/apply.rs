@@ -98,7 +98,7 @@ pub async fn apply(
 
 /// Looks every tag to delete up again: the ones still where the plan saw them, and the names of
 /// those that moved (kept, with a warning); gone ones are done, failures said.
-async fn look_again(
+pub(super) async fn look_again(
     client: &RegistryClient,
     image: &str,
     repository: &str,
@@ -126,7 +126,7 @@ async fn look_again(
     (still, moved)
 }
 
-fn moved_finding(subject: &str, now: &Digest, when: &str) -> Finding {
+pub(super) fn moved_finding(subject: &str, now: &Digest, when: &str) -> Finding {
     Finding::new(
         code::PRUNE_MOVED,
         Severity::Warning,
@@ -235,7 +235,7 @@ async fn lookups(
 
 /// The digests of the tags (and, for an index, its children) that were not there when the plan
 /// was made: deleting one of those by digest would take a new tag with it.
-async fn newcomers(
+pub(super) async fn newcomers(
     client: &RegistryClient,
     repository: &str,
     planned: &HashSet<String>,
@@ -259,14 +259,14 @@ async fn newcomers(
     Ok(out)
 }
 
-enum Untag {
+pub(super) enum Untag {
     Unsupported(u16, String),
     Failed(Box<RegistryError>),
     Moved(Digest),
 }
 
 /// Whether `tag` still holds `at` (`false`: it is gone); a tag that moved is an error.
-async fn still_at(
+pub(super) async fn still_at(
     client: &RegistryClient,
     repository: &str,
     tag: &str,
@@ -329,7 +329,7 @@ async fn untag(
     }
 }
 
-fn failed(subject: &str, doing: &str, e: &RegistryError) -> Finding {
+pub(super) fn failed(subject: &str, doing: &str, e: &RegistryError) -> Finding {
     Finding::new(code::PRUNE_FAILED, Severity::Error, format!("{subject}: {doing} failed: {e}"))
         .about(subject.to_owned())
         .help("nothing a kept tag needs was touched; run `tagguard prune --apply` again once the registry answers: it picks up where this run stopped")

@@ -1,6 +1,7 @@
 //! Which branches and pull requests still exist: the branches from the checkout's remote
 //! (`git ls-remote --heads`, no token needed), the open pull/merge requests from the forge the
-//! CI runs on, through the CI's own variables and token. Each is asked only when a rule's
+//! CI runs on, through the CI's own variables and token (`tagguard_registry::WebClient`: the
+//! registry engine's deadlines, bounds and retries). Each is asked only when a rule's
 //! `retain.while` needs it, under a deadline; what cannot be learned says why, and the tags that
 //! depend on it are kept.
 
@@ -9,16 +10,12 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use tagguard_registry::TransportConfig;
 use tagguard_registry::process::{RunError, Watch, run_watched};
 use tagguard_registry::secret::Secret;
+use tagguard_registry::{TransportConfig, WebClient, WebToken, encode_segment};
 
 /// The most pages of open pull requests read (100 a page).
 pub const MAX_PR_PAGES: usize = 50;
-/// The largest page read.
-const MAX_PAGE_BYTES: usize = 8 << 20;
 
 /// Where the facts come from.
 #[derive(Debug, Clone)]
@@ -131,111 +128,48 @@ pub async fn open_prs(config: &LivenessConfig) -> Result<BTreeSet<u64>, String> 
         return Err("open pull requests are unknown: no forge to ask (tagguard asks GitHub with GITHUB_REPOSITORY and GITHUB_TOKEN, GitLab with CI_API_V4_URL, CI_PROJECT_ID and a token)".to_owned());
     };
     let what = format!("open pull requests are unknown ({})", forge.name());
-    let transport = TransportConfig::default();
-    let http = transport
-        .http_client("forge")
-        .map_err(|e| format!("{what}: {e}"))?;
-    let mut open = BTreeSet::new();
-    for page in 1..=MAX_PR_PAGES {
-        let numbers = tokio::time::timeout(config.deadline, fetch_page(&http, forge, page))
-            .await
-            .map_err(|_| {
-                format!(
-                    "{what}: page {page} gave no answer in {}s",
-                    config.deadline.as_secs()
-                )
-            })?
-            .map_err(|e| format!("{what}: {e}"))?;
-        let full = numbers.len() >= 100;
-        open.extend(numbers);
-        if !full {
-            return Ok(open);
-        }
-    }
-    Err(format!(
-        "{what}: more than {} pages of open pull requests",
-        MAX_PR_PAGES
-    ))
-}
-
-/// The numbers on one page (100 a page).
-async fn fetch_page(
-    http: &reqwest::Client,
-    forge: &Forge,
-    page: usize,
-) -> Result<Vec<u64>, String> {
-    let (url, field) = match forge {
+    let transport = TransportConfig {
+        timeout: config.deadline,
+        ..TransportConfig::default()
+    };
+    let (api, token, path, field) = match forge {
         Forge::GitHub {
-            api, repository, ..
+            api,
+            repository,
+            token,
         } => (
-            format!(
-                "{}/repos/{repository}/pulls?state=open&per_page=100&page={page}",
-                api.trim_end_matches('/')
-            ),
+            api,
+            token.clone().map(WebToken::Bearer),
+            format!("repos/{repository}/pulls?state=open"),
             "number",
         ),
-        Forge::GitLab { api, project, .. } => (
+        Forge::GitLab {
+            api,
+            project,
+            token,
+        } => (
+            api,
+            token.clone().map(|(h, t)| WebToken::Header(h, t)),
             format!(
-                "{}/projects/{}/merge_requests?state=opened&per_page=100&page={page}",
-                api.trim_end_matches('/'),
-                url::form_urlencoded::byte_serialize(project.as_bytes()).collect::<String>()
+                "projects/{}/merge_requests?state=opened",
+                encode_segment(project)
             ),
             "iid",
         ),
     };
-    let mut request = http.get(&url);
-    match forge {
-        Forge::GitHub { token, .. } => {
-            request = request.header("Accept", "application/vnd.github+json");
-            if let Some(t) = token {
-                request = request.bearer_auth(t.expose());
-            }
-        }
-        Forge::GitLab { token, .. } => {
-            if let Some((header, t)) = token {
-                request = request.header(*header, t.expose());
-            }
-        }
+    let mut client =
+        WebClient::new(api, token.as_ref(), &transport).map_err(|e| format!("{what}: {e}"))?;
+    if matches!(forge, Forge::GitHub { .. }) {
+        client = client.accept("application/vnd.github+json");
     }
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {}", without_url(&e)))?;
-    let status = response.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("GET {url}: {}", without_url(&e)))?
-    {
-        if body.len() + chunk.len() > MAX_PAGE_BYTES {
-            return Err(format!(
-                "GET {url}: the answer is over {MAX_PAGE_BYTES} bytes"
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    if !status.is_success() {
-        let hint = match status.as_u16() {
-            401 | 403 => {
+    let items = client.list(&path, MAX_PR_PAGES).await.map_err(|e| {
+        let hint = match e.status() {
+            Some(401 | 403) => {
                 ": the token may not read pull requests (GitHub: `permissions: pull-requests: read`; GitLab: a GITLAB_TOKEN with read_api)"
             }
             _ => "",
         };
-        return Err(format!("GET {url} answered {status}{hint}"));
-    }
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not JSON: {e}"))?;
-    let items = v
-        .as_array()
-        .ok_or_else(|| format!("GET {url}: not a list"))?;
+        format!("{what}: {e}{hint}")
+    })?;
     Ok(items.iter().filter_map(|i| i[field].as_u64()).collect())
-}
-
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "");
-    }
-    text
 }

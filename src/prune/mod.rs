@@ -2,12 +2,14 @@
 //! repository: observe (every tag and its manifest, records, ages: [`observe`]) → decide per
 //! tag (`delete`, `keep`, `protect`: [`decide`], pure) → what the tags that stay need
 //! ([`reach`], pure) → apply the deletes, only with `--apply` ([`apply`]) → one [`PruneReport`].
-//! Branch and pull-request liveness come from [`liveness`].
+//! Branch and pull-request liveness come from [`liveness`]; GHCR's deletes go through GitHub's
+//! Packages API ([`ghcr`]).
 
 pub mod apply;
 pub mod decide;
 pub mod decision;
 pub mod error;
+pub mod ghcr;
 pub mod liveness;
 pub mod observe;
 pub mod placeholder;
@@ -31,6 +33,7 @@ use tagguard_registry::{Digest, Reference, RegistryClient};
 pub use decide::{Facts, Seen};
 pub use decision::{TagDecision, Verdict};
 pub use error::PruneError;
+pub use ghcr::GitHubPackages;
 pub use liveness::{Forge, LivenessConfig};
 
 /// How to run a prune.
@@ -44,6 +47,8 @@ pub struct PruneConfig {
     pub now: DateTime<Utc>,
     /// Delete; without it the plan is only shown.
     pub apply: bool,
+    /// GHCR's deletes, through GitHub's Packages API ([`ghcr`]).
+    pub github: GitHubPackages,
 }
 
 /// A tag or manifest this run deleted.
@@ -236,25 +241,39 @@ async fn apply_one(p: &Planned, config: &PruneConfig, out: &mut PruneReport) {
         return;
     }
     let host = p.client.host();
-    if apply::without_oci_delete(host) {
+    let concurrency = config.concurrency.max(1);
+    let applied = if config.github.serves(host) {
+        ghcr::apply(
+            &p.client,
+            &config.github,
+            &config.registry.transport,
+            &p.image,
+            &p.repository,
+            &p.deletes,
+            &p.tags,
+            config.now,
+            concurrency,
+        )
+        .await
+    } else if apply::without_oci_delete(host) {
         out.report.push(apply::unsupported(
             host,
             &p.image,
             "it deletes through its own API only",
         ));
         return;
-    }
-    let concurrency = config.concurrency.max(1);
-    let applied = apply::apply(
-        &p.client,
-        &p.image,
-        &p.repository,
-        &p.deletes,
-        &p.tags,
-        config.now,
-        concurrency,
-    )
-    .await;
+    } else {
+        apply::apply(
+            &p.client,
+            &p.image,
+            &p.repository,
+            &p.deletes,
+            &p.tags,
+            config.now,
+            concurrency,
+        )
+        .await
+    };
     let tags: HashMap<&str, &Digest> = applied.tags.iter().map(|(t, d)| (t.as_str(), d)).collect();
     for (tag, _) in &p.deletes.tags {
         if let Some(d) = tags.get(tag.as_str()) {

@@ -31,6 +31,7 @@ mod messages;
 mod policy;
 mod prune;
 mod prune_faults;
+mod prune_ghcr;
 mod push;
 mod race;
 mod registry;

@@ -65,7 +65,9 @@ pub enum WebError {
     #[error("{method} {url}: {detail}")]
     #[diagnostic(
         code(tagguard::web::request),
-        help("the API could not be reached or stopped answering; check its address and that it is reachable from here, then try again")
+        help(
+            "the API could not be reached or stopped answering; check its address and that it is reachable from here, then try again"
+        )
     )]
     Failed {
         method: String,
@@ -85,7 +87,9 @@ pub enum WebError {
     #[error("{method} {url}: {detail}")]
     #[diagnostic(
         code(tagguard::web::malformed),
-        help("the API answered something other than what it documents; check its address (a proxy or a login page in front answers like this)")
+        help(
+            "the API answered something other than what it documents; check its address (a proxy or a login page in front answers like this)"
+        )
     )]
     Malformed {
         method: String,
@@ -281,7 +285,9 @@ impl WebClient {
         let mut out = Vec::new();
         for page in 1..=max_pages {
             seen.insert(url.clone());
-            let answer = self.request(Method::GET, url.clone(), RetryClass::Always).await?;
+            let answer = self
+                .request(Method::GET, url.clone(), RetryClass::Always)
+                .await?;
             if !answer.is_success() {
                 return Err(answer.error());
             }
@@ -562,7 +568,11 @@ mod tests {
             },
             after: std::time::Duration::from_secs(3),
         };
-        assert!(cause(&lost).starts_with("timed out: nothing moved for 3s"), "{}", cause(&lost));
+        assert!(
+            cause(&lost).starts_with("timed out: nothing moved for 3s"),
+            "{}",
+            cause(&lost)
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use miette::{Result, WrapErr};
 use tagguard::policy::Policy;
-use tagguard::prune::{self, Forge, LivenessConfig, PruneConfig, PruneReport, Verdict};
+use tagguard::prune::{
+    self, Forge, GitHubPackages, LivenessConfig, PruneConfig, PruneReport, Verdict,
+};
 use tagguard::report::Status;
 
 use crate::cli::{Format, PruneArgs};
@@ -30,6 +32,7 @@ pub fn run(args: &PruneArgs) -> Result<Status> {
         },
         now: args.now.unwrap_or_else(chrono::Utc::now),
         apply: args.apply,
+        github: GitHubPackages::from_vars(|k| std::env::var(k).ok()),
     };
     let report = setup::runtime()?.block_on(prune::prune(&policy, &args.images, &config))?;
     render(args.format, &report)?;

@@ -6,6 +6,7 @@ pub mod client;
 pub mod cmd;
 pub mod fault_proxy;
 pub mod git;
+pub mod github_packages;
 pub mod gitlab_job;
 pub mod http;
 pub mod labeled_image;
