@@ -5,9 +5,11 @@
 //! proves afterwards that every kept tag still copies whole.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::prune::{
-    GONE, POLICY, REPO, assert_kept_whole, checkout, image_tags, kept_tags, scene, strings,
+    GONE, POLICY, REPO, assert_kept_whole, checkout, image_tags, kept_tags, retag, scene, strings,
     verdicts,
 };
 use crate::support::cmd::{Run, tagguard};
@@ -240,4 +242,54 @@ fn ghcr_without_packages_write_is_refused_saying_what_to_do() {
         .chain(kept_tags())
         .collect();
     assert_eq!(image_tags(&s.r), everything);
+}
+
+#[test]
+fn a_ghcr_prune_killed_mid_apply_is_finished_by_the_next_one() {
+    let s = scene();
+    let mut gone: Vec<String> = GONE.map(str::to_owned).into();
+    for i in 0..10 {
+        let tag = format!("br-old-{i}");
+        if i % 2 == 0 {
+            s.r.seed(&Image::random(), REPO, &tag);
+        } else {
+            retag(&s.r, &s.release, &tag);
+        }
+        gone.push(tag);
+    }
+    let api = packages(&s.r, REPO, "orgs", 100);
+    let (_upstream, dir) = checkout(POLICY);
+    let image = format!("{}/{REPO}", s.r.host);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tagguard"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TAGGUARD_GHCR_HOSTS", &s.r.host)
+        .env("GITHUB_API_URL", api.api())
+        .env("GITHUB_TOKEN", TOKEN)
+        .args(["prune", "--apply", "--concurrency", "1", "--image", &image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while api.deletes().is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before any delete"
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "no delete came");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        image_tags(&s.r).len() > kept_tags().len(),
+        "the kill came after the last delete"
+    );
+
+    let again = prune_ghcr(&dir, &s.r, &api, &image, Some(TOKEN), &["--apply"]).code(0);
+    assert!(again.json()["not_deleted"].as_array().unwrap().is_empty());
+    assert_kept_whole(&s);
+    assert_eq!(s.r.requests_with(&["DELETE"]).len(), api.deletes().len());
 }

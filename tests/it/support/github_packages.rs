@@ -92,7 +92,8 @@ fn answer(p: &Packages, req: &Request, deleted: &Mutex<Vec<String>>) -> Response
         if auth != format!("Bearer {}", p.token) {
             return message(403, "Must have admin rights to Repository.");
         }
-        let Some(v) = versions(p).into_iter().find(|v| v["id"].to_string() == id) else {
+        let id = id.parse::<u64>().ok();
+        let Some(v) = versions(p).into_iter().find(|v| v["id"].as_u64() == id) else {
             return message(404, "Package version not found.");
         };
         let digest = v["name"].as_str().unwrap();
