@@ -38,3 +38,4 @@ mod registry;
 mod rerun;
 mod support;
 mod tags;
+mod web_api;
