@@ -330,7 +330,8 @@ async fn delete_versions(
 }
 
 /// Removes each tag of `still` as a tag: onto a placeholder of its own, whose version is then
-/// deleted.
+/// deleted. The first tag goes alone, so that a token that may not delete leaves one tag on a
+/// placeholder (the next run deletes it), not all of them.
 async fn untag_all(
     client: &RegistryClient,
     package: &mut Package,
@@ -340,9 +341,30 @@ async fn untag_all(
     time: DateTime<Utc>,
     out: &mut Applied,
 ) {
-    let mut placed: Vec<(String, Digest, Digest)> = Vec::new();
+    let (first, rest) = still.split_at(still.len().min(1));
+    for batch in [first, rest] {
+        let placed = place(client, image, repository, batch, time, out).await;
+        if !delete_placeholders(package, image, placed, out).await {
+            return;
+        }
+    }
+}
+
+/// A placeholder put under a tag: the tag, where it was, the placeholder.
+type Placed = (String, Digest, Digest);
+
+/// Points each tag of `batch` still where the plan saw it at a placeholder of its own.
+async fn place(
+    client: &RegistryClient,
+    image: &str,
+    repository: &str,
+    batch: &[(String, Digest)],
+    time: DateTime<Utc>,
+    out: &mut Applied,
+) -> Vec<Placed> {
+    let mut placed = Vec::new();
     let mut blob_ready = false;
-    for (tag, at) in still {
+    for (tag, at) in batch {
         let subject = format!("{image}:{tag}");
         match apply::still_at(client, repository, tag, at).await {
             Ok(false) => {
@@ -368,10 +390,21 @@ async fn untag_all(
             Err(e) => untag_failed(out, &subject, Untag::Failed(Box::new(e))),
         }
     }
+    placed
+}
+
+/// Deletes the version of each placeholder, listing the versions again (a few times, waiting
+/// longer each time) while some are not listed yet. False when the token was refused.
+async fn delete_placeholders(
+    package: &mut Package,
+    image: &str,
+    mut placed: Vec<Placed>,
+    out: &mut Applied,
+) -> bool {
     let (rounds, mut wait) = RELIST;
     for round in 0..rounds {
         if placed.is_empty() {
-            return;
+            return true;
         }
         if round > 0 {
             tokio::time::sleep(wait).await;
@@ -382,7 +415,7 @@ async fn untag_all(
             Err(e) => {
                 out.findings
                     .push(api_failed(image, "listing the package's versions", &e));
-                return;
+                return false;
             }
         };
         let mut later = Vec::new();
@@ -407,11 +440,17 @@ async fn untag_all(
             }
             match package.delete(v.id).await {
                 Ok(_) => out.tags.push((tag, at)),
-                Err(e) => out.findings.push(api_failed(
-                    &subject,
-                    "deleting its placeholder's version",
-                    &e,
-                )),
+                Err(e) => {
+                    let refused = matches!(e.status(), Some(401 | 403));
+                    out.findings.push(api_failed(
+                        &subject,
+                        "deleting its placeholder's version",
+                        &e,
+                    ));
+                    if refused {
+                        return false;
+                    }
+                }
             }
         }
         placed = later;
@@ -424,6 +463,7 @@ async fn untag_all(
                 .help("run `tagguard prune --apply` again in a minute: it deletes the placeholder (decided `placeholder`)"),
         );
     }
+    true
 }
 
 fn untag_failed(out: &mut Applied, subject: &str, e: Untag) {
@@ -461,6 +501,7 @@ fn api_failed(subject: &str, doing: &str, e: &WebError) -> Finding {
     .about(subject.to_owned());
     match e.status() {
         Some(401 | 403) => f.help(format!("the token may not manage this package: {PERMISSION_HELP}")),
+        Some(404) => f.help("check the image's owner and package name, and that the token may see the package (the repository needs access to it: package settings → Manage Actions access); nothing was deleted here"),
         _ => f.help("nothing a kept tag needs was touched; run `tagguard prune --apply` again once GitHub answers: it picks up where this run stopped"),
     }
 }

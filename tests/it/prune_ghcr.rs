@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::prune::{
-    GONE, POLICY, REPO, assert_kept_whole, checkout, image_tags, kept_tags, retag, scene, strings,
-    verdicts,
+    GONE, POLICY, REPO, assert_kept_whole, checkout, copies_whole, image_tags, kept_tags, retag,
+    scene, strings, verdicts,
 };
 use crate::support::cmd::{Run, tagguard};
 use crate::support::git::Repo;
@@ -292,4 +292,38 @@ fn a_ghcr_prune_killed_mid_apply_is_finished_by_the_next_one() {
     assert!(again.json()["not_deleted"].as_array().unwrap().is_empty());
     assert_kept_whole(&s);
     assert_eq!(s.r.requests_with(&["DELETE"]).len(), api.deletes().len());
+}
+
+/// Tags that share a kept manifest go onto placeholders one by one: with a token that may not
+/// delete, one tag is left on its placeholder (which the next run deletes), not all of them.
+#[test]
+fn ghcr_a_refused_placeholder_delete_stops_after_the_first_tag() {
+    let r = Registry::start_deleting(Mode::Plain);
+    let release = Image::random();
+    r.seed(&release, REPO, "1.0.0");
+    let shared = ["br-gone-a", "br-gone-b", "br-gone-c"];
+    for tag in shared {
+        r.seed(&release, REPO, tag);
+    }
+    let api = packages(&r, REPO, "orgs", 100);
+    let (_upstream, dir) = checkout(POLICY);
+    let image = format!("{}/{REPO}", r.host);
+
+    let denied = prune_ghcr(&dir, &r, &api, &image, Some(READ_ONLY), &["--apply"]).code(1);
+    assert_eq!(
+        strings(&denied.json()["not_deleted"]),
+        shared.map(|t| format!("{image}:{t}")).into()
+    );
+    let on_release: Vec<&str> = shared
+        .into_iter()
+        .filter(|t| r.digest_of(REPO, t).as_deref() == Some(release.digest.as_str()))
+        .collect();
+    assert_eq!(on_release.len(), 2, "one tag went onto its placeholder");
+    assert_eq!(r.digest_of(REPO, "1.0.0"), Some(release.digest.clone()));
+
+    let done = prune_ghcr(&dir, &r, &api, &image, Some(TOKEN), &["--apply"]).code(0);
+    assert!(done.json()["not_deleted"].as_array().unwrap().is_empty());
+    assert_eq!(image_tags(&r), BTreeSet::from(["1.0.0".to_owned()]));
+    assert_eq!(r.digest_of(REPO, "1.0.0"), Some(release.digest.clone()));
+    copies_whole(&r, &format!("{REPO}:1.0.0"));
 }

@@ -206,9 +206,14 @@ impl WebClient {
             base: base.clone(),
             detail,
         };
-        let mut url = Url::parse(&base).map_err(|_| WebError::Setup {
-            base: "(an address that is not a URL)".into(),
-            detail: "not a URL".into(),
+        let mut url = Url::parse(&base).map_err(|e| WebError::Setup {
+            // Shown unless it may hold credentials (`user:token@…` that did not parse).
+            base: if base.contains('@') {
+                "(the address)".into()
+            } else {
+                base.clone()
+            },
+            detail: format!("not a URL: {e}"),
         })?;
         if !url.username().is_empty() || url.password().is_some() {
             let _ = url.set_username("");
