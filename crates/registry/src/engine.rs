@@ -168,8 +168,8 @@ pub(super) fn failed<T>(
     }
 }
 
-/// Where every request leaves, to the registry and to its token endpoint alike: sent under the
-/// deadline of silence, with what went wrong below HTTP named.
+/// Where every request leaves, to the registry, its token endpoint and the web APIs beside it
+/// (`web.rs`) alike: sent under the deadline of silence, with what went wrong below HTTP named.
 pub(super) async fn transmit(
     rb: reqwest::RequestBuilder,
     progress: &Progress,
