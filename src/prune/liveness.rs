@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use tagguard_registry::Secret;
 use tagguard_registry::TransportConfig;
-use tagguard_registry::process::{RunError, Watch, run_watched};
-use tagguard_registry::secret::Secret;
+use tagguard_registry::{RunError, Watch, run_watched};
 
 /// The most pages of open pull requests read (100 a page).
 pub const MAX_PR_PAGES: usize = 50;

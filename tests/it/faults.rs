@@ -682,7 +682,7 @@ async fn a_cut_off_blob_download_resumes_with_range() {
     let d = rig.registry.seed(&image, "acme/big", "1");
     let c = rig.client();
     let manifest = c.get_manifest("acme/big", &d).await.unwrap().unwrap();
-    let parts = tagguard_registry::manifest::parse(&manifest.bytes).unwrap();
+    let parts = tagguard_registry::parse_manifest(&manifest.bytes).unwrap();
     let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
     let path = format!("/v2/acme/big/blobs/{}", layer.digest);
     for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
@@ -837,7 +837,7 @@ async fn a_slow_but_steady_blob_download_outlasts_the_timeout() {
     let d = rig.registry.seed(&image, "acme/slow", "1");
     let c = rig.client();
     let manifest = c.get_manifest("acme/slow", &d).await.unwrap().unwrap();
-    let parts = tagguard_registry::manifest::parse(&manifest.bytes).unwrap();
+    let parts = tagguard_registry::parse_manifest(&manifest.bytes).unwrap();
     let layer = parts.blobs.iter().max_by_key(|b| b.size).unwrap().clone();
     let path = format!("/v2/acme/slow/blobs/{}", layer.digest);
     let pause = Duration::from_millis(300);

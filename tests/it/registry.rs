@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tagguard_registry::credentials::ACR_TOKEN_USERNAME;
+use tagguard_registry::ACR_TOKEN_USERNAME;
 use tagguard_registry::{Digest, RegistryClient, RegistryError, TransportConfig, WriteFate};
 
 use crate::support::client::credentials;

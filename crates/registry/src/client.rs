@@ -15,10 +15,6 @@ use super::limiter::Limiter;
 use super::refusal;
 use super::transport::{TransportConfig, authority};
 
-pub use super::blobs::{BlobStream, Mount};
-pub use super::manifests::{MANIFEST_ACCEPT, Manifest, ManifestHead};
-pub use super::tags::{next_link, next_link_in, parse_tag_page};
-
 mod referrers;
 
 /// A client for one registry host.

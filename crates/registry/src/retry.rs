@@ -154,7 +154,7 @@ where
 
 impl RetryPolicy {
     /// Is a request of `class` that failed with `failure`, after `retries` retries, tried again?
-    pub fn retries(&self, class: RetryClass, failure: Failure, retries: u32) -> bool {
+    pub(crate) fn retries(&self, class: RetryClass, failure: Failure, retries: u32) -> bool {
         class.allows(failure) && retries < self.max_retries
     }
 

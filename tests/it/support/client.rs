@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use tagguard::check::CheckConfig;
-use tagguard_registry::retry::RetryPolicy;
+use tagguard_registry::RetryPolicy;
 use tagguard_registry::{CredentialConfig, TransportConfig};
 
 use crate::support::registry::Registry;
