@@ -100,7 +100,7 @@ impl RegistryClient {
     pub(super) fn gave_up(&self, out: &Outgoing<'_>) -> Option<RegistryError> {
         let first = self.stalled.lock().expect("stall lock").clone()?;
         Some(RegistryError::Stalled {
-            request: self.request_id(&out.method, &out.url),
+            request: self.request_id_of(out, &out.url),
             first,
         })
     }

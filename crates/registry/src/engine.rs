@@ -379,7 +379,7 @@ impl RegistryClient {
 
     /// What a request is called in messages. A token request by its endpoint and path: its query
     /// names the account and the scope, which its error says in words of its own.
-    fn request_id_of(&self, out: &Outgoing<'_>, url: &Url) -> RequestId {
+    pub(super) fn request_id_of(&self, out: &Outgoing<'_>, url: &Url) -> RequestId {
         if !out.is_token() {
             return self.request_id(&out.method, url);
         }
