@@ -6,8 +6,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use tagguard_registry::process::{RunError, Watch, run_watched};
 use tagguard_registry::{Digest, TransportConfig};
+use tagguard_registry::{RunError, Watch, run_watched};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum DockerError {

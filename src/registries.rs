@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::docker::DockerLimits;
-use tagguard_registry::retry::RetryPolicy;
+use tagguard_registry::RetryPolicy;
 use tagguard_registry::{CredentialConfig, RegistryClient, RegistryError, TransportConfig};
 
 /// How to reach registries: credentials and transport.

@@ -1,5 +1,5 @@
 //! Turning arbitrary names (branches, git tags) into valid OCI tag text (checked by
-//! [`tagguard_registry::reference::tag_problem`]).
+//! [`tagguard_registry::tag_problem`]).
 
 use sha2::{Digest, Sha256};
 
@@ -67,7 +67,7 @@ fn short_hash(name: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use tagguard_registry::reference::tag_problem;
+    use tagguard_registry::tag_problem;
 
     #[test]
     fn like_metadata_action() {

@@ -296,7 +296,7 @@ fn render(
         Box::new(RuleError::new(policy, rule, "tagguard::tags::render", message).with_help(help))
     })?;
     let tag = rendered.trim().to_owned();
-    if let Some(reason) = tagguard_registry::reference::tag_problem(&tag) {
+    if let Some(reason) = tagguard_registry::tag_problem(&tag) {
         let message = format!("renders the invalid tag {tag:?}: {reason}");
         return Err(Box::new(
             RuleError::new(policy, rule, "tagguard::tags::invalid_tag", message).with_help(None),

@@ -219,7 +219,7 @@ pub fn check(
 /// A sample rendering must be a valid tag, else every real build would fail the same way.
 fn a_valid_tag(rendered: &str, missing: &[&str]) -> Result<(), TemplateError> {
     let tag = rendered.trim();
-    let Some(reason) = tagguard_registry::reference::tag_problem(tag) else {
+    let Some(reason) = tagguard_registry::tag_problem(tag) else {
         return Ok(());
     };
     let when = match missing {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tagguard_registry::client::next_link_in;
+use tagguard_registry::fuzzing::next_link_in;
 
 fuzz_target!(|input: &str| {
     let Some(next) = next_link_in(input.split('\n')) else {

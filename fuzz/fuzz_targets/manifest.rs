@@ -5,14 +5,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use tagguard_registry::Digest;
-use tagguard_registry::manifest::{self, is_index};
+use tagguard_registry::{is_index, parse_manifest};
 
 fuzz_target!(|data: &[u8]| {
     let _ = tagguard::layout::media_type_of(data);
     let declared = serde_json::from_slice::<serde_json::Value>(data)
         .ok()
         .and_then(|v| v.get("mediaType")?.as_str().map(str::to_owned));
-    let Ok(parts) = manifest::parse(data) else {
+    let Ok(parts) = parse_manifest(data) else {
         return;
     };
     for d in parts.blobs.iter().chain(&parts.manifests) {

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tagguard_registry::Reference;
-use tagguard_registry::reference::validate_tag;
+use tagguard_registry::fuzzing::validate_tag;
 
 fuzz_target!(|input: &str| {
     let Ok(r) = input.parse::<Reference>() else {

@@ -8,11 +8,12 @@ use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
 use tagguard_registry::Digest;
-use tagguard_registry::token::{MAX_TOKEN_LIFETIME, parse_token_response, token_error_message};
-use tagguard_registry::client::parse_tag_page;
-use tagguard_registry::error::{describe, error_entries};
-use tagguard_registry::refusal::{recognise, recognise_text};
-use tagguard_registry::retry::{RetryPolicy, parse_retry_after};
+use tagguard_registry::fuzzing::{MAX_TOKEN_LIFETIME, parse_token_response, token_error_message};
+use tagguard_registry::fuzzing::parse_tag_page;
+use tagguard_registry::fuzzing::{describe, error_entries};
+use tagguard_registry::fuzzing::{recognise, recognise_text};
+use tagguard_registry::RetryPolicy;
+use tagguard_registry::fuzzing::parse_retry_after;
 
 fuzz_target!(|data: &[u8]| {
     let entries = error_entries(data);

@@ -3,11 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tagguard_registry::auth::Scheme;
-use tagguard_registry::challenge;
+use tagguard_registry::fuzzing::Scheme;
+use tagguard_registry::fuzzing::parse_challenges;
 
 fuzz_target!(|input: &str| {
-    let challenges = challenge::parse(input.split('\n'));
+    let challenges = parse_challenges(input.split('\n'));
     for c in &challenges {
         assert!(!c.scheme.is_empty());
         assert_eq!(c.scheme, c.scheme.to_ascii_lowercase());

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::docker::{self, DockerError};
 use crate::registries::Registries;
-use tagguard_registry::retry::RetryPolicy;
+use tagguard_registry::RetryPolicy;
 use tagguard_registry::{Digest, Manifest, Reference, RegistryError, WriteFate};
 
 use super::Progress;

@@ -3,8 +3,8 @@
 //! index, its child manifests first (by digest), so digests stay the same end to end.
 
 use crate::source::{Layout, LayoutError};
-use tagguard_registry::copy::{BlobOrigin, CopyError, CopyTarget};
-use tagguard_registry::manifest::{self, Descriptor};
+use tagguard_registry::{BlobOrigin, CopyError, CopyTarget};
+use tagguard_registry::{Descriptor, parse_manifest};
 use tagguard_registry::{Digest, RegistryClient, RegistryError};
 
 use super::Progress;
@@ -111,7 +111,7 @@ pub async fn ensure_content(
     target: &Target<'_>,
     bytes: &[u8],
 ) -> Result<(), TransferError> {
-    let parts = manifest::parse(bytes).map_err(|detail| TransferError::Malformed {
+    let parts = parse_manifest(bytes).map_err(|detail| TransferError::Malformed {
         digest: Digest::sha256_of(bytes).to_string(),
         detail,
     })?;
@@ -120,7 +120,7 @@ pub async fn ensure_content(
             .manifest(&child.digest, child.media_type.as_deref())
             .await?;
         let child_parts =
-            manifest::parse(&child_bytes).map_err(|detail| TransferError::Malformed {
+            parse_manifest(&child_bytes).map_err(|detail| TransferError::Malformed {
                 digest: child.digest.to_string(),
                 detail,
             })?;
@@ -138,7 +138,7 @@ pub async fn ensure_content(
     copy_blobs(origin, target, &parts.blobs).await
 }
 
-/// The blobs of one manifest, copied by the registry client (tagguard_registry::copy).
+/// The blobs of one manifest, copied by the registry client ([`tagguard_registry::copy_blobs`]).
 async fn copy_blobs(
     origin: &Origin<'_>,
     target: &Target<'_>,
@@ -166,5 +166,5 @@ async fn copy_blobs(
         chunk_size: target.chunk_size,
         progress: &progress,
     };
-    Ok(tagguard_registry::copy::copy_blobs(&from, &to, blobs).await?)
+    Ok(tagguard_registry::copy_blobs(&from, &to, blobs).await?)
 }

@@ -1,8 +1,8 @@
 //! Why an audit could not be finished. A finding is not an error: errors are the registry
 //! failing, or answering with something that is not what it should be.
 
+use tagguard_registry::ReferenceError;
 use tagguard_registry::RegistryError;
-use tagguard_registry::reference::ReferenceError;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum AuditError {

@@ -13,7 +13,7 @@ use super::finding::{Observed, TagState};
 use super::record::{self, is_fallback_tag};
 use super::rules::{Role, Rules};
 use crate::revision::{self, ConfigError, Labels};
-use tagguard_registry::{Digest, RegistryClient, RegistryError, manifest};
+use tagguard_registry::{Digest, RegistryClient, RegistryError, parse_manifest};
 
 /// What was read, for the report.
 #[derive(Debug, Clone, Copy, Default)]
@@ -247,7 +247,7 @@ async fn read_manifests<'a>(
 }
 
 fn parse_refs(image: &str, digest: &Digest, bytes: &[u8]) -> Result<Refs, AuditError> {
-    let parts = manifest::parse(bytes)
+    let parts = parse_manifest(bytes)
         .map_err(|e| AuditError::content(image, format!("manifest {digest}"), e))?;
     Ok(Refs {
         config: parts.config,

@@ -28,8 +28,8 @@ pub use record::{
 };
 pub use rules::Rules;
 
-/// Requests in flight at once per repository: the registry client's own cap
-/// ([`tagguard_registry::limiter::CAP`]'s 128, which a 429 or a 503 halves). Measured
+/// Requests in flight at once per repository: the registry client's own cap (the default of
+/// [`tagguard_registry::TransportConfig::concurrency`], 128, which a 429 or a 503 halves). Measured
 /// (scripts/bench/audit.sh, 10,000 tags 40 ms away, 2 cores, two sessions): 64 took 9.6–10.0 s,
 /// 128 took 8.4–9.5 s.
 /// 64 requests 40 ms away cap the rate at 1,600 a second, about what distribution serves on 2

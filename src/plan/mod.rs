@@ -22,8 +22,8 @@ use std::time::Instant;
 use crate::registries::Registries;
 use crate::source::{SourceError, SourceImage};
 use crate::tags::Computed;
-use tagguard_registry::reference::{ReferenceError, TagError};
 use tagguard_registry::{Manifest, RegistryError};
+use tagguard_registry::{ReferenceError, TagError};
 
 /// What the plan stage hands on: every decision, and what the apply stage needs to act on them.
 pub struct Plan {

@@ -10,7 +10,7 @@ use crate::registries::Registries;
 use crate::revision::{self, Built};
 use crate::source::SourceImage;
 use crate::tags::Computed;
-use tagguard_registry::{Digest, Reference, RegistryError, manifest};
+use tagguard_registry::{Digest, Reference, RegistryError, parse_manifest};
 
 use super::{PlanError, Target};
 
@@ -237,7 +237,7 @@ impl Observed {
                     .await?;
                 configs.push(
                     found
-                        .and_then(|m| manifest::parse(&m.bytes).ok())
+                        .and_then(|m| parse_manifest(&m.bytes).ok())
                         .and_then(|p| p.config),
                 );
             }

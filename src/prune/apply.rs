@@ -251,7 +251,7 @@ pub(super) async fn newcomers(
     let mut out = HashSet::new();
     while let Some(m) = reads.next().await {
         let Some(m) = m? else { continue };
-        if let Ok(parts) = tagguard_registry::manifest::parse(&m.bytes) {
+        if let Ok(parts) = tagguard_registry::parse_manifest(&m.bytes) {
             out.extend(parts.manifests.into_iter().map(|c| c.digest));
         }
         out.insert(m.digest);

@@ -1,8 +1,8 @@
 //! Why a prune could not be planned. A tag kept or deleted is not an error: errors are a broken
 //! invocation, the registry failing, or the registry serving something unreadable.
 
+use tagguard_registry::ReferenceError;
 use tagguard_registry::RegistryError;
-use tagguard_registry::reference::ReferenceError;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PruneError {

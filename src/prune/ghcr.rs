@@ -25,7 +25,7 @@ use super::placeholder;
 use super::reach::Deletes;
 use crate::audit::record::prepare;
 use crate::finding::{Finding, Severity, code};
-use tagguard_registry::secret::Secret;
+use tagguard_registry::Secret;
 use tagguard_registry::{
     Digest, RegistryClient, TransportConfig, WebClient, WebError, WebToken, encode_segment,
 };

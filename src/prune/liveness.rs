@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use tagguard_registry::process::{RunError, Watch, run_watched};
-use tagguard_registry::secret::Secret;
-use tagguard_registry::{TransportConfig, WebClient, WebToken, encode_segment};
+use tagguard_registry::{
+    RunError, Secret, TransportConfig, Watch, WebClient, WebToken, encode_segment, run_watched,
+};
 
 /// The most pages of open pull requests read (100 a page).
 pub const MAX_PR_PAGES: usize = 50;

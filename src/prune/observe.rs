@@ -166,7 +166,7 @@ async fn read_tags(
             let what = || format!("the manifest of {tag} ({})", m.digest);
             let v: Value = serde_json::from_slice(&m.bytes)
                 .map_err(|e| PruneError::content(image, what(), format!("not JSON: {e}")))?;
-            let parts = tagguard_registry::manifest::parse(&m.bytes)
+            let parts = tagguard_registry::parse_manifest(&m.bytes)
                 .map_err(|e| PruneError::content(image, what(), e))?;
             let subject = v["subject"]["digest"].as_str().and_then(|d| d.parse().ok());
             out.push(Read {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use tagguard_registry::Digest;
-use tagguard_registry::manifest::is_index;
+use tagguard_registry::is_index;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -185,7 +185,7 @@ pub fn media_type_of(bytes: &[u8]) -> Option<String> {
     typed.media_type.or_else(|| {
         typed
             .manifests
-            .map(|_| tagguard_registry::manifest::OCI_INDEX.to_owned())
+            .map(|_| tagguard_registry::OCI_INDEX.to_owned())
     })
 }
 

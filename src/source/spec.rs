@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use tagguard_registry::Reference;
-use tagguard_registry::reference::ReferenceError;
+use tagguard_registry::ReferenceError;
 
 /// The image a push copies: a registry reference, a Docker engine image, or an OCI image layout.
 #[derive(Debug, Clone, PartialEq, Eq)]

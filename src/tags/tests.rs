@@ -253,7 +253,7 @@ proptest! {
         c.build_number = Some(build);
         let computed = compute(&p, &c, &[]).unwrap();
         for t in computed.tags {
-            prop_assert_eq!(tagguard_registry::reference::tag_problem(&t.tag), None);
+            prop_assert_eq!(tagguard_registry::tag_problem(&t.tag), None);
         }
     }
 }

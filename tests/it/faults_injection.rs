@@ -50,7 +50,7 @@ fn parse_github_output(text: &str) -> BTreeMap<String, String> {
 }
 
 fn valid_tag(t: &str) -> bool {
-    tagguard_registry::reference::tag_problem(t).is_none()
+    tagguard_registry::tag_problem(t).is_none()
 }
 
 #[test]

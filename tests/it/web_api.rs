@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::support::client::fast_transport;
 use crate::support::http::{Response, Server};
-use tagguard_registry::secret::Secret;
+use tagguard_registry::Secret;
 use tagguard_registry::{WebClient, WebToken};
 
 const TOKEN: &str = "ghp_web-api-token";

@@ -93,7 +93,7 @@ impl RegistryClient {
     /// sent again): the caller restarts the blob in a new session, see
     /// [`RetryPolicy::restart_upload`](crate::retry::RetryPolicy::restart_upload). `--timeout` bounds the registry's silence only: while
     /// the body waits for `pieces` (the source is slow), the upload's clock stands still.
-    pub async fn upload_stream(
+    pub(crate) async fn upload_stream(
         &self,
         repository: &str,
         location: Url,
@@ -222,7 +222,9 @@ struct Download<'c> {
 }
 
 impl BlobStream<'_> {
-    /// The next piece of the blob, `None` at the end; see [`Download::chunk`].
+    /// The next piece of the blob, `None` at the end. Each wait is bounded by `--timeout`; a
+    /// download cut off is resumed (see [`RetryPolicy::resume_download`](crate::RetryPolicy::resume_download)) as long as the retry
+    /// budget lasts.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, RegistryError> {
         self.0.chunk().await
     }

@@ -15,10 +15,6 @@ use super::limiter::Limiter;
 use super::refusal;
 use super::transport::{TransportConfig, authority};
 
-pub use super::blobs::{BlobStream, Mount};
-pub use super::manifests::{MANIFEST_ACCEPT, Manifest, ManifestHead};
-pub use super::tags::{next_link, next_link_in, parse_tag_page};
-
 mod referrers;
 
 /// A client for one registry host.
@@ -104,7 +100,7 @@ impl RegistryClient {
     pub(super) fn gave_up(&self, out: &Outgoing<'_>) -> Option<RegistryError> {
         let first = self.stalled.lock().expect("stall lock").clone()?;
         Some(RegistryError::Stalled {
-            request: self.request_id(&out.method, &out.url),
+            request: self.request_id_of(out, &out.url),
             first,
         })
     }

@@ -1,13 +1,16 @@
 //! The request engine: every request to a registry, to its token endpoint and to the web APIs
-//! beside registries (`web.rs`) goes through here.
-//! One attempt sends the request (learning the auth scheme from a first 401, following redirects
-//! with credentials only for the registry's own host) and reads the answer under a deadline of
-//! silence; [`retrying`] repeats attempts as the request's [`RetryClass`] allows.
+//! beside registries (`web.rs`, through [`transmit`]) goes through here,
+//! [`RegistryClient::send`]: the limiter, the deadline of silence, redirects and the retry
+//! policy. One attempt sends the request (learning the auth scheme from a first 401, following
+//! a registry's redirects with credentials only for its own host) and reads the answer;
+//! [`retrying`] repeats attempts as the request's [`RetryClass`] allows. A token request is a
+//! request type of its own ([`Outgoing::token`]): it carries its own credentials, learns no
+//! scheme, and its endpoint's redirect is its answer.
 
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{self, HeaderMap};
+use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use tokio::sync::mpsc;
 
@@ -44,6 +47,17 @@ pub(super) struct Outgoing<'a> {
     pub what: &'static str,
     /// Leave a successful answer's body unread, for the caller to stream.
     pub stream: bool,
+    pub endpoint: Endpoint,
+}
+
+/// Whom a request is for.
+pub(super) enum Endpoint {
+    /// The registry: its `Authorization` comes from the token cache, and its first 401 teaches
+    /// the auth scheme.
+    Registry,
+    /// The token endpoint a Bearer challenge names: its own credentials (Basic, or none), for the
+    /// realm alone (its redirects are not followed).
+    Token { authorization: Option<HeaderValue> },
 }
 
 impl<'a> Outgoing<'a> {
@@ -66,7 +80,29 @@ impl<'a> Outgoing<'a> {
             body_limit: ERROR_BODY_LIMIT,
             what: "the response body",
             stream: false,
+            endpoint: Endpoint::Registry,
         }
+    }
+
+    /// A request to a token endpoint at `url`, with its own credentials, answered with at most
+    /// `limit` bytes of token response.
+    pub fn token(
+        method: Method,
+        url: Url,
+        authorization: Option<HeaderValue>,
+        limit: usize,
+    ) -> Self {
+        Outgoing {
+            retry: RetryClass::Token,
+            body_limit: limit,
+            what: "the token response",
+            endpoint: Endpoint::Token { authorization },
+            ..Outgoing::new(method, url, &[])
+        }
+    }
+
+    fn is_token(&self) -> bool {
+        matches!(self.endpoint, Endpoint::Token { .. })
     }
 
     pub fn retry(mut self, class: RetryClass) -> Self {
@@ -194,64 +230,6 @@ pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
-/// Sends a request built by `build` (once per attempt) to a token endpoint, through the same
-/// retry loop as every registry request: a token request has no effect but the token, so every
-/// transient failure is retried. Returns the status and up to `limit` bytes of the body.
-pub(super) async fn exchange(
-    client: &RegistryClient,
-    request: &RequestId,
-    build: impl Fn() -> reqwest::RequestBuilder,
-    limit: usize,
-) -> Result<(u16, Vec<u8>), RegistryError> {
-    let transport = &client.transport;
-    let idle = transport.timeout;
-    let trust = transport.describe_trust(&client.host);
-    let (trust, build) = (&trust, &build);
-    retrying(&transport.retry, RetryClass::Always, |retries| async move {
-        let response = match transmit(build(), &Progress::starting(), idle, request, || {
-            trust.clone()
-        })
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => return failed(e, None),
-        };
-        let status = response.status().as_u16();
-        let after = retry_after(response.headers());
-        // On the last try the answer is the endpoint's word, named as such by the caller.
-        let failure = Failure::Status(status);
-        if transport
-            .retry
-            .retries(RetryClass::Always, failure, retries)
-        {
-            let error = RegistryError::Status {
-                request: request.clone(),
-                status,
-                detail: String::new(),
-            };
-            return failed(error, after);
-        }
-        let limit = if (200..300).contains(&status) {
-            limit
-        } else {
-            ERROR_BODY_LIMIT
-        };
-        match read_limited(response, limit, idle, request).await {
-            Ok(body) => Ok(Attempt::Done((status, body))),
-            Err(BodyError::TooLarge) if (200..300).contains(&status) => {
-                Err(RegistryError::TooLarge {
-                    request: request.clone(),
-                    what: "the token response",
-                    limit,
-                })
-            }
-            Err(BodyError::TooLarge) => Ok(Attempt::Done((status, Vec::new()))),
-            Err(BodyError::Read(e)) => failed(*e, None),
-        }
-    })
-    .await
-}
-
 /// Where a redirect goes, if it may be followed: never to plain HTTP on a host that may not be
 /// spoken to in plain HTTP (refused before any lookup of that host), and not past
 /// [`MAX_REDIRECTS`].
@@ -304,16 +282,17 @@ impl RegistryClient {
         &self,
         out: Outgoing<'_>,
     ) -> Result<(RequestId, Answer), RegistryError> {
-        let own = authority(&out.url) == self.host;
+        // A token request never waits for the probe: the probe may be what asked for the token.
+        let own = !out.is_token() && authority(&out.url) == self.host;
         let optimistic = self.auth.credential.is_none();
         let gate: Gate<'_> = std::sync::Mutex::new(None);
-        let result = retrying(&self.transport.retry, out.retry, |retry| {
+        let result = retrying(&self.transport.retry, out.retry, |retries| {
             let (out, gate) = (&out, &gate);
             async move {
                 let held = gate.lock().expect("gate lock").is_some();
                 if own
                     && !held
-                    && (retry > 0 || !optimistic)
+                    && (retries > 0 || !optimistic)
                     && let Some(g) = self.auth.probe_gate().await
                 {
                     *gate.lock().expect("gate lock") = Some(g);
@@ -321,12 +300,15 @@ impl RegistryClient {
                 if let Some(e) = self.gave_up(out) {
                     return Err(e);
                 }
-                self.attempt(out, gate).await
+                self.attempt(out, gate, retries).await
             }
         })
         .await;
-        // Noted before the gate opens, so the requests waiting on it see it.
-        if let Err(e) = &result {
+        // Noted before the gate opens, so the requests waiting on it see it. A token endpoint
+        // that does not answer is not the registry.
+        if let Err(e) = &result
+            && !out.is_token()
+        {
             self.note_failure(e, &out);
         }
         drop(gate);
@@ -334,17 +316,18 @@ impl RegistryClient {
     }
 
     /// One attempt: learns the auth scheme from a 401 and sends again at once, follows redirects
-    /// (credentials only to the registry's own host), reads the answer.
+    /// (credentials only to the host they are for), reads the answer. `retries` so far.
     async fn attempt(
         &self,
         out: &Outgoing<'_>,
         gate: &Gate<'_>,
+        retries: u32,
     ) -> Result<Attempt<(RequestId, Answer)>, RegistryError> {
         let idle = self.transport.timeout;
         let mut url = out.url.clone();
         let (mut auth_retried, mut redirects) = (false, 0u32);
         loop {
-            let request = self.request_id(&out.method, &url);
+            let request = self.request_id_of(out, &url);
             // Never plain HTTP to a host that may not have it (a `Link`, a `Location`): refused
             // before the host is even looked up.
             if url.scheme() != "https" && !self.transport.allows_http(&authority(&url)) {
@@ -353,13 +336,15 @@ impl RegistryClient {
                     target: url.to_string(),
                 });
             }
-            let same_host = authority(&url) == self.host;
-            let auth_header = if same_host {
-                self.auth
-                    .header(out.scopes, &request, |ask| self.fetch_token(ask, &request))
-                    .await?
-            } else {
-                None
+            let same_host = !out.is_token() && authority(&url) == self.host;
+            let auth_header = match &out.endpoint {
+                Endpoint::Registry if same_host => {
+                    self.auth
+                        .header(out.scopes, &request, |ask| self.fetch_token(ask, &request))
+                        .await?
+                }
+                Endpoint::Registry => None,
+                Endpoint::Token { authorization } => authorization.clone(),
             };
             let sent_auth = auth_header.is_some();
             let progress = Progress::starting();
@@ -393,7 +378,11 @@ impl RegistryClient {
                 });
             }
 
+            // A token endpoint's redirect is its answer, not followed: the realm is where the
+            // registry said its tokens come from, and a token from elsewhere is none it vouched
+            // for (the error names the endpoint and its 3xx).
             if status.is_redirection()
+                && !out.is_token()
                 && matches!(out.method, Method::GET | Method::HEAD)
                 && let Some(location) = response.headers().get(header::LOCATION)
             {
@@ -402,7 +391,12 @@ impl RegistryClient {
                 continue;
             }
 
-            if out.retry.allows(Failure::Status(status.as_u16())) && !status.is_success() {
+            if !status.is_success()
+                && self
+                    .transport
+                    .retry
+                    .status_failed(out.retry, status.as_u16(), retries)
+            {
                 let after = retry_after(response.headers());
                 // Its message, for the error if this was the last try.
                 let body = read_limited(response, ERROR_BODY_LIMIT, idle, &request)
@@ -416,6 +410,19 @@ impl RegistryClient {
                 return failed(error, after);
             }
             return self.read_answer(out, request, response).await;
+        }
+    }
+
+    /// What a request is called in messages. A token request by its endpoint and path: its query
+    /// names the account and the scope, which its error says in words of its own.
+    pub(super) fn request_id_of(&self, out: &Outgoing<'_>, url: &Url) -> RequestId {
+        if !out.is_token() {
+            return self.request_id(&out.method, url);
+        }
+        RequestId {
+            host: format!("{} (token endpoint {})", self.host, authority(url)),
+            method: out.method.to_string(),
+            path: url.path().to_owned(),
         }
     }
 
@@ -541,7 +548,7 @@ impl RegistryClient {
             }]})
             .to_string()
             .into_bytes(),
-            Err(BodyError::Read(e)) if out.retry == RetryClass::Always || status.is_success() => {
+            Err(BodyError::Read(e)) if out.retry.allows(Failure::Lost) || status.is_success() => {
                 return failed(*e, None);
             }
             Err(BodyError::Read(_)) => Vec::new(),

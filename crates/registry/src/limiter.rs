@@ -61,7 +61,8 @@ impl Limiter {
         }
     }
 
-    /// The limit now (for tests and logs).
+    /// The limit now.
+    #[cfg(test)]
     pub fn limit(&self) -> usize {
         self.state.lock().expect("limiter lock").limit
     }

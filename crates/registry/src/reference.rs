@@ -11,7 +11,7 @@ pub const DOCKER_HUB: &str = "registry-1.docker.io";
 /// A parsed, normalized image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Reference {
-    /// API host, with port when one was given (`localhost:5000`); Docker Hub is [`DOCKER_HUB`].
+    /// API host, with port when one was given (`localhost:5000`); Docker Hub is `registry-1.docker.io`.
     pub registry: String,
     /// Repository path inside the registry (`library/alpine`, `acme/app`).
     pub repository: String,

@@ -50,10 +50,15 @@ pub fn unprocessed_status(status: u16) -> bool {
 pub enum RetryClass {
     /// Repeating it cannot change the outcome: reads (GET, HEAD), content-addressed writes (a
     /// blob's closing PUT with `?digest=`, a cross-repository mount), opening an upload session
-    /// (the worst a repeat leaves is an unused session the registry expires), token requests.
-    /// Retried on every transient failure: retryable statuses, connection errors, timeouts,
-    /// resets, truncated bodies.
+    /// (the worst a repeat leaves is an unused session the registry expires). Retried on every
+    /// transient failure: retryable statuses, connection errors, timeouts, resets, truncated
+    /// bodies.
     Always,
+    /// A token request: it has no effect but the token, so it is retried like [`Always`]
+    /// ([`RetryClass::Always`]) on every transient failure. One difference: when the tries are
+    /// spent, the token endpoint's last answer is the answer, not an error — its body says why
+    /// in the endpoint's own words, and the caller names the credentials and the scope.
+    Token,
     /// Repeating it after it may have been processed could overwrite what someone else wrote in
     /// between: a manifest PUT under a tag. Retried only when the request provably was not
     /// processed: the connection could not be opened, or the registry answered 429 or 503.
@@ -98,8 +103,8 @@ impl RetryClass {
         match (self, failure) {
             (RetryClass::Once, _) => false,
             (_, Failure::NotSent) => true,
-            (RetryClass::Always, Failure::Status(s)) => retryable_status(s),
-            (RetryClass::Always, Failure::Lost) => true,
+            (RetryClass::Always | RetryClass::Token, Failure::Status(s)) => retryable_status(s),
+            (RetryClass::Always | RetryClass::Token, Failure::Lost) => true,
             (RetryClass::IfUnprocessed, Failure::Status(s)) => unprocessed_status(s),
             (RetryClass::IfUnprocessed, Failure::Lost) => false,
             (RetryClass::Never, _) => false,
@@ -154,8 +159,20 @@ where
 
 impl RetryPolicy {
     /// Is a request of `class` that failed with `failure`, after `retries` retries, tried again?
-    pub fn retries(&self, class: RetryClass, failure: Failure, retries: u32) -> bool {
+    pub(crate) fn retries(&self, class: RetryClass, failure: Failure, retries: u32) -> bool {
         class.allows(failure) && retries < self.max_retries
+    }
+
+    /// Is an answer with the failing `status`, after `retries` retries, a failed attempt (`true`:
+    /// tried again as far as the class and the budget allow, else its error ends the request) or
+    /// the answer (`false`)? A status the class retries is a failed attempt — except on a token
+    /// request's last try (see [`RetryClass::Token`]).
+    pub(crate) fn status_failed(&self, class: RetryClass, status: u16, retries: u32) -> bool {
+        let failure = Failure::Status(status);
+        match class {
+            RetryClass::Token => self.retries(class, failure, retries),
+            _ => class.allows(failure),
+        }
     }
 
     /// How long to wait before restarting an upload that failed with `error` in a new session,
@@ -241,6 +258,27 @@ mod tests {
             !RetryClass::Once.allows(NotSent),
             "a streamed body is gone once sent"
         );
+    }
+
+    #[test]
+    fn a_token_request_retries_like_a_read_and_hands_back_its_last_answer() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            ..RetryPolicy::default()
+        };
+        for failure in [Failure::NotSent, Failure::Lost, Failure::Status(503)] {
+            assert_eq!(
+                RetryClass::Token.allows(failure),
+                RetryClass::Always.allows(failure)
+            );
+        }
+        assert!(!RetryClass::Token.allows(Failure::Status(401)));
+        // A 503 is a failed attempt while tries remain; the last one is the endpoint's word.
+        assert!(policy.status_failed(RetryClass::Token, 503, 1));
+        assert!(!policy.status_failed(RetryClass::Token, 503, 2));
+        assert!(!policy.status_failed(RetryClass::Token, 401, 0));
+        // A registry request's last 503 is its error.
+        assert!(policy.status_failed(RetryClass::Always, 503, 2));
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! Getting a Bearer token from the realm a registry's challenge names: the password grant (GET
 //! with Basic credentials) or the OAuth2 refresh-token grant (identity tokens, ACR), through the
-//! same request engine as every registry request, with a cap on the answer's size.
+//! same request engine as every registry request (a token request is one of its request types),
+//! with a cap on the answer's size.
 
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use reqwest::Method;
 use reqwest::header::HeaderValue;
 
 use super::auth::{Auth, Scope, Token, TokenAsk, scopes_display};
 use super::client::RegistryClient;
 use super::credentials::{Credential, CredentialSecret};
-use super::engine::exchange;
+use super::engine::{Body, Outgoing};
 use super::error::{RegistryError, RequestId, describe, error_entries};
 use super::transport::{TransportConfig, authority};
 use crate::secret::Secret;
@@ -21,15 +24,14 @@ pub const MAX_TOKEN_RESPONSE_BYTES: usize = 1 << 20;
 
 impl Auth {
     /// The token request: the OAuth2 refresh-token grant for identity tokens, else a GET with
-    /// Basic credentials (or none, for an anonymous token).
+    /// Basic credentials (or none, for an anonymous token). `None` when the credentials cannot
+    /// be sent in a header.
     fn token_request(
         &self,
-        http: &reqwest::Client,
         mut url: reqwest::Url,
         scopes: &[Scope],
         service: Option<&str>,
-    ) -> Option<reqwest::RequestBuilder> {
-        let scope_text = scopes_display(scopes);
+    ) -> Option<Outgoing<'static>> {
         if let Some(Credential {
             secret: CredentialSecret::IdentityToken(refresh),
             ..
@@ -40,18 +42,13 @@ impl Auth {
             if let Some(s) = service {
                 form.append_pair("service", s);
             }
-            form.append_pair("scope", &scope_text);
+            form.append_pair("scope", &scopes_display(scopes));
             form.append_pair("client_id", "tagguard");
             form.append_pair("refresh_token", refresh.expose());
-            let body = Secret::new(form.finish());
-            return Some(
-                http.post(url)
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(body.expose().to_owned()),
-            );
+            let mut out = Outgoing::token(Method::POST, url, None, MAX_TOKEN_RESPONSE_BYTES);
+            out.content_type = Some("application/x-www-form-urlencoded");
+            out.body = Body::Bytes(Bytes::from(form.finish()));
+            return Some(out);
         }
         {
             let mut q = url.query_pairs_mut();
@@ -66,7 +63,7 @@ impl Auth {
                 q.append_pair("account", &c.username);
             }
         }
-        let mut b = http.get(url);
+        let mut authorization = None;
         if let Some(Credential {
             username,
             secret: CredentialSecret::Password(p),
@@ -78,68 +75,62 @@ impl Auth {
             ))
             .ok()?;
             h.set_sensitive(true);
-            b = b.header(reqwest::header::AUTHORIZATION, h);
+            authorization = Some(h);
         }
-        Some(b)
+        Some(Outgoing::token(
+            Method::GET,
+            url,
+            authorization,
+            MAX_TOKEN_RESPONSE_BYTES,
+        ))
     }
 }
 
 impl RegistryClient {
-    /// Fetches a token from the realm of the registry's challenge, through the engine.
+    /// Fetches a token from the realm of the registry's challenge, through the engine (its
+    /// limiter, redirects and retry policy: [`RetryClass::Token`](crate::retry::RetryClass)).
     pub(super) async fn fetch_token(
         &self,
         ask: TokenAsk,
         request: &RequestId,
     ) -> Result<Token, RegistryError> {
-        let (client, auth) = (self, &self.auth);
+        let auth = &self.auth;
         let (scopes, realm, service) = (&ask.scopes[..], &ask.realm[..], ask.service.as_deref());
         let scope_text = scopes_display(scopes);
         let url = reqwest::Url::parse(realm).map_err(|e| RegistryError::Malformed {
             request: request.clone(),
             detail: format!("the Bearer challenge's realm {realm:?} is not a URL: {e}"),
         })?;
-        if !realm_allowed(&url, &client.transport) {
+        if !realm_allowed(&url, &self.transport) {
             return Err(RegistryError::InsecureScheme {
                 request: request.clone(),
                 target: realm.to_owned(),
             });
         }
-        let builder = auth
-            .token_request(&client.http, url.clone(), scopes, service)
-            .ok_or_else(|| RegistryError::Malformed {
-                request: request.clone(),
-                detail: "credentials contain characters that cannot be sent in a header".into(),
-            })?;
-        let token_request = RequestId {
-            method: builder
-                .try_clone()
-                .and_then(|b| b.build().ok())
-                .map_or_else(|| "GET".to_owned(), |r| r.method().to_string()),
-            path: url.path().to_owned(),
-            host: format!("{} (token endpoint {})", auth.host, authority(&url)),
-        };
-        log::debug!("{token_request}: fetching a token for {scope_text}");
-        let build = || {
-            builder
-                .try_clone()
-                .expect("token request bodies are in memory")
-        };
-        let (status, body) =
-            exchange(client, &token_request, build, MAX_TOKEN_RESPONSE_BYTES).await?;
-        if !(200..300).contains(&status) {
+        let out =
+            auth.token_request(url, scopes, service)
+                .ok_or_else(|| RegistryError::Malformed {
+                    request: request.clone(),
+                    detail: "credentials contain characters that cannot be sent in a header".into(),
+                })?;
+        log::debug!("{}: fetching a token for {scope_text}", auth.host);
+        // Boxed: a token request is sent from inside the registry request that needs it.
+        let (token_request, answer) = Box::pin(self.send(out)).await?;
+        let status = answer.status().as_u16();
+        if !answer.status().is_success() {
             return Err(RegistryError::Token {
                 request: request.clone(),
                 realm: realm.to_owned(),
                 status,
                 credentials: auth.source.clone(),
                 scope: scope_text,
-                detail: token_error_message(&body),
+                detail: token_error_message(&answer.body),
                 looked: auth.looked_note(),
                 help: auth.help(status, scopes),
             });
         }
         let (value, lifetime) =
-            parse_token_response(&body).map_err(|detail| RegistryError::Malformed {
+            parse_token_response(&answer.body).map_err(|detail| RegistryError::Malformed {
                 request: token_request.clone(),
                 detail: detail.into(),
             })?;

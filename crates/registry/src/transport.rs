@@ -35,7 +35,7 @@ pub struct TransportConfig {
     pub helper_deadline: Duration,
     pub retry: RetryPolicy,
     /// How many requests are in flight at once, per registry (the start and the cap of its
-    /// adaptive limit, see [`super::limiter`]).
+    /// adaptive limit: a 429 or a 503 halves it, answers raise it again; at most 128).
     pub concurrency: usize,
     pub user_agent: String,
     /// Host names pinned to addresses, bypassing DNS (as `curl --resolve`): `(name, address)`.

@@ -11,8 +11,8 @@ use tagguard::policy::Policy;
 use tagguard::registries::{Registries, RegistryConfig};
 use tagguard::source::SourceSpec;
 use tagguard::tags::{self, Computed};
-use tagguard_registry::retry::RetryPolicy;
-use tagguard_registry::secret::Secret;
+use tagguard_registry::RetryPolicy;
+use tagguard_registry::Secret;
 use tagguard_registry::{CredentialConfig, TransportConfig};
 
 use crate::cli::{BuildArgs, ConnectionArgs, Format, RegistryArgs};
