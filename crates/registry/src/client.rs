@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use reqwest::{Method, Url};
 
 use super::auth::{Auth, Scope, scopes_display};
-use super::credentials::{self, CredentialConfig};
+use super::credentials::{self, CredentialConfig, CredentialSource, Resolved};
 use super::engine::{Answer, Outgoing};
 use super::error::{RegistryError, RequestId, describe, describe_body, error_entries};
 use super::limiter::Limiter;
@@ -57,11 +57,37 @@ impl RegistryClient {
                 }
             })?;
         let looked = credentials::looked_in(credentials);
+        let auth = Auth::new(host, resolved, looked, transport);
+        RegistryClient::with_auth(host, base, auth, transport)
+    }
+
+    /// The engine for the web API at `base` (`web.rs`): its host's connection pool, limiter
+    /// and deadlines, and no registry credentials (a web request carries its own). No request
+    /// is sent.
+    pub(super) fn for_web(base: &Url, transport: &TransportConfig) -> Result<Self, RegistryError> {
+        let host = authority(base);
+        let anonymous = Resolved {
+            credential: None,
+            source: CredentialSource::Anonymous,
+        };
+        let auth = Auth::new(&host, anonymous, String::new(), transport);
+        let mut origin = base.clone();
+        origin.set_path("/");
+        origin.set_query(None);
+        RegistryClient::with_auth(&host, origin, auth, transport)
+    }
+
+    fn with_auth(
+        host: &str,
+        base: Url,
+        auth: Auth,
+        transport: &TransportConfig,
+    ) -> Result<Self, RegistryError> {
         Ok(RegistryClient {
             host: host.to_owned(),
             base,
             http: transport.http_client(host)?,
-            auth: Auth::new(host, resolved, looked, transport),
+            auth,
             transport: transport.clone(),
             stalled: Mutex::new(None),
             limiter: Limiter::new(transport.concurrency),

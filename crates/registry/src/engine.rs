@@ -1,27 +1,30 @@
 //! The request engine: every request to a registry, to its token endpoint and to the web APIs
-//! beside registries (`web.rs`, through [`transmit`]) goes through here,
-//! [`RegistryClient::send`]: the limiter, the deadline of silence, redirects and the retry
-//! policy. One attempt sends the request (learning the auth scheme from a first 401, following
-//! a registry's redirects with credentials only for its own host) and reads the answer;
-//! [`retrying`] repeats attempts as the request's [`RetryClass`] allows. A token request is a
-//! request type of its own ([`Outgoing::token`]): it carries its own credentials, learns no
-//! scheme, and its endpoint's redirect is its answer.
+//! beside registries (`web.rs`) goes through here, [`RegistryClient::send`]: the limiter, the
+//! deadline of silence, redirects and the retry policy. One attempt sends the request (learning
+//! the auth scheme from a first 401, following redirects with credentials only for the client's
+//! own host) and reads the answer; [`retrying`] repeats attempts as the request's retry class
+//! allows. The request types are in `engine/outgoing.rs`: a token request ([`Outgoing::token`])
+//! carries its own credentials, learns no scheme, and its endpoint's redirect is its answer; a
+//! web-API request ([`Outgoing::web`]) carries a fixed credential header for the API's host
+//! alone and learns no scheme.
 
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
-use tokio::sync::mpsc;
 
 use super::auth::{Scheme, Scope};
 use super::challenge;
 use super::classify::{classify, classify_body};
 use super::client::RegistryClient;
 use super::error::{RegistryError, RequestId, describe_body};
-use super::retry::{Attempt, Failure, RetryClass, parse_retry_after, retrying};
-use super::silence::{Progress, Streamed, body_of, streamed_body, watched};
+use super::retry::{Attempt, Failure, parse_retry_after, retrying};
+use super::silence::{Progress, body_of, streamed_body, watched};
 use super::transport::{TransportConfig, authority};
+
+mod outgoing;
+
+pub(super) use outgoing::{Body, Endpoint, Outgoing};
 
 const MAX_REDIRECTS: u32 = 5;
 /// How much of an error answer is read for its message.
@@ -31,112 +34,12 @@ pub const ERROR_BODY_LIMIT: usize = 64 << 10;
 /// released as soon as it has learned it.
 type Gate<'a> = std::sync::Mutex<Option<tokio::sync::MutexGuard<'a, ()>>>;
 
-pub(super) struct Outgoing<'a> {
-    pub method: Method,
-    pub url: Url,
-    pub scopes: &'a [Scope],
-    pub accept: Option<&'static str>,
-    pub content_type: Option<&'a str>,
-    pub content_range: Option<String>,
-    pub range: Option<u64>,
-    pub body: Body,
-    pub retry: RetryClass,
-    /// The most of a successful answer's body that is read; a larger one is an error.
-    pub body_limit: usize,
-    /// What the body is, for the message when it is over the limit.
-    pub what: &'static str,
-    /// Leave a successful answer's body unread, for the caller to stream.
-    pub stream: bool,
-    pub endpoint: Endpoint,
-}
-
-/// Whom a request is for.
-pub(super) enum Endpoint {
-    /// The registry: its `Authorization` comes from the token cache, and its first 401 teaches
-    /// the auth scheme.
-    Registry,
-    /// The token endpoint a Bearer challenge names: its own credentials (Basic, or none), for the
-    /// realm alone (its redirects are not followed).
-    Token { authorization: Option<HeaderValue> },
-}
-
-impl<'a> Outgoing<'a> {
-    pub fn new(method: Method, url: Url, scopes: &'a [Scope]) -> Self {
-        let retry = match method {
-            Method::GET | Method::HEAD => RetryClass::Always,
-            Method::PUT => RetryClass::IfUnprocessed,
-            _ => RetryClass::Never,
-        };
-        Outgoing {
-            method,
-            url,
-            scopes,
-            accept: None,
-            content_type: None,
-            content_range: None,
-            range: None,
-            body: Body::Empty,
-            retry,
-            body_limit: ERROR_BODY_LIMIT,
-            what: "the response body",
-            stream: false,
-            endpoint: Endpoint::Registry,
-        }
-    }
-
-    /// A request to a token endpoint at `url`, with its own credentials, answered with at most
-    /// `limit` bytes of token response.
-    pub fn token(
-        method: Method,
-        url: Url,
-        authorization: Option<HeaderValue>,
-        limit: usize,
-    ) -> Self {
-        Outgoing {
-            retry: RetryClass::Token,
-            body_limit: limit,
-            what: "the token response",
-            endpoint: Endpoint::Token { authorization },
-            ..Outgoing::new(method, url, &[])
-        }
-    }
-
-    fn is_token(&self) -> bool {
-        matches!(self.endpoint, Endpoint::Token { .. })
-    }
-
-    pub fn retry(mut self, class: RetryClass) -> Self {
-        self.retry = class;
-        self
-    }
-
-    /// A body streamed from `pieces` as they arrive: sent once, never repeated (the bytes are
-    /// not kept), so the caller starts over instead.
-    pub fn streamed(mut self, pieces: mpsc::Receiver<Bytes>, len: u64) -> Self {
-        self.body = Body::Streamed(std::sync::Mutex::new(Some(Streamed { pieces, len })));
-        self.retry = RetryClass::Once;
-        self
-    }
-}
-
-/// What a request carries.
-pub(super) enum Body {
-    Empty,
-    /// In memory, shared: a retry re-sends it without a copy.
-    Bytes(Bytes),
-    /// Taken from a channel as its source delivers it, by the one send of the request.
-    Streamed(std::sync::Mutex<Option<Streamed>>),
-}
-
-impl Body {
-    fn is_streamed(&self) -> bool {
-        matches!(self, Body::Streamed(_))
-    }
-}
-
-/// A response read whole: status, headers and (up to the request's limit) body. Reading the body
+/// A response read whole: where it came from, status, headers and (up to the request's limit)
+/// body. Reading the body
 /// inside the attempt makes a reset or truncation mid-body a retryable failure like any other.
 pub(super) struct Answer {
+    /// The URL that answered (after redirects).
+    pub url: Url,
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
@@ -156,13 +59,13 @@ impl Answer {
 
 /// Why a body could not be read.
 #[derive(Debug)]
-pub(super) enum BodyError {
+enum BodyError {
     TooLarge,
     Read(Box<RegistryError>),
 }
 
 /// Reads a body up to `limit` bytes, each wait for the next piece bounded by `idle`.
-pub(super) async fn read_limited(
+async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
     idle: Duration,
@@ -190,7 +93,7 @@ pub(super) async fn read_limited(
     }
 }
 
-pub(super) fn failed<T>(
+fn failed<T>(
     error: RegistryError,
     retry_after: Option<Duration>,
 ) -> Result<Attempt<T>, RegistryError> {
@@ -205,8 +108,8 @@ pub(super) fn failed<T>(
 }
 
 /// Where every request leaves, to the registry, its token endpoint and the web APIs beside it
-/// (`web.rs`) alike: sent under the deadline of silence, with what went wrong below HTTP named.
-pub(super) async fn transmit(
+/// alike: sent under the deadline of silence, with what went wrong below HTTP named.
+async fn transmit(
     rb: reqwest::RequestBuilder,
     progress: &Progress,
     idle: Duration,
@@ -223,7 +126,7 @@ pub(super) async fn transmit(
     }
 }
 
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -233,7 +136,7 @@ pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// Where a redirect goes, if it may be followed: never to plain HTTP on a host that may not be
 /// spoken to in plain HTTP (refused before any lookup of that host), and not past
 /// [`MAX_REDIRECTS`].
-pub(super) fn redirect_target(
+fn redirect_target(
     transport: &TransportConfig,
     request: &RequestId,
     url: &Url,
@@ -282,8 +185,9 @@ impl RegistryClient {
         &self,
         out: Outgoing<'_>,
     ) -> Result<(RequestId, Answer), RegistryError> {
-        // A token request never waits for the probe: the probe may be what asked for the token.
-        let own = !out.is_token() && authority(&out.url) == self.host;
+        // Only a registry request waits for the probe: a token request's probe may be what asked
+        // for the token, and a web API has no scheme to learn.
+        let own = out.is_registry() && authority(&out.url) == self.host;
         let optimistic = self.auth.credential.is_none();
         let gate: Gate<'_> = std::sync::Mutex::new(None);
         let result = retrying(&self.transport.retry, out.retry, |retries| {
@@ -336,16 +240,8 @@ impl RegistryClient {
                     target: url.to_string(),
                 });
             }
-            let same_host = !out.is_token() && authority(&url) == self.host;
-            let auth_header = match &out.endpoint {
-                Endpoint::Registry if same_host => {
-                    self.auth
-                        .header(out.scopes, &request, |ask| self.fetch_token(ask, &request))
-                        .await?
-                }
-                Endpoint::Registry => None,
-                Endpoint::Token { authorization } => authorization.clone(),
-            };
+            let same_host = authority(&url) == self.host;
+            let auth_header = self.credential(out, same_host, &request).await?;
             let sent_auth = auth_header.is_some();
             let progress = Progress::starting();
             let rb = self.build(out, &url, auth_header, &progress);
@@ -363,7 +259,10 @@ impl RegistryClient {
 
             // A streamed body is gone once sent: a challenge cannot be answered by sending again.
             let may_resend = !auth_retried && !out.body.is_streamed();
-            if same_host && self.learn_scheme(&response, sent_auth, may_resend, out.scopes, gate) {
+            if same_host
+                && out.is_registry()
+                && self.learn_scheme(&response, sent_auth, may_resend, out.scopes, gate)
+            {
                 auth_retried = true;
                 continue;
             }
@@ -378,12 +277,8 @@ impl RegistryClient {
                 });
             }
 
-            // A token endpoint's redirect is its answer, not followed: the realm is where the
-            // registry said its tokens come from, and a token from elsewhere is none it vouched
-            // for (the error names the endpoint and its 3xx).
             if status.is_redirection()
-                && !out.is_token()
-                && matches!(out.method, Method::GET | Method::HEAD)
+                && out.follows_redirects()
                 && let Some(location) = response.headers().get(header::LOCATION)
             {
                 redirects += 1;
@@ -411,6 +306,28 @@ impl RegistryClient {
             }
             return self.read_answer(out, request, response).await;
         }
+    }
+
+    /// The credential header of one send of `out`, to the client's own host or not: the
+    /// registry's from the token cache, the token endpoint's own, a web API's fixed one (never
+    /// to another host).
+    async fn credential(
+        &self,
+        out: &Outgoing<'_>,
+        same_host: bool,
+        request: &RequestId,
+    ) -> Result<Option<(HeaderName, HeaderValue)>, RegistryError> {
+        let value = match &out.endpoint {
+            Endpoint::Registry if same_host => {
+                self.auth
+                    .header(out.scopes, request, |ask| self.fetch_token(ask, request))
+                    .await?
+            }
+            Endpoint::Token { authorization } => authorization.clone(),
+            Endpoint::Web { credential } if same_host => return Ok(credential.clone()),
+            Endpoint::Registry | Endpoint::Web { .. } => None,
+        };
+        Ok(value.map(|v| (header::AUTHORIZATION, v)))
     }
 
     /// What a request is called in messages. A token request by its endpoint and path: its query
@@ -468,7 +385,7 @@ impl RegistryClient {
         &self,
         out: &Outgoing<'_>,
         url: &Url,
-        auth_header: Option<header::HeaderValue>,
+        auth_header: Option<(HeaderName, HeaderValue)>,
         progress: &Progress,
     ) -> reqwest::RequestBuilder {
         let mut rb = self.http.request(out.method.clone(), url.clone());
@@ -484,8 +401,8 @@ impl RegistryClient {
         if let Some(from) = out.range {
             rb = rb.header(header::RANGE, format!("bytes={from}-"));
         }
-        if let Some(h) = auth_header {
-            rb = rb.header(header::AUTHORIZATION, h);
+        if let Some((name, value)) = auth_header {
+            rb = rb.header(name, value);
         }
         match &out.body {
             Body::Bytes(b) => {
@@ -519,8 +436,10 @@ impl RegistryClient {
     ) -> Result<Attempt<(RequestId, Answer)>, RegistryError> {
         let status = response.status();
         let headers = response.headers().clone();
+        let url = response.url().clone();
         if out.stream && status.is_success() {
             let answer = Answer {
+                url,
                 status,
                 headers,
                 body: Vec::new(),
@@ -554,6 +473,7 @@ impl RegistryClient {
             Err(BodyError::Read(_)) => Vec::new(),
         };
         let answer = Answer {
+            url,
             status,
             headers,
             body,

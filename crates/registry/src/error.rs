@@ -292,6 +292,45 @@ fn refused_target(repository: &str, tag: Option<&str>) -> String {
 }
 
 impl RegistryError {
+    /// The request this error is about, when it is about one.
+    pub(crate) fn request(&self) -> Option<&RequestId> {
+        use RegistryError::*;
+        match self {
+            Connect { request, .. }
+            | Tls { request, .. }
+            | PlainHttp { request, .. }
+            | Timeout { request, .. }
+            | Stalled { request, .. }
+            | Http { request, .. }
+            | Denied { request, .. }
+            | Token { request, .. }
+            | DeniedBefore { request, .. }
+            | UnknownRepository { request, .. }
+            | Refused { request, .. }
+            | Status { request, .. }
+            | Malformed { request, .. }
+            | TooLarge { request, .. }
+            | Pagination { request, .. }
+            | DigestMismatch { request, .. }
+            | InsecureScheme { request, .. } => Some(request),
+            CaFile { .. } | ClientBefore { .. } | Credentials { .. } => None,
+        }
+    }
+
+    /// What went wrong, without the request it is about, for a caller that names the request
+    /// in words of its own (the web client: the method and the URL). An error not said as
+    /// "request: cause" (one said as an earlier one was, one about no request) is said whole.
+    pub(crate) fn cause(&self) -> String {
+        let text = self.to_string();
+        let Some(request) = self.request() else {
+            return text;
+        };
+        match text.strip_prefix(&format!("{request}: ")) {
+            Some(cause) => cause.to_owned(),
+            None => text,
+        }
+    }
+
     /// Is this the registry's own refusal of a write (immutability, lock, protected tag)?
     pub fn is_refusal(&self) -> bool {
         matches!(self, RegistryError::Refused { .. })
@@ -485,6 +524,27 @@ mod tests {
                 .contains("refuses to overwrite tag \"1.0\" of app"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn the_cause_is_said_without_the_request() {
+        let lost = RegistryError::Timeout {
+            request: request(),
+            after: Duration::from_secs(3),
+        };
+        assert!(
+            lost.cause().starts_with("timed out: nothing moved for 3s"),
+            "{}",
+            lost.cause()
+        );
+        // One said as an earlier error was names that error's request: said whole.
+        let before = RegistryError::DeniedBefore {
+            request: request(),
+            scope: "repository:app:push".into(),
+            first: "registry r.example: HEAD /v2/app/manifests/0.9: 403: not allowed".into(),
+            help: String::new(),
+        };
+        assert_eq!(before.cause(), before.to_string());
     }
 
     #[test]

@@ -33,8 +33,9 @@
 //!
 //! - `client` holds one registry's connection pool and auth; its operations live by concern in
 //!   `manifests`, `tags`, `blobs` and `delete`; `copy` copies blobs into a repository.
-//! - `engine` sends every request — a streamed body and a token request are request types of
-//!   its own — and `transmit` is the one place a request leaves, under the deadline of silence
+//! - `engine` sends every request — a streamed body, a token request and a web-API request are
+//!   request types of its own (`engine::outgoing`) — and `transmit` is the one place a request
+//!   leaves, under the deadline of silence
 //!   of `silence`; `classify` names what went wrong below HTTP; `limiter` decides how many
 //!   requests go to the registry at once.
 //! - `retry` is the one retry policy: what is transient (one list of statuses) and how often a
@@ -46,7 +47,8 @@
 //!   the engine fills through `token` (`challenge` parses `WWW-Authenticate`).
 //! - `transport` is how to reach a host (TLS, plain HTTP for loopback and insecure hosts, timeouts).
 //! - `web` is a client for the JSON web APIs beside registries (GitHub's, GitLab's): its requests
-//!   leave through the engine's `transmit`, with the same retry policy, deadlines and bounds.
+//!   are a request type of the engine, sent by an engine for the API's host (its limiter, the
+//!   same retry policy, deadlines and bounds).
 
 // Errors carry the request, the credential source and the scope so they can say what they are
 // about; they are built once per failed run, so their size is not worth boxing for.

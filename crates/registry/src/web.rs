@@ -1,7 +1,8 @@
 //! Web APIs beside registries (GitHub's REST API for packages and pull requests, GitLab's API):
-//! a [`WebClient`] for one API, whose requests are a request type of the engine — they leave
-//! through the engine's `transmit` under the deadline of silence, with the one retry policy,
-//! the same transport (TLS, CAs, plain HTTP only where allowed), bounded bodies, and redirects
+//! a [`WebClient`] for one API, whose requests are a request type of the engine
+//! ([`Outgoing::web`]), sent by an engine of its own for the API's host
+//! ([`RegistryClient::send`]): the limiter, the deadline of silence, the one retry policy, the
+//! same transport (TLS, CAs, plain HTTP only where allowed), bounded bodies, and redirects
 //! followed with the credential only for the API's own host. The token is a [`Secret`], sent in
 //! a header marked sensitive and never in a URL, so no error names it. Lists are read page by
 //! page (`Link: rel="next"`, else page numbers) up to a page limit.
@@ -12,16 +13,13 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use serde_json::Value;
 
-use super::engine::{
-    Answer, BodyError, ERROR_BODY_LIMIT, failed, read_limited, redirect_target, retry_after,
-    transmit,
-};
-use super::error::{RegistryError, RequestId, describe_body};
-use super::retry::{Attempt, Failure, RetryClass, retrying};
+use super::client::RegistryClient;
+use super::engine::Outgoing;
+use super::error::describe_body;
+use super::retry::RetryClass;
 use super::secret::Secret;
-use super::silence::Progress;
 use super::tags::next_link;
-use super::transport::{TransportConfig, authority};
+use super::transport::TransportConfig;
 
 /// Items asked for per page (the most GitHub and GitLab give).
 pub(crate) const PER_PAGE: usize = 100;
@@ -187,9 +185,8 @@ pub struct WebClient {
     /// The API's base URL, without a trailing slash (`https://api.github.com`,
     /// `https://gitlab.example.com/api/v4`).
     base: String,
-    origin: String,
-    http: reqwest::Client,
-    transport: TransportConfig,
+    /// The engine for the API's host: its connection pool, limiter and deadlines.
+    engine: RegistryClient,
     credential: Option<(HeaderName, HeaderValue)>,
     accept: Option<&'static str>,
 }
@@ -227,16 +224,11 @@ impl WebClient {
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(setup("not an http(s) URL with a host".into()));
         }
-        let origin = authority(&url);
-        let http = transport
-            .http_client(&origin)
-            .map_err(|e| setup(e.to_string()))?;
+        let engine = RegistryClient::for_web(&url, transport).map_err(|e| setup(e.to_string()))?;
         let credential = token.map(WebToken::header).transpose().map_err(setup)?;
         Ok(WebClient {
             base,
-            origin,
-            http,
-            transport: transport.clone(),
+            engine,
             credential,
             accept: None,
         })
@@ -339,27 +331,22 @@ impl WebClient {
         url: Url,
         retry: RetryClass,
     ) -> Result<WebAnswer, WebError> {
-        let out = WebOutgoing {
-            method: method.clone(),
-            url: url.clone(),
-            origin: &self.origin,
-            accept: self.accept,
-            credential: self.credential.clone(),
+        let mut out = Outgoing::web(
+            method.clone(),
+            url.clone(),
+            self.credential.clone(),
             retry,
-            body_limit: MAX_PAGE_BYTES,
-            what: "the API's answer",
-        };
-        let (url_now, answer) =
-            send(&self.http, &self.transport, &out)
-                .await
-                .map_err(|e| WebError::Failed {
-                    method: method.to_string(),
-                    url: url.to_string(),
-                    detail: cause(&e),
-                })?;
+            MAX_PAGE_BYTES,
+        );
+        out.accept = self.accept;
+        let (_, answer) = self.engine.send(out).await.map_err(|e| WebError::Failed {
+            method: method.to_string(),
+            url: url.to_string(),
+            detail: e.cause(),
+        })?;
         Ok(WebAnswer {
             method,
-            url: url_now,
+            url: answer.url,
             status: answer.status.as_u16(),
             headers: answer.headers,
             body: answer.body,
@@ -381,133 +368,6 @@ fn with_page(url: &Url, page: usize) -> Url {
         .append_pair("per_page", &PER_PAGE.to_string())
         .append_pair("page", &page.to_string());
     out
-}
-
-/// What went wrong, without the `registry <host>: <METHOD> <path>: ` every request error starts
-/// with (the web error names the method and URL itself).
-fn cause(e: &RegistryError) -> String {
-    let text = e.to_string();
-    text.strip_prefix("registry ")
-        .and_then(|t| t.split_once(": "))
-        .and_then(|(_, rest)| rest.split_once(": "))
-        .map(|(_, cause)| cause.to_owned())
-        .unwrap_or(text)
-}
-
-/// One request to the API.
-struct WebOutgoing<'a> {
-    method: Method,
-    url: Url,
-    /// The API's own host: the credential goes there only, never along a redirect elsewhere.
-    origin: &'a str,
-    accept: Option<&'static str>,
-    /// The credential header, marked sensitive.
-    credential: Option<(header::HeaderName, header::HeaderValue)>,
-    retry: RetryClass,
-    body_limit: usize,
-    what: &'static str,
-}
-
-/// Sends a web-API request through the same engine as every registry request: `transmit` under
-/// the deadline of silence, the one retry policy, redirects (GET and HEAD, never to plain HTTP on
-/// a host that may not have it), bodies read up to a bound. Returns the final URL and the answer.
-async fn send(
-    http: &reqwest::Client,
-    transport: &TransportConfig,
-    out: &WebOutgoing<'_>,
-) -> Result<(Url, Answer), RegistryError> {
-    let idle = transport.timeout;
-    retrying(&transport.retry, out.retry, |_| async move {
-        let (mut url, mut redirects) = (out.url.clone(), 0u32);
-        loop {
-            let request = web_request_id(&out.method, &url);
-            if url.scheme() != "https" && !transport.allows_http(&authority(&url)) {
-                return Err(RegistryError::InsecureScheme {
-                    request,
-                    target: url.to_string(),
-                });
-            }
-            let mut rb = http.request(out.method.clone(), url.clone());
-            if let Some(a) = out.accept {
-                rb = rb.header(header::ACCEPT, a);
-            }
-            if let Some((name, value)) = &out.credential
-                && authority(&url) == out.origin
-            {
-                rb = rb.header(name, value.clone());
-            }
-            if out.method == Method::DELETE {
-                rb = rb.header(header::CONTENT_LENGTH, 0);
-            }
-            log::debug!("{request}");
-            let trust = || transport.describe_trust(&authority(&url));
-            let response = match transmit(rb, &Progress::starting(), idle, &request, trust).await {
-                Ok(r) => r,
-                Err(e) => return failed(e, None),
-            };
-            let status = response.status();
-            log::debug!("{request} -> {status}");
-            if status.is_redirection()
-                && matches!(out.method, Method::GET | Method::HEAD)
-                && let Some(location) = response.headers().get(header::LOCATION)
-            {
-                redirects += 1;
-                url = redirect_target(transport, &request, &url, location, redirects)?;
-                continue;
-            }
-            if out.retry.allows(Failure::Status(status.as_u16())) && !status.is_success() {
-                let after = retry_after(response.headers());
-                let body = read_limited(response, ERROR_BODY_LIMIT, idle, &request)
-                    .await
-                    .unwrap_or_default();
-                let error = RegistryError::Status {
-                    request,
-                    status: status.as_u16(),
-                    detail: describe_body(&body),
-                };
-                return failed(error, after);
-            }
-            let headers = response.headers().clone();
-            let limit = if status.is_success() {
-                out.body_limit
-            } else {
-                ERROR_BODY_LIMIT
-            };
-            let body = match read_limited(response, limit, idle, &request).await {
-                Ok(body) => body,
-                Err(BodyError::TooLarge) if status.is_success() => {
-                    return Err(RegistryError::TooLarge {
-                        request,
-                        what: out.what,
-                        limit,
-                    });
-                }
-                Err(BodyError::TooLarge) => Vec::new(),
-                Err(BodyError::Read(e)) => return failed(*e, None),
-            };
-            let answer = Answer {
-                status,
-                headers,
-                body,
-                stream: None,
-            };
-            return Ok(Attempt::Done((url, answer)));
-        }
-    })
-    .await
-}
-
-fn web_request_id(method: &Method, url: &Url) -> RequestId {
-    let mut path = url.path().to_owned();
-    if let Some(q) = url.query() {
-        path.push('?');
-        path.push_str(q);
-    }
-    RequestId {
-        host: authority(url),
-        method: method.to_string(),
-        path,
-    }
 }
 
 #[cfg(test)]
@@ -565,19 +425,6 @@ mod tests {
         let e = e.with_help("grant packages: write");
         let help = miette::Diagnostic::help(&e).unwrap().to_string();
         assert_eq!(help, "grant packages: write");
-        let lost = RegistryError::Timeout {
-            request: RequestId {
-                host: "api.example".into(),
-                method: "GET".into(),
-                path: "/x?page=1".into(),
-            },
-            after: std::time::Duration::from_secs(3),
-        };
-        assert!(
-            cause(&lost).starts_with("timed out: nothing moved for 3s"),
-            "{}",
-            cause(&lost)
-        );
     }
 
     #[test]
