@@ -109,3 +109,42 @@ async fn a_delete_is_sent_once_after_a_500_and_a_403_says_what_to_do() {
     let help = miette::Diagnostic::help(&e).unwrap().to_string();
     assert!(help.contains("lacks a permission"), "{help}");
 }
+
+/// A web API's 401 is its answer: no registry auth scheme is learned from its challenge, no
+/// token endpoint is asked, and the request is not sent again.
+#[tokio::test]
+async fn a_challenge_from_the_api_is_the_answer_and_no_token_is_fetched() {
+    let realm = Server::start(|_| Response::new(200).json(json!({ "token": "t" })));
+    let challenge = format!("Bearer realm=\"http://{}/token\"", realm.host());
+    let api = Server::start(move |_| {
+        Response::new(401)
+            .header("WWW-Authenticate", challenge.clone())
+            .json(json!({ "message": "Bad credentials" }))
+    });
+    let answer = client(&api).get("user").await.unwrap();
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.error().status(), Some(401));
+    assert_eq!(api.requests().len(), 1);
+    assert!(realm.requests().is_empty(), "no token endpoint is asked");
+}
+
+/// An API that cannot be reached is named by the method and URL, with the cause below HTTP:
+/// not as a registry request.
+#[tokio::test]
+async fn an_unreachable_api_is_named_by_its_url_not_as_a_registry() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let token = WebToken::Bearer(Secret::new(TOKEN));
+    let web = WebClient::new(
+        &format!("http://{host}/api/v3"),
+        Some(&token),
+        &fast_transport(),
+    )
+    .unwrap();
+    let text = web.get("user").await.unwrap_err().to_string();
+    let prefix = format!("GET http://{host}/api/v3/user: could not connect");
+    assert!(text.starts_with(&prefix), "{text}");
+    assert!(!text.contains(&format!("registry {host}")), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+}
