@@ -31,6 +31,7 @@ mod messages;
 mod policy;
 mod prune;
 mod prune_faults;
+mod prune_personas;
 mod push;
 mod race;
 mod registry;

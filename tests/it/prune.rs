@@ -46,7 +46,7 @@ pub(crate) fn prune(dir: &Repo, image: &str, extra: &[&str]) -> Run {
         .run()
 }
 
-fn verdicts(run: &Run) -> BTreeMap<String, String> {
+pub(crate) fn verdicts(run: &Run) -> BTreeMap<String, String> {
     run.json()["decisions"]
         .as_array()
         .unwrap()
@@ -60,7 +60,7 @@ fn verdicts(run: &Run) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn strings(v: &Value) -> BTreeSet<String> {
+pub(crate) fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array()
         .unwrap()
         .iter()
@@ -69,7 +69,7 @@ fn strings(v: &Value) -> BTreeSet<String> {
 }
 
 /// The raw manifest at `reference` (`repo:tag` or `repo@digest`), read with skopeo.
-fn raw(r: &Registry, reference: &str) -> Option<Value> {
+pub(crate) fn raw(r: &Registry, reference: &str) -> Option<Value> {
     let out = Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false"])
         .arg(format!("docker://{}/{reference}", r.host))
@@ -116,15 +116,15 @@ fn copies_whole(r: &Registry, reference: &str) {
 /// The repository of the issue: a live branch tag sharing its digest with an immutable `sha-`
 /// tag; three tags of deleted branches (alone, sharing release 1.0.0's digest, on a platform of
 /// the multi-arch release 1.1.0); `latest`; a tag matching no rule.
-struct Scene {
-    r: Registry,
-    alone: String,
-    release: String,
-    platforms: Vec<String>,
-    index: String,
+pub(crate) struct Scene {
+    pub r: Registry,
+    pub alone: String,
+    pub release: String,
+    pub platforms: Vec<String>,
+    pub index: String,
 }
 
-fn scene() -> Scene {
+pub(crate) fn scene() -> Scene {
     let r = Registry::start_deleting(Mode::Plain);
     let live = Image::random();
     r.seed(&live, REPO, "sha-abcdef1");
@@ -147,9 +147,9 @@ fn scene() -> Scene {
     }
 }
 
-const GONE: [&str; 3] = ["br-gone-alone", "br-gone-platform", "br-gone-release"];
+pub(crate) const GONE: [&str; 3] = ["br-gone-alone", "br-gone-platform", "br-gone-release"];
 
-fn kept_tags() -> BTreeSet<String> {
+pub(crate) fn kept_tags() -> BTreeSet<String> {
     [
         "1.0.0",
         "1.1.0",
@@ -170,7 +170,7 @@ pub(crate) fn image_tags(r: &Registry) -> BTreeSet<String> {
         .collect()
 }
 
-fn assert_kept_whole(s: &Scene) {
+pub(crate) fn assert_kept_whole(s: &Scene) {
     assert_eq!(image_tags(&s.r), kept_tags());
     assert_eq!(
         s.r.digest_of(REPO, "1.0.0").as_deref(),

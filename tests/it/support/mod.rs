@@ -9,6 +9,7 @@ pub mod git;
 pub mod gitlab_job;
 pub mod http;
 pub mod labeled_image;
+pub mod persona;
 pub mod registry;
 pub mod release_mirror;
 pub mod remote;
