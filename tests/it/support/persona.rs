@@ -42,8 +42,10 @@ use super::registry::Registry;
 
 /// A persona's answer to one request (`method`, path and query, body); `None`: the real
 /// registry answers.
+type Answerer = dyn Fn(&str, &str, &[u8]) -> Option<Fault> + Send + Sync;
+
 #[derive(Clone)]
-pub struct Answer(Arc<dyn Fn(&str, &str, &[u8]) -> Option<Fault> + Send + Sync>);
+pub struct Answer(Arc<Answerer>);
 
 impl Answer {
     pub fn answer(&self, method: &str, target: &str, body: &[u8]) -> Option<Fault> {
@@ -265,7 +267,7 @@ impl State {
             .get("n")
             .and_then(|n| n.parse().ok())
             .unwrap_or(default)
-            .min(most);
+            .clamp(1, most);
         let last = match kind {
             Kind::Quay => query.get("next_page").map(|t| unseal(t)),
             _ => query.get("last").cloned(),
