@@ -391,6 +391,7 @@ fn refusing(host: &str, rule: &str) -> String {
         ("Quay", "quay.io"),
         ("GitLab", "gitlab"),
         ("ECR", "registry.dkr.ecr.amazonaws.com"),
+        ("Docker Hub", "docker.io"),
     ];
     known
         .iter()
@@ -449,6 +450,29 @@ mod tests {
                 .contains("ECR lifecycle policy")
         );
         assert!(lifecycle("registry.example.com").contains("delete: enabled: true"));
+        // A refusal names the registry its rule recognised, whatever host it came from.
+        let refused = RegistryError::Refused {
+            request: tagguard_registry::error::RequestId {
+                host: "127.0.0.1:5000".into(),
+                method: "DELETE".into(),
+                path: "/v2/a/b/manifests/br-x".into(),
+            },
+            repository: "a/b".into(),
+            tag: Some("br-x".into()),
+            rule: "ACR lock (write or delete disabled)",
+            status: 405,
+            code: "REGISTRY_DISALLOWED_OPERATION".into(),
+            message: "The operation is disallowed on this registry, repository or image.".into(),
+        };
+        let f = failed("127.0.0.1:5000", "r/a/b:br-x", "removing the tag", &refused);
+        assert_eq!(f.code, code::PRUNE_REFUSED);
+        assert!(
+            f.message.contains("DELETE /v2/a/b/manifests/br-x"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("refuses to delete"), "{}", f.message);
+        assert!(f.help.unwrap().contains("ACR's retention policy"));
         let f = unsupported("ghcr.io", "ghcr.io/a/b", "405");
         assert_eq!(f.code, code::PRUNE_UNSUPPORTED);
         assert!(
