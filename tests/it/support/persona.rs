@@ -28,7 +28,8 @@
 //! - **Tag-list pages**, `Link: <…>; rel="next"`: Quay pages by an opaque, encrypted
 //!   `next_page` token, 50 tags by default (`?next_page=gAAAAAB…%3D&n=50`; deitch/docker_registry2#56,
 //!   ivanilves/lstags#185); Harbor and GitLab by the spec's `?last=<tag>&n=<n>`; ACR by
-//!   `?last=<tag>&n=<n>&orderby=`, at most 1000 a page whatever `n` asks (Azure/acr#749).
+//!   `?last=<tag>&n=<n>&orderby=` (its paging documented in Azure/acr#389), at most 1000 a page
+//!   whatever `n` asks (Azure/acr#749).
 
 use std::collections::BTreeMap;
 use std::fmt;
