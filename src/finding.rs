@@ -80,6 +80,9 @@ pub mod code {
     pub const PRUNE_FAILED: &str = "tagguard::prune::failed";
     /// `prune`: the registry does not delete (deletes are off, or it has no OCI delete).
     pub const PRUNE_UNSUPPORTED: &str = "tagguard::prune::unsupported";
+    /// `prune`: the registry's own protection (a lock, an immutability rule, a protected tag)
+    /// refused a delete; tagguard does not work around it, and the tag is still there.
+    pub const PRUNE_REFUSED: &str = "tagguard::prune::refused";
     /// `prune`: a tag moved between the plan and its delete; decided again, it is kept.
     pub const PRUNE_MOVED: &str = "tagguard::prune::moved_meanwhile";
     /// `prune`: the plan would touch a protected tag or something a kept tag needs. Cannot

@@ -13,19 +13,32 @@
 # Usage: scripts/bench/prune.sh [path/to/tagguard]   (default: target/release/tagguard)
 #        RUNS=N (default 3), CONCURRENCY=N, BRANCHES=N.
 #        First: cargo build --release --example delayproxy (or PROXY=py, see common.sh).
+#
+# APPLY=1: the apply instead (issue 21, item 8: deletes concurrent under the registry's adaptive
+# limit). Each run seeds two identical repositories of 10,000 tags: 9,000 releases and GONE
+# (default 1,000) tags of branches that do not exist, each alone on an image of its own
+# (prune.py). `tagguard prune --apply` retires the GONE tags of one (plan, look again, delete by
+# digest, the record beside each image); the peer deletes the same GONE manifests of the other,
+# one `curl -X DELETE …/manifests/<digest>` after the other, through the same proxy, given the
+# digests (so it neither lists nor reads anything: the least a sequential deleter does).
+# RECORDS=false adds `audit: { record: false }` to the policy (no records written).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-$here/../../target/release/tagguard}
 [ -x "$bin" ] || { echo "build it first: cargo build --release" >&2; exit 2; }
 runs=${RUNS:-3}
 branches=${BRANCHES:-100}
+[ -n "${APPLY:-}" ] && export REGISTRY_DELETE=true
 # shellcheck source=common.sh
 source "$here/common.sh"
 
 umoci init --layout "$work/oci" >/dev/null
 umoci new --image "$work/oci:img" >/dev/null
-skopeo copy -q --dest-tls-verify=false "oci:$work/oci:img" "docker://127.0.0.1:$reg/acme/app:seed" >/dev/null
-python3 "$here/prune.py" "$reg" acme/app 9999 # + `seed` = 10,000 tags
+seed() { skopeo copy -q --dest-tls-verify=false "oci:$work/oci:img" "docker://127.0.0.1:$reg/$1:seed" >/dev/null; }
+if [ -z "${APPLY:-}" ]; then
+  seed acme/app
+  python3 "$here/prune.py" "$reg" acme/app 9999 # + `seed` = 10,000 tags
+fi
 
 export HOME=$work GIT_CONFIG_NOSYSTEM=1
 git init -q -b main "$work/upstream"
@@ -42,10 +55,16 @@ tags:
     immutable: false
     retain: { while: branch-exists, younger-than: 30d }
 YML
+[ "${RECORDS:-true}" = false ] && echo 'audit: { record: false }' >> "$work/checkout/.tagguard.yml"
 
 count() { grep -c '" [0-9][0-9][0-9] ' "$work/registry.log" || true; }
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 cd "$work/checkout"
+if [ -n "${APPLY:-}" ]; then
+  # shellcheck source=prune-apply.sh
+  source "$here/prune-apply.sh"
+  exit 0
+fi
 times=()
 for run in $(seq "$runs"); do
   before=$(count)

@@ -74,7 +74,7 @@ pub async fn apply(
             }
             Err(e) => out
                 .findings
-                .push(failed(image, "listing the tags again", &e)),
+                .push(failed(client.host(), image, "listing the tags again", &e)),
         }
     }
     // 3. The tags still there, as tags (but those on a manifest whose delete failed: it stays
@@ -120,7 +120,7 @@ pub(super) async fn look_again(
             }
             Err(e) => out
                 .findings
-                .push(failed(&subject, "looking it up again", &e)),
+                .push(failed(client.host(), &subject, "looking it up again", &e)),
         }
     }
     (still, moved)
@@ -171,8 +171,9 @@ async fn delete_digests(
                 out.unsupported = true;
             }
             Err(e) => {
+                let subject = format!("{image}@{d}");
                 out.findings
-                    .push(failed(&format!("{image}@{d}"), "deleting it", &e));
+                    .push(failed(client.host(), &subject, "deleting it", &e));
                 out.failed.push(d.clone());
             }
         }
@@ -209,7 +210,10 @@ async fn untag_all(
                 out.findings
                     .push(unsupported(client.host(), &subject, &said(status, &detail)))
             }
-            Err(Untag::Failed(e)) => out.findings.push(failed(&subject, "removing the tag", &e)),
+            Err(Untag::Failed(e)) => {
+                out.findings
+                    .push(failed(client.host(), &subject, "removing the tag", &e))
+            }
             Err(Untag::Moved(d)) => {
                 out.findings
                     .push(moved_finding(&subject, &d, "while it was being removed"));
@@ -329,19 +333,28 @@ async fn untag(
     }
 }
 
-pub(super) fn failed(subject: &str, doing: &str, e: &RegistryError) -> Finding {
+pub(super) fn failed(host: &str, subject: &str, doing: &str, e: &RegistryError) -> Finding {
+    if let RegistryError::Refused { rule, .. } = e {
+        return Finding::new(
+            code::PRUNE_REFUSED,
+            Severity::Error,
+            format!("{subject}: {doing} was refused: {e}"),
+        )
+        .about(subject.to_owned())
+        .help(format!(
+            "this is the registry's own protection ({rule}), and tagguard does not work around it: the tag is still there and nothing a kept tag needs was touched; exempt these temporary tags from it at the registry, or retire them with {}",
+            lifecycle(&refusing(host, rule))
+        ));
+    }
     Finding::new(code::PRUNE_FAILED, Severity::Error, format!("{subject}: {doing} failed: {e}"))
         .about(subject.to_owned())
         .help("nothing a kept tag needs was touched; run `tagguard prune --apply` again once the registry answers: it picks up where this run stopped")
 }
 
-/// A registry's answer in a few words: its status and message.
+/// A registry's answer in a few words: its status and message (`detail` as
+/// `tagguard_registry::error::describe` gives it: empty, or `: CODE: message`).
 fn said(status: u16, detail: &str) -> String {
-    if detail.is_empty() {
-        status.to_string()
-    } else {
-        format!("{status}: {detail}")
-    }
+    format!("{status}{detail}")
 }
 
 /// The registry does not delete: say so, and name its own way to retire tags.
@@ -369,6 +382,23 @@ pub fn without_oci_delete(host: &str) -> bool {
         || (h.ends_with(".amazonaws.com") && h.contains(".dkr.ecr."))
 }
 
+/// The host to name the way out by: the one whose refusal rule (`tagguard_registry`'s table)
+/// says which registry it is, else `host` itself.
+fn refusing(host: &str, rule: &str) -> String {
+    let known = [
+        ("ACR", "registry.azurecr.io"),
+        ("Harbor", "harbor"),
+        ("Quay", "quay.io"),
+        ("GitLab", "gitlab"),
+        ("ECR", "registry.dkr.ecr.amazonaws.com"),
+        ("Docker Hub", "docker.io"),
+    ];
+    known
+        .iter()
+        .find(|(name, _)| rule.starts_with(name))
+        .map_or_else(|| host.to_owned(), |(_, h)| (*h).to_owned())
+}
+
 /// The registry's own way of retiring tags, for a registry tagguard cannot delete on.
 pub fn lifecycle(host: &str) -> &'static str {
     let h = host.to_ascii_lowercase();
@@ -382,6 +412,8 @@ pub fn lifecycle(host: &str) -> &'static str {
         "ACR's retention policy or `acr purge`"
     } else if h == "gcr.io" || h.ends_with(".gcr.io") || h.ends_with("-docker.pkg.dev") {
         "Artifact Registry cleanup policies"
+    } else if h.contains("harbor") {
+        "Harbor's tag retention rules (Project → Policy → Tag Retention), which immutability rules do not hold back"
     } else if h == "quay.io" {
         "Quay's tag expiration"
     } else if h.contains("gitlab") {
@@ -418,6 +450,29 @@ mod tests {
                 .contains("ECR lifecycle policy")
         );
         assert!(lifecycle("registry.example.com").contains("delete: enabled: true"));
+        // A refusal names the registry its rule recognised, whatever host it came from.
+        let refused = RegistryError::Refused {
+            request: tagguard_registry::RequestId {
+                host: "127.0.0.1:5000".into(),
+                method: "DELETE".into(),
+                path: "/v2/a/b/manifests/br-x".into(),
+            },
+            repository: "a/b".into(),
+            tag: Some("br-x".into()),
+            rule: "ACR lock (write or delete disabled)",
+            status: 405,
+            code: "REGISTRY_DISALLOWED_OPERATION".into(),
+            message: "The operation is disallowed on this registry, repository or image.".into(),
+        };
+        let f = failed("127.0.0.1:5000", "r/a/b:br-x", "removing the tag", &refused);
+        assert_eq!(f.code, code::PRUNE_REFUSED);
+        assert!(
+            f.message.contains("DELETE /v2/a/b/manifests/br-x"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("refuses to delete"), "{}", f.message);
+        assert!(f.help.unwrap().contains("ACR's retention policy"));
         let f = unsupported("ghcr.io", "ghcr.io/a/b", "405");
         assert_eq!(f.code, code::PRUNE_UNSUPPORTED);
         assert!(

@@ -238,8 +238,12 @@ pub async fn apply(
         let new = match apply::newcomers(client, repository, &unchanged, concurrency).await {
             Ok(new) => new,
             Err(e) => {
-                out.findings
-                    .push(apply::failed(image, "listing the tags again", &e));
+                out.findings.push(apply::failed(
+                    client.host(),
+                    image,
+                    "listing the tags again",
+                    &e,
+                ));
                 return out;
             }
         };
@@ -373,7 +377,7 @@ async fn place(
             }
             Ok(true) => {}
             Err(e) => {
-                untag_failed(out, &subject, e);
+                untag_failed(out, client.host(), &subject, e);
                 continue;
             }
         }
@@ -387,7 +391,7 @@ async fn place(
             .await
         {
             Ok(p) => placed.push((tag.clone(), at.clone(), p)),
-            Err(e) => untag_failed(out, &subject, Untag::Failed(Box::new(e))),
+            Err(e) => untag_failed(out, client.host(), &subject, Untag::Failed(Box::new(e))),
         }
     }
     placed
@@ -466,9 +470,9 @@ async fn delete_placeholders(
     true
 }
 
-fn untag_failed(out: &mut Applied, subject: &str, e: Untag) {
+fn untag_failed(out: &mut Applied, host: &str, subject: &str, e: Untag) {
     out.findings.push(match e {
-        Untag::Failed(e) => apply::failed(subject, "removing the tag", &e),
+        Untag::Failed(e) => apply::failed(host, subject, "removing the tag", &e),
         Untag::Moved(d) => apply::moved_finding(subject, &d, "while it was being removed"),
         // Only a delete answers this, and no OCI delete is sent here.
         Untag::Unsupported(status, detail) => Finding::new(

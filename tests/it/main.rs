@@ -30,6 +30,7 @@ mod policy;
 mod prune;
 mod prune_faults;
 mod prune_ghcr;
+mod prune_personas;
 mod push;
 mod race;
 mod registry;

@@ -1,6 +1,8 @@
 //! Deletes: `DELETE /v2/<name>/manifests/<tag or digest>`. Whether a registry deletes at all,
 //! and whether it deletes a tag by name, differs: the answer says which, so the caller can fall
 //! back (a registry that deletes by digest only) or name the registry's own lifecycle feature.
+//! A registry's own protection (`refusal.rs`) is a [`RegistryError::Refused`], never a reason to
+//! fall back.
 
 use reqwest::{Method, StatusCode};
 
@@ -48,6 +50,13 @@ impl RegistryClient {
         }
         let entries = error_entries(&response.body);
         let code = |c: &str| entries.iter().any(|e| e.code == c);
+        let tag = by_tag.then_some(reference);
+        // The registry's own protection (a lock, an immutability rule, a protected tag) is a
+        // refusal whatever its status: never "does not delete this way", which the caller works
+        // around (ACR answers a locked delete with 405, as distribution answers deletes that are off).
+        if super::refusal::recognise(status.as_u16(), &entries).is_some() {
+            return Err(self.failure(request, response, &scopes, repository, tag));
+        }
         match status {
             StatusCode::NOT_FOUND if code("MANIFEST_UNKNOWN") => Ok(Deleted::Absent),
             StatusCode::METHOD_NOT_ALLOWED => Ok(Deleted::Unsupported {
@@ -63,10 +72,7 @@ impl RegistryClient {
                     detail: super::error::describe(&entries),
                 })
             }
-            _ => {
-                let tag = by_tag.then_some(reference);
-                Err(self.failure(request, response, &scopes, repository, tag))
-            }
+            _ => Err(self.failure(request, response, &scopes, repository, tag)),
         }
     }
 }

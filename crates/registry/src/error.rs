@@ -174,7 +174,8 @@ pub enum RegistryError {
     },
     /// The registry itself refuses the write: its immutability setting, a lock, a protected tag.
     #[error(
-        "{request}: the registry refuses to overwrite {}: {rule} ({status} {code}: {message})",
+        "{request}: the registry refuses to {} {}: {rule} ({status} {code}: {message})",
+        refused_verb(&.request.method),
         refused_target(.repository, .tag.as_deref())
     )]
     #[diagnostic(
@@ -282,6 +283,15 @@ pub enum RegistryError {
         #[diagnostic_source]
         source: CredentialError,
     },
+}
+
+/// What the refused request would have done: a delete, or a write over what is there.
+fn refused_verb(method: &str) -> &'static str {
+    if method.eq_ignore_ascii_case("DELETE") {
+        "delete"
+    } else {
+        "overwrite"
+    }
 }
 
 fn refused_target(repository: &str, tag: Option<&str>) -> String {

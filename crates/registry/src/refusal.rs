@@ -49,11 +49,14 @@ const RULES: &[Rule] = &[
         code: Some("TAG_INVALID"),
         words: &["cannot be overwritten"],
     },
+    // ACR answers a locked repository or image (`--write-enabled false`, `--delete-enabled
+    // false`) with `DENIED` or `REGISTRY_DISALLOWED_OPERATION` (a 405 to a delete,
+    // Azure/acr-cli#70), always in these words.
     Rule {
         name: "ACR lock (write or delete disabled)",
         status: None,
-        code: Some("DENIED"),
-        words: &["operation is disallowed"],
+        code: None,
+        words: &["operation is disallowed on this registry"],
     },
     Rule {
         name: "Docker Hub immutable tags",

@@ -51,6 +51,8 @@ pub enum Fault {
         path: String,
         limit: Duration,
     },
+    /// What a registry persona answers instead (`persona.rs`); `None`: the registry's.
+    Persona(crate::persona::Answer),
 }
 
 impl Fault {
@@ -275,14 +277,14 @@ impl FaultProxy {
     }
 }
 
-struct Message {
-    head: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Message {
+    pub head: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Message {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -351,7 +353,7 @@ fn read_body(
 }
 
 /// Sends `request` to `upstream` on a new connection and reads the whole answer.
-fn forward(upstream: &str, request: &Message, is_head: bool) -> Option<Message> {
+pub(crate) fn forward(upstream: &str, request: &Message, is_head: bool) -> Option<Message> {
     let stream = TcpStream::connect(upstream).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -447,6 +449,10 @@ fn serve(client: TcpStream, state: &Mutex<State>, upstreams: &Upstreams, port: u
                 hung_up: None,
             });
             (fault, st.seen.len() - 1)
+        };
+        let fault = match fault {
+            Some(Fault::Persona(p)) => p.answer(&method, &target, &request.body),
+            other => other,
         };
         let is_head = method == "HEAD";
         match fault {

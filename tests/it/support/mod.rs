@@ -14,4 +14,4 @@ pub mod labeled_image;
 pub mod release_mirror;
 pub mod remote;
 
-pub use tagguard_testkit::{fault_proxy, http, registry, token_server};
+pub use tagguard_testkit::{fault_proxy, http, persona, registry, token_server};
