@@ -16,9 +16,16 @@
 # every file it writes (a tag write: 6 fsyncs, counted with strace), so writes wait on the
 # disk; TMPDIR=/dev/shm puts the storage in memory (measured, fan-out push of 1,000 tags:
 # 6.8 s on this VM's disk, 4.6 s in memory). REGISTRY_DELETE=true enables deletes (prune --apply).
+# KEEP_LOG=FILE copies the registry's log there on exit: its `response completed` lines name each
+# request's connection (http.request.remoteaddr, the proxy's side of it) and the registry's own
+# time for it (http.response.duration), to compare two binaries' request streams.
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "${KEEP_LOG:-}" ] && cp "$work/registry.log" "$KEEP_LOG"
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 wait_port() { # FILE -> prints the port once "listening on 127.0.0.1:PORT" appears
