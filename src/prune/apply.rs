@@ -37,15 +37,30 @@ enum Now {
     At(Digest),
 }
 
-pub async fn apply(
-    client: &RegistryClient,
-    image: &str,
-    repository: &str,
-    deletes: &Deletes,
-    planned: &HashSet<String>,
-    time: DateTime<Utc>,
-    concurrency: usize,
-) -> Applied {
+/// One repository's planned deletes: what [`apply`] (and, on GHCR, `ghcr::apply`) carries out.
+pub struct Target<'a> {
+    pub client: &'a RegistryClient,
+    pub image: &'a str,
+    pub repository: &'a str,
+    pub deletes: &'a Deletes,
+    /// Every tag the plan saw (a tag not among them appeared since).
+    pub planned: &'a HashSet<String>,
+    /// The time placeholders are stamped with.
+    pub time: DateTime<Utc>,
+    /// Requests in flight at once (at least 1).
+    pub concurrency: usize,
+}
+
+pub async fn apply(target: &Target<'_>) -> Applied {
+    let &Target {
+        client,
+        image,
+        repository,
+        deletes,
+        planned,
+        time,
+        concurrency,
+    } = target;
     let mut out = Applied::default();
     // 1. Look each tag up again.
     let (still, moved) =
@@ -368,17 +383,12 @@ pub fn unsupported(host: &str, subject: &str, why: &str) -> Finding {
     .help(format!("not supported here: use {}", lifecycle(host)))
 }
 
-/// Whether tagguard knows `host` has no OCI delete at all (GHCR, Docker Hub, ECR: each deletes
-/// through its own API only), so that `--apply` says so before sending anything.
+/// Whether tagguard knows `host` has no OCI delete at all and deletes through an API tagguard
+/// does not speak (Docker Hub, ECR), so that `--apply` says so before sending anything. GHCR
+/// has none either; its deletes go through GitHub's Packages API (`ghcr`).
 pub fn without_oci_delete(host: &str) -> bool {
     let h = host.to_ascii_lowercase();
-    [
-        "ghcr.io",
-        "docker.io",
-        "index.docker.io",
-        "registry-1.docker.io",
-    ]
-    .contains(&h.as_str())
+    ["docker.io", "index.docker.io", "registry-1.docker.io"].contains(&h.as_str())
         || (h.ends_with(".amazonaws.com") && h.contains(".dkr.ecr."))
 }
 
@@ -429,11 +439,7 @@ mod tests {
 
     #[test]
     fn registries_without_an_oci_delete_are_named_with_their_way_out() {
-        for host in [
-            "ghcr.io",
-            "docker.io",
-            "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-        ] {
+        for host in ["docker.io", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"] {
             assert!(without_oci_delete(host), "{host}");
         }
         for host in [

@@ -20,9 +20,8 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
-use super::apply::{self, Applied, Untag};
+use super::apply::{self, Applied, Target, Untag};
 use super::placeholder;
-use super::reach::Deletes;
 use crate::audit::record::prepare;
 use crate::finding::{Finding, Severity, code};
 use tagguard_registry::Secret;
@@ -196,18 +195,20 @@ fn package(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn apply(
-    client: &RegistryClient,
+    target: &Target<'_>,
     github: &GitHubPackages,
     transport: &TransportConfig,
-    image: &str,
-    repository: &str,
-    deletes: &Deletes,
-    planned: &HashSet<String>,
-    time: DateTime<Utc>,
-    concurrency: usize,
 ) -> Applied {
+    let &Target {
+        client,
+        image,
+        repository,
+        deletes,
+        planned,
+        time,
+        concurrency,
+    } = target;
     let mut out = Applied::default();
     let mut package = match package(github, transport, image, repository) {
         Ok(p) => p,

@@ -242,20 +242,17 @@ async fn apply_one(p: &Planned, config: &PruneConfig, out: &mut PruneReport) {
         return;
     }
     let host = p.client.host();
-    let concurrency = config.concurrency.max(1);
+    let target = apply::Target {
+        client: &p.client,
+        image: &p.image,
+        repository: &p.repository,
+        deletes: &p.deletes,
+        planned: &p.tags,
+        time: config.now,
+        concurrency: config.concurrency.max(1),
+    };
     let applied = if config.github.serves(host) {
-        ghcr::apply(
-            &p.client,
-            &config.github,
-            &config.registry.transport,
-            &p.image,
-            &p.repository,
-            &p.deletes,
-            &p.tags,
-            config.now,
-            concurrency,
-        )
-        .await
+        ghcr::apply(&target, &config.github, &config.registry.transport).await
     } else if apply::without_oci_delete(host) {
         out.report.push(apply::unsupported(
             host,
@@ -264,16 +261,7 @@ async fn apply_one(p: &Planned, config: &PruneConfig, out: &mut PruneReport) {
         ));
         return;
     } else {
-        apply::apply(
-            &p.client,
-            &p.image,
-            &p.repository,
-            &p.deletes,
-            &p.tags,
-            config.now,
-            concurrency,
-        )
-        .await
+        apply::apply(&target).await
     };
     let tags: HashMap<&str, &Digest> = applied.tags.iter().map(|(t, d)| (t.as_str(), d)).collect();
     for (tag, _) in &p.deletes.tags {
