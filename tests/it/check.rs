@@ -341,7 +341,7 @@ async fn connection_refused_names_the_registry_and_request() {
     assert_eq!(
         e.to_string(),
         format!(
-            "registry 127.0.0.1:{port}: HEAD /v2/acme/app/manifests/1.0.0: could not connect: connection refused (is a registry listening there?)"
+            "registry 127.0.0.1:{port}: HEAD /v2/acme/app/manifests/1.0.0: could not connect: connection refused (is the registry listening there?)"
         )
     );
 }

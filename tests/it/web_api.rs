@@ -146,5 +146,7 @@ async fn an_unreachable_api_is_named_by_its_url_not_as_a_registry() {
     let prefix = format!("GET http://{host}/api/v3/user: could not connect");
     assert!(text.starts_with(&prefix), "{text}");
     assert!(!text.contains(&format!("registry {host}")), "{text}");
+    assert!(text.contains("is the API listening there?"), "{text}");
+    assert!(!text.contains("registry"), "{text}");
     assert!(!text.contains(TOKEN), "{text}");
 }

@@ -39,9 +39,9 @@ fn chain_of(e: &reqwest::Error) -> Vec<String> {
     chain
 }
 
-/// A rejected certificate in words (the registry's: tagguard sends none), from rustls' stable
+/// A rejected certificate in words (the `server`'s: tagguard sends none), from rustls' stable
 /// text (`invalid peer certificate: UnknownIssuer`); other TLS errors as rustls says them.
-fn tls_words(detail: String) -> String {
+fn tls_words(detail: String, server: &str) -> String {
     let Some(cert) = detail.split("invalid peer certificate: ").nth(1) else {
         return detail;
     };
@@ -59,14 +59,15 @@ fn tls_words(detail: String) -> String {
     } else {
         "was rejected"
     };
-    format!("the registry's certificate {why} ({cert})")
+    format!("the {server}'s certificate {why} ({cert})")
 }
 
 /// Names what went wrong below HTTP: TLS (and which CAs were trusted), a plain-HTTP answer to
-/// HTTPS, refused, DNS, timeout.
+/// HTTPS, refused, DNS, timeout. `server` is what should have answered (`registry`, `API`, …).
 pub(crate) fn classify(
     e: reqwest::Error,
     request: &RequestId,
+    server: &str,
     trust: &str,
     idle: Duration,
 ) -> RegistryError {
@@ -98,7 +99,7 @@ pub(crate) fn classify(
             .cloned();
     }
     let innermost = chain.last().cloned().unwrap_or_default();
-    if let Some(detail) = tls.map(tls_words) {
+    if let Some(detail) = tls.map(|t| tls_words(t, server)) {
         // A plain-HTTP server answers a TLS ClientHello with `HTTP/1.1 400 …`, which rustls
         // reads as a record of an invalid content type.
         if detail.contains("InvalidContentType") || detail.contains("corrupt message") {
@@ -139,7 +140,7 @@ pub(crate) fn classify(
     if refused {
         return RegistryError::Connect {
             request: request.clone(),
-            detail: "connection refused (is a registry listening there?)".into(),
+            detail: format!("connection refused (is the {server} listening there?)"),
             source: Some(e),
         };
     }

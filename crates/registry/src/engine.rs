@@ -114,6 +114,7 @@ async fn transmit(
     progress: &Progress,
     idle: Duration,
     request: &RequestId,
+    server: &str,
     trust: impl FnOnce() -> String,
 ) -> Result<reqwest::Response, RegistryError> {
     match watched(rb.send(), progress, idle).await {
@@ -121,7 +122,7 @@ async fn transmit(
             request: request.clone(),
             after: idle,
         }),
-        Some(Err(e)) => Err(classify(e, request, &trust(), idle)),
+        Some(Err(e)) => Err(classify(e, request, server, &trust(), idle)),
         Some(Ok(r)) => Ok(r),
     }
 }
@@ -249,7 +250,8 @@ impl RegistryClient {
             // A turn among the requests in flight to this registry, until its status is known.
             let turn = self.limiter.acquire().await;
             let trust = || self.transport.describe_trust(&self.host);
-            let response = match transmit(rb, &progress, idle, &request, trust).await {
+            let server = out.endpoint.server();
+            let response = match transmit(rb, &progress, idle, &request, server, trust).await {
                 Ok(r) => r,
                 Err(e) => return failed(e, None),
             };

@@ -48,6 +48,17 @@ pub(crate) enum Endpoint {
     },
 }
 
+impl Endpoint {
+    /// What answers there, in the words of an error about it.
+    pub fn server(&self) -> &'static str {
+        match self {
+            Endpoint::Registry => "registry",
+            Endpoint::Token { .. } => "token service",
+            Endpoint::Web { .. } => "API",
+        }
+    }
+}
+
 impl<'a> Outgoing<'a> {
     pub fn new(method: Method, url: Url, scopes: &'a [Scope]) -> Self {
         let retry = match method {
