@@ -349,7 +349,7 @@ fn readme_install_step() {
 }
 
 /// README's workflow (`on: push`): `docker build`, `docker login`, then `push` with
-/// `source: docker:app` through the engine; a branch build, then a release tag.
+/// `source: docker:app` through the engine; a branch build, a release tag, its re-run.
 #[test]
 fn readme_workflow() {
     let w = doc("README.md", "source: docker:app");
@@ -373,11 +373,22 @@ fn readme_workflow() {
     d.act.repo.tag("v1.2.3");
     d.run(&w);
     let short = d.act.repo.head()[..7].to_owned();
-    one_digest(
-        &r,
-        "acme/app",
-        &["1.2.3", "1.2", "1", "latest", &format!("sha-{short}")],
-    );
+    let release = ["1.2.3", "1.2", "1", "latest", &format!("sha-{short}")];
+    let released = one_digest(&r, "acme/app", &release);
+
+    // A re-run of the release: the same image is built again, the release's tags stay as they
+    // are, and the run succeeds.
+    let run = d.run(&w);
+    assert_eq!(one_digest(&r, "acme/app", &release), released);
+    assert_eq!(output(&run, "refused"), "false");
+    let decisions: serde_json::Value = serde_json::from_str(&output(&run, "decisions")).unwrap();
+    let unchanged = decisions["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["action"] == "unchanged")
+        .count();
+    assert_eq!(unchanged, release.len(), "{decisions}");
 }
 
 /// docs/github-actions.md: tags from the action, pushed by docker/build-push-action (its
