@@ -3,6 +3,7 @@
 //! (`version: source`), outputs checked. How a release is installed and verified: `install`;
 //! the release workflow that makes those releases: `release`.
 
+mod docs;
 mod install;
 mod release;
 

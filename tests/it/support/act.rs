@@ -27,6 +27,10 @@ pub struct Act {
     seed_target: bool,
     job: Option<String>,
     event: Option<String>,
+    event_name: String,
+    secrets: Vec<(String, String)>,
+    actor: Option<String>,
+    local_actions: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug)]
@@ -89,7 +93,45 @@ impl Act {
             seed_target: false,
             job: None,
             event: None,
+            event_name: "push".to_owned(),
+            secrets: Vec::new(),
+            actor: None,
+            local_actions: Vec::new(),
         }
+    }
+
+    /// A repository holding `text` as `.github/workflows/<name>` (a workflow written in the
+    /// docs); the test adds the files the workflow reads and commits them.
+    pub fn workflow_text(name: &str, text: &str) -> Act {
+        let repo = Repo::new();
+        repo.write(&format!(".github/workflows/{name}"), text);
+        repo.commit("the workflow");
+        Act::in_repo(repo, name)
+    }
+
+    /// The event act sends (`act <event>`): `push` unless set, e.g. `schedule`.
+    pub fn event_name(mut self, name: &str) -> Act {
+        self.event_name = name.to_owned();
+        self
+    }
+
+    /// A secret for the workflow (`${{ secrets.NAME }}`); act masks its value in the log.
+    pub fn secret(mut self, key: &str, value: &str) -> Act {
+        self.secrets.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Who triggered the event (`${{ github.actor }}`).
+    pub fn actor(mut self, name: &str) -> Act {
+        self.actor = Some(name.to_owned());
+        self
+    }
+
+    /// Runs `uses: <spec>` (`owner/name@ref`) from the local directory `dir` (act's
+    /// `--local-repository`).
+    pub fn local_action(mut self, spec: &str, dir: &Path) -> Act {
+        self.local_actions.push((spec.to_owned(), dir.to_owned()));
+        self
     }
 
     /// Replaces the action's `release-checksums.sha256` (what its own source vouches for) and
@@ -145,7 +187,7 @@ impl Act {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
-    /// `act push` with the runner on this machine. Cargo runs offline, on a target dir
+    /// `act push` (or [`Act::event_name`]) with the runner on this machine. Cargo runs offline, on a target dir
     /// seeded from the one this test binary was built in, so only tagguard itself compiles.
     pub fn run(&self) -> ActRun {
         let home = self.scratch.path().join("home");
@@ -190,7 +232,8 @@ impl Act {
                 cmd.env(var, value);
             }
         }
-        cmd.args(["push", "--workflows"])
+        cmd.arg(&self.event_name)
+            .arg("--workflows")
             .arg(format!(".github/workflows/{}", self.workflow))
             .args([
                 "-P",
@@ -211,6 +254,16 @@ impl Act {
             .arg(format!("TEST_OUT={}", out.display()));
         for (k, v) in &self.env {
             cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        for (k, v) in &self.secrets {
+            cmd.arg("--secret").arg(format!("{k}={v}"));
+        }
+        if let Some(actor) = &self.actor {
+            cmd.arg("--actor").arg(actor);
+        }
+        for (spec, dir) in &self.local_actions {
+            cmd.arg("--local-repository")
+                .arg(format!("{spec}={}", dir.display()));
         }
         if let Some(job) = &self.job {
             cmd.arg("--job").arg(job);
