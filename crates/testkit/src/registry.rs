@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
-use super::token_server::{self, Accounts, TokenServer, openssl};
+use super::token_server::{self, Accounts, TokenServer, openssl, self_signed_p256};
 
 pub const USER: &str = "tg-user";
 /// Distinctive so a leak is easy to spot in logs.
@@ -84,115 +84,17 @@ impl Registry {
     fn start_with(mode: Mode, delete: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let mut auth = String::new();
-        let mut tls = String::new();
-        let mut ca = None;
-        let mut token = None;
+        let (mut auth, mut tls, mut ca, mut token) = (String::new(), String::new(), None, None);
         match mode {
             Mode::Plain => {}
-            Mode::Basic => {
-                let out = Command::new("htpasswd")
-                    .args(["-Bbn", USER, PASSWORD])
-                    .output()
-                    .unwrap();
-                assert!(out.status.success());
-                std::fs::write(d.join("htpasswd"), out.stdout).unwrap();
-                auth = format!(
-                    "auth:\n  htpasswd:\n    realm: tagguard-test\n    path: {}\n",
-                    d.join("htpasswd").display()
-                );
-            }
+            Mode::Basic => auth = basic_auth(d),
             Mode::Tls => {
-                openssl(
-                    d,
-                    &[
-                        "req",
-                        "-x509",
-                        "-newkey",
-                        "ec",
-                        "-pkeyopt",
-                        "ec_paramgen_curve:P-256",
-                        "-nodes",
-                        "-keyout",
-                        "ca.key",
-                        "-out",
-                        "ca.pem",
-                        "-days",
-                        "2",
-                        "-subj",
-                        "/CN=tagguard-test-ca",
-                        "-addext",
-                        "basicConstraints=critical,CA:TRUE",
-                        "-addext",
-                        "keyUsage=critical,keyCertSign,cRLSign",
-                    ],
-                );
-                openssl(
-                    d,
-                    &[
-                        "req",
-                        "-newkey",
-                        "ec",
-                        "-pkeyopt",
-                        "ec_paramgen_curve:P-256",
-                        "-nodes",
-                        "-keyout",
-                        "srv.key",
-                        "-out",
-                        "srv.csr",
-                        "-subj",
-                        "/CN=127.0.0.1",
-                    ],
-                );
-                std::fs::write(
-                    d.join("srv.ext"),
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-                )
-                .unwrap();
-                openssl(
-                    d,
-                    &[
-                        "x509",
-                        "-req",
-                        "-in",
-                        "srv.csr",
-                        "-CA",
-                        "ca.pem",
-                        "-CAkey",
-                        "ca.key",
-                        "-CAcreateserial",
-                        "-out",
-                        "srv.pem",
-                        "-days",
-                        "2",
-                        "-extfile",
-                        "srv.ext",
-                    ],
-                );
-                tls = format!(
-                    "  tls:\n    certificate: {}\n    key: {}\n",
-                    d.join("srv.pem").display(),
-                    d.join("srv.key").display()
-                );
-                ca = Some(d.join("ca.pem"));
+                let (config, ca_file) = tls_files(d);
+                (tls, ca) = (config, Some(ca_file));
             }
             Mode::Token => {
-                let t = TokenServer::start(
-                    d,
-                    Accounts {
-                        user: USER.into(),
-                        password: PASSWORD.into(),
-                        refresh_token: REFRESH_TOKEN.into(),
-                    },
-                );
-                auth = format!(
-                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
-                    t.realm(),
-                    token_server::SERVICE,
-                    token_server::ISSUER,
-                    t.cert.display()
-                );
-                token = Some(t);
+                let (config, server) = token_auth(d);
+                (auth, token) = (config, Some(server));
             }
         }
         let deletes = if delete {
@@ -206,40 +108,7 @@ impl Registry {
             d.join("data").display()
         );
         std::fs::write(d.join("config.yml"), config).unwrap();
-        let mut child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(d.join("config.yml"))
-            .env_clear()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry) must be installed");
-        let log = Arc::new(Log::default());
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    log.lines.lock().unwrap().push(line);
-                    log.grew.notify_all();
-                }
-            });
-        }
-        // The registry binds 127.0.0.1:0 itself and logs the port it got.
-        let port = log
-            .wait_for(Duration::from_secs(10), |lines| {
-                lines.iter().find_map(|l| {
-                    let (_, rest) = l.split_once("listening on 127.0.0.1:")?;
-                    rest.split(|c: char| !c.is_ascii_digit())
-                        .next()?
-                        .parse::<u16>()
-                        .ok()
-                })
-            })
-            .unwrap_or_else(|| panic!("registry did not start: {:?}", log.lines.lock().unwrap()));
+        let (child, log, port) = spawn(&d.join("config.yml"));
         Registry {
             host: format!("127.0.0.1:{port}"),
             mode,
@@ -331,6 +200,142 @@ impl Registry {
         }
         cmd
     }
+}
+
+/// htpasswd auth with the test's user: the registry's `auth:` configuration.
+fn basic_auth(d: &Path) -> String {
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", USER, PASSWORD])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(d.join("htpasswd"), out.stdout).unwrap();
+    format!(
+        "auth:\n  htpasswd:\n    realm: tagguard-test\n    path: {}\n",
+        d.join("htpasswd").display()
+    )
+}
+
+/// A CA and a certificate it signed for 127.0.0.1: the registry's `tls:` configuration and the
+/// CA's file.
+fn tls_files(d: &Path) -> (String, PathBuf) {
+    self_signed_p256(
+        d,
+        ("ca.key", "ca.pem"),
+        "2",
+        "/CN=tagguard-test-ca",
+        &[
+            "basicConstraints=critical,CA:TRUE",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        d.join("srv.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "srv.ext",
+        ],
+    );
+    let config = format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        d.join("srv.pem").display(),
+        d.join("srv.key").display()
+    );
+    (config, d.join("ca.pem"))
+}
+
+/// A token server of the test's own: the registry's `auth:` configuration and the server.
+fn token_auth(d: &Path) -> (String, TokenServer) {
+    let t = TokenServer::start(
+        d,
+        Accounts {
+            user: USER.into(),
+            password: PASSWORD.into(),
+            refresh_token: REFRESH_TOKEN.into(),
+        },
+    );
+    let config = format!(
+        "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+        t.realm(),
+        token_server::SERVICE,
+        token_server::ISSUER,
+        t.cert.display()
+    );
+    (config, t)
+}
+
+/// Starts the registry on `config` and waits for the port it bound.
+fn spawn(config: &Path) -> (Child, Arc<Log>, u16) {
+    let mut child = Command::new("/usr/bin/docker-registry")
+        .arg("serve")
+        .arg(config)
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker-registry (Debian package docker-registry) must be installed");
+    let log = Arc::new(Log::default());
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                log.lines.lock().unwrap().push(line);
+                log.grew.notify_all();
+            }
+        });
+    }
+    // The registry binds 127.0.0.1:0 itself and logs the port it got.
+    let port = log
+        .wait_for(Duration::from_secs(10), |lines| {
+            lines.iter().find_map(|l| {
+                let (_, rest) = l.split_once("listening on 127.0.0.1:")?;
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u16>()
+                    .ok()
+            })
+        })
+        .unwrap_or_else(|| panic!("registry did not start: {:?}", log.lines.lock().unwrap()));
+    (child, log, port)
 }
 
 /// A small OCI image layout with a random config, so each image has its own digest.

@@ -39,29 +39,42 @@ pub fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A self-signed P-256 certificate `cert` and its key `key` in `dir`, valid for `days`, for
+/// `subject`, with each of `extensions` (`-addext`).
+pub fn self_signed_p256(
+    dir: &Path,
+    (key, cert): (&str, &str),
+    days: &str,
+    subject: &str,
+    extensions: &[&str],
+) {
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        days,
+        "-subj",
+        subject,
+    ];
+    for e in extensions {
+        args.extend(["-addext", e]);
+    }
+    openssl(dir, &args);
+}
+
 /// A CA of its own in `dir` (`other-ca.pem`), which signed no registry's certificate: what a
 /// client that trusts it meets is an unknown issuer.
 pub fn other_ca(dir: &Path) -> std::path::PathBuf {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "other-ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other",
-        ],
-    );
+    self_signed_p256(dir, ("k.pem", "other-ca.pem"), "1", "/CN=other", &[]);
     dir.join("other-ca.pem")
 }
 

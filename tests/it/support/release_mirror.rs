@@ -179,25 +179,13 @@ fn redirect_one(stream: std::net::TcpStream, config: Arc<rustls::ServerConfig>, 
 /// certificate and PKCS#8 key (for rustls).
 fn self_signed(dir: &Path) -> (Vec<u8>, Vec<u8>) {
     let openssl = |args: &[&str]| super::token_server::openssl(dir, args);
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "cert.pem",
-        "-days",
+    super::token_server::self_signed_p256(
+        dir,
+        ("key.pem", "cert.pem"),
         "2",
-        "-subj",
         "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-    ]);
+        &["subjectAltName=IP:127.0.0.1"],
+    );
     openssl(&[
         "x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der",
     ]);
